@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <openssl/crypto.h>
+
+#include "crypto/internal.h"
+
+RP_EXPORT void rp_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
+RP_EXPORT bool rp_ct_equal(const void *a, const void *b, size_t n)
+{
+	const volatile uint8_t *x = a;
+	const volatile uint8_t *y = b;
+	uint8_t d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	/* Map d == 0 to 1 without a data-dependent branch. */
+	return (bool)(1 & ((uint32_t)(d - 1) >> 8));
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Install every Debian 12 package that rampart's build, tests, fuzzing and
+# benchmarks need. Idempotent: only what is missing is installed, and the
+# package index is refreshed at most once per run.
+set -eu
+
+PACKAGES="
+build-essential
+pkg-config
+meson
+ninja-build
+clang
+libclang-rt-14-dev
+llvm
+libssl-dev
+openssl
+libargon2-dev
+libjansson-dev
+libsqlite3-dev
+libcmocka-dev
+python3
+python3-pytest
+ca-certificates
+"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

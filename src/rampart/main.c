@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rampart — command-line front end of librampart.
+ *
+ *   rampart [--json] <noun> <verb> [options]
+ *
+ * Dispatch is table-driven: a noun either runs directly (selftest) or picks
+ * one of its verbs. Every level answers --help; unknown words and options are
+ * usage errors (exit 64).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rampart/rampart.h>
+
+#include "cli.h"
+
+static const struct cli_command commands[] = {
+	{ "selftest", "run the built-in known-answer tests", cmd_selftest,
+	  NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+void cli_error(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rampart: %s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rampart: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'rampart %s --help'.\n", cmd);
+	return CLI_USAGE;
+}
+
+int cli_exit_for(int err)
+{
+	switch (err) {
+	case RP_OK:
+		return CLI_OK;
+	case RP_ERR_INVALID:
+	case RP_ERR_PARSE:
+	case RP_ERR_TOO_LARGE:
+	case RP_ERR_UNSUPPORTED:
+	case RP_ERR_WEAK_KEY:
+	case RP_ERR_FIPS:
+		return CLI_DATAERR;
+	case RP_ERR_NOT_FOUND:
+		return CLI_NOINPUT;
+	case RP_ERR_AUTH:
+	case RP_ERR_DENIED:
+		return CLI_NOPERM;
+	case RP_ERR_IO:
+		return CLI_IOERR;
+	case RP_ERR_NOMEM:
+		return CLI_OSERR;
+	case RP_ERR_SELFTEST:
+		return CLI_CHECK_FAILED;
+	default:
+		return CLI_SOFTWARE;
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: rampart [--json] <command> [<args>]\n"
+		   "       rampart --version | --help\n\n"
+		   "rampart keeps keys and encrypts data in layers: a key vault,\n"
+		   "per-tenant key chains, per-chunk file encryption.\n\n"
+		   "Commands:\n");
+	for (const struct cli_command *c = commands; c->name != NULL; c++)
+		fprintf(f, "  %-12s %s\n", c->name, c->summary);
+	fprintf(f, "\nGlobal options:\n"
+		   "  --json       machine-readable output\n"
+		   "  --version    print the version and exit\n"
+		   "  -h, --help   show this help\n\n"
+		   "'rampart <command> --help' describes a command.\n");
+}
+
+static int run_noun(const struct cli_globals *g, const struct cli_command *c,
+		    int argc, char **argv)
+{
+	if (c->verbs == NULL)
+		return c->run(g, argc, argv);
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		FILE *f = argc < 2 ? stderr : stdout;
+
+		fprintf(f, "usage: rampart %s <verb> [<args>]\n\nVerbs:\n",
+			c->name);
+		for (const struct cli_command *v = c->verbs; v->name != NULL;
+		     v++)
+			fprintf(f, "  %-12s %s\n", v->name, v->summary);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	for (const struct cli_command *v = c->verbs; v->name != NULL; v++)
+		if (strcmp(v->name, argv[1]) == 0)
+			return v->run(g, argc - 1, argv + 1);
+	return cli_usage_error(c->name, "unknown verb '%s'", argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_globals g = { .json = false };
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			g.json = true;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("rampart %s\n", rp_version());
+			return CLI_OK;
+		} else if (strcmp(argv[i], "--help") == 0 ||
+			   strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return CLI_OK;
+		} else {
+			fprintf(stderr, "rampart: unknown option '%s'\n",
+				argv[i]);
+			usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	for (const struct cli_command *c = commands; c->name != NULL; c++)
+		if (strcmp(c->name, argv[i]) == 0)
+			return run_noun(&g, c, argc - i, argv + i);
+	fprintf(stderr, "rampart: unknown command '%s'\n", argv[i]);
+	usage(stderr);
+	return CLI_USAGE;
+}
