@@ -129,18 +129,21 @@ out:
 	return r;
 }
 
-/* H = AES_K(0^128). */
-static int hash_subkey(EVP_CIPHER_CTX *ctx, uint8_t h[GCM_BLOCK],
-		       const uint8_t *key, size_t key_len)
+/*
+ * Key the CTR context and derive H = AES_K(0^128) from it: the keystream
+ * block for counter 0 is exactly that. The same context (and key schedule)
+ * then serves the decryption pass with a new counter.
+ */
+static int ctr_start(EVP_CIPHER_CTX *ctx, uint8_t h[GCM_BLOCK],
+		     const uint8_t *key, size_t key_len)
 {
 	static const uint8_t zero[GCM_BLOCK];
-	const EVP_CIPHER *ecb = rp__aes(key_len, RP__CIPHER_AES_128_ECB);
+	const EVP_CIPHER *ctr = rp__aes(key_len, RP__CIPHER_AES_128_CTR);
 	int outl = 0;
 
-	if (ecb == NULL)
+	if (ctr == NULL)
 		return RP_ERR_UNSUPPORTED;
-	if (EVP_EncryptInit_ex2(ctx, ecb, key, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
+	if (EVP_EncryptInit_ex2(ctx, ctr, key, zero, NULL) != 1 ||
 	    EVP_EncryptUpdate(ctx, h, &outl, zero, GCM_BLOCK) != 1 ||
 	    outl != GCM_BLOCK)
 		return RP_ERR_CRYPTO;
@@ -209,18 +212,15 @@ static int tag_pass(EVP_CIPHER_CTX *ctx, uint8_t tag[GCM_BLOCK],
 	return 0;
 }
 
-/* Step 2: AES-CTR from inc32(J0), restarting where the low word wraps. */
+/* Step 2: AES-CTR from inc32(J0), restarting where the low word wraps.
+ * ctx is the context keyed by ctr_start(). */
 static int ctr_pass(EVP_CIPHER_CTX *ctx, uint8_t *pt, const uint8_t *ct,
-		    size_t len, const uint8_t *key, size_t key_len,
-		    const uint8_t j0[GCM_BLOCK])
+		    size_t len, const uint8_t j0[GCM_BLOCK])
 {
-	const EVP_CIPHER *c = rp__aes(key_len, RP__CIPHER_AES_128_CTR);
 	uint8_t cb[GCM_BLOCK];
 	uint32_t low;
 	int r = 0;
 
-	if (c == NULL)
-		return RP_ERR_UNSUPPORTED;
 	memcpy(cb, j0, GCM_BLOCK);
 	low = ((uint32_t)cb[12] << 24) | ((uint32_t)cb[13] << 16) |
 	      ((uint32_t)cb[14] << 8) | cb[15];
@@ -237,7 +237,7 @@ static int ctr_pass(EVP_CIPHER_CTX *ctx, uint8_t *pt, const uint8_t *ct,
 		cb[13] = (uint8_t)(low >> 16);
 		cb[14] = (uint8_t)(low >> 8);
 		cb[15] = (uint8_t)low;
-		if (EVP_EncryptInit_ex2(ctx, c, key, cb, NULL) != 1) {
+		if (EVP_EncryptInit_ex2(ctx, NULL, NULL, cb, NULL) != 1) {
 			r = RP_ERR_CRYPTO;
 			break;
 		}
@@ -259,6 +259,7 @@ int rp__gcm_open(uint8_t *pt, const uint8_t *ct, size_t len,
 		 const uint8_t *key, size_t key_len)
 {
 	RP_CLEANUP_CIPHER_CTX EVP_CIPHER_CTX *ctx = NULL;
+	RP_CLEANUP_CIPHER_CTX EVP_CIPHER_CTX *ctr = NULL;
 	uint8_t h[GCM_BLOCK], j0[GCM_BLOCK], want[GCM_BLOCK];
 	int r;
 
@@ -268,11 +269,12 @@ int rp__gcm_open(uint8_t *pt, const uint8_t *ct, size_t len,
 		goto fail_early;
 	}
 	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL) {
+	ctr = EVP_CIPHER_CTX_new();
+	if (ctx == NULL || ctr == NULL) {
 		r = RP_ERR_NOMEM;
 		goto fail_early;
 	}
-	if ((r = hash_subkey(ctx, h, key, key_len)) < 0 ||
+	if ((r = ctr_start(ctr, h, key, key_len)) < 0 ||
 	    (r = tag_pass(ctx, want, ct, len, aad, aad_len, iv, iv_len, key,
 			  key_len, h)) < 0)
 		goto out;
@@ -281,7 +283,7 @@ int rp__gcm_open(uint8_t *pt, const uint8_t *ct, size_t len,
 		goto out;
 	}
 	pre_counter(j0, iv, iv_len, h);
-	r = ctr_pass(ctx, pt, ct, len, key, key_len, j0);
+	r = ctr_pass(ctr, pt, ct, len, j0);
 out:
 	rp_wipe(h, sizeof(h));
 	rp_wipe(j0, sizeof(j0));

@@ -42,7 +42,7 @@
 #include "crypto/internal.h"
 
 /* PSS salt: the digest length of SHA-256. */
-#define PSS_SALT_BYTES RP_SHA256_BYTES
+#define PSS_SALT_BYTES	  RP_SHA256_BYTES
 #define ED25519_SIG_BYTES 64
 /* Room for an EC group or encoding name returned by the provider. */
 #define EC_NAME_MAX 80
@@ -58,67 +58,65 @@ struct rp_pkey {
 
 /* What each key type is, in OpenSSL's terms. */
 struct key_desc {
-	const char *name;      /* rp_key_type_name() */
-	const char *keymgmt;   /* OpenSSL key type */
-	int ec_nid;            /* named curve, NID_undef if not EC */
-	int rsa_bits;          /* modulus size, 0 if not RSA */
-	const char *md;        /* signature digest, NULL for Ed25519 */
-	enum rp__alg sig_alg;  /* FIPS policy of the signature */
+	const char *name;     /* rp_key_type_name() */
+	const char *keymgmt;  /* OpenSSL key type */
+	int ec_nid;	      /* named curve, NID_undef if not EC */
+	int rsa_bits;	      /* modulus size, 0 if not RSA */
+	const char *md;	      /* signature digest, NULL for Ed25519 */
+	enum rp__alg sig_alg; /* FIPS policy of the signature */
 };
 
 static const struct key_desc key_descs[] = {
-	[RP_KEY_RSA_2048] = { "rsa-2048", "RSA", NID_undef, 2048, MD_SHA256,
-			      RP__ALG_RSA_PSS },
-	[RP_KEY_RSA_3072] = { "rsa-3072", "RSA", NID_undef, 3072, MD_SHA256,
-			      RP__ALG_RSA_PSS },
-	[RP_KEY_RSA_4096] = { "rsa-4096", "RSA", NID_undef, 4096, MD_SHA256,
-			      RP__ALG_RSA_PSS },
-	[RP_KEY_EC_P256] = { "ec-p256", "EC", NID_X9_62_prime256v1, 0,
-			     MD_SHA256, RP__ALG_ECDSA },
-	[RP_KEY_EC_P384] = { "ec-p384", "EC", NID_secp384r1, 0, MD_SHA384,
-			     RP__ALG_ECDSA },
-	[RP_KEY_ED25519] = { "ed25519", "ED25519", NID_undef, 0, NULL,
-			     RP__ALG_ED25519 },
+	[RP_KEY_RSA_2048] = {"rsa-2048", "RSA", NID_undef, 2048, MD_SHA256,
+			     RP__ALG_RSA_PSS},
+	[RP_KEY_RSA_3072] = {"rsa-3072", "RSA", NID_undef, 3072, MD_SHA256,
+			     RP__ALG_RSA_PSS},
+	[RP_KEY_RSA_4096] = {"rsa-4096", "RSA", NID_undef, 4096, MD_SHA256,
+			     RP__ALG_RSA_PSS},
+	[RP_KEY_EC_P256] = {"ec-p256", "EC", NID_X9_62_prime256v1, 0, MD_SHA256,
+			    RP__ALG_ECDSA},
+	[RP_KEY_EC_P384] = {"ec-p384", "EC", NID_secp384r1, 0, MD_SHA384,
+			    RP__ALG_ECDSA},
+	[RP_KEY_ED25519] = {"ed25519", "ED25519", NID_undef, 0, NULL,
+			    RP__ALG_ED25519},
 };
 
 #define KEY_DESC_COUNT (sizeof(key_descs) / sizeof(key_descs[0]))
 
 /* How to decode one DER object: which part of a key, which structure. */
 struct der_form {
-	int selection;         /* OSSL_KEYMGMT_SELECT_PRIVATE_KEY or _PUBLIC_KEY */
+	int selection; /* OSSL_KEYMGMT_SELECT_PRIVATE_KEY or _PUBLIC_KEY */
 	const char *structure; /* NULL: any structure */
 	const char *keytype;   /* NULL: any key type */
 };
 
 /* Bare DER: a private key in any form first, then a public key. */
-static const struct der_form der_private = {
-	OSSL_KEYMGMT_SELECT_PRIVATE_KEY, NULL, NULL
-};
-static const struct der_form der_public = {
-	OSSL_KEYMGMT_SELECT_PUBLIC_KEY, NULL, NULL
-};
+static const struct der_form der_private = {OSSL_KEYMGMT_SELECT_PRIVATE_KEY,
+					    NULL, NULL};
+static const struct der_form der_public = {OSSL_KEYMGMT_SELECT_PUBLIC_KEY, NULL,
+					   NULL};
 
 /* PEM labels and what they may hold (RFC 7468 and OpenSSL's traditional). */
 static const struct pem_label {
 	const char *label;
 	struct der_form form;
 } pem_labels[] = {
-	{ "PRIVATE KEY",
-	  { OSSL_KEYMGMT_SELECT_PRIVATE_KEY, "PrivateKeyInfo", NULL } },
-	{ "PUBLIC KEY",
-	  { OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "SubjectPublicKeyInfo", NULL } },
-	{ "RSA PRIVATE KEY",
-	  { OSSL_KEYMGMT_SELECT_PRIVATE_KEY, "type-specific", "RSA" } },
-	{ "RSA PUBLIC KEY",
-	  { OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "type-specific", "RSA" } },
-	{ "EC PRIVATE KEY",
-	  { OSSL_KEYMGMT_SELECT_PRIVATE_KEY, "type-specific", "EC" } },
+	{"PRIVATE KEY",
+	 {OSSL_KEYMGMT_SELECT_PRIVATE_KEY, "PrivateKeyInfo", NULL}},
+	{"PUBLIC KEY",
+	 {OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "SubjectPublicKeyInfo", NULL}},
+	{"RSA PRIVATE KEY",
+	 {OSSL_KEYMGMT_SELECT_PRIVATE_KEY, "type-specific", "RSA"}},
+	{"RSA PUBLIC KEY",
+	 {OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "type-specific", "RSA"}},
+	{"EC PRIVATE KEY",
+	 {OSSL_KEYMGMT_SELECT_PRIVATE_KEY, "type-specific", "EC"}},
 };
 
-#define PEM_LABEL_COUNT (sizeof(pem_labels) / sizeof(pem_labels[0]))
+#define PEM_LABEL_COUNT	    (sizeof(pem_labels) / sizeof(pem_labels[0]))
 #define PEM_LABEL_ENCRYPTED "ENCRYPTED PRIVATE KEY"
-#define PEM_SUFFIX_PRIVATE " PRIVATE KEY"
-#define PEM_SUFFIX_PUBLIC " PUBLIC KEY"
+#define PEM_SUFFIX_PRIVATE  " PRIVATE KEY"
+#define PEM_SUFFIX_PUBLIC   " PUBLIC KEY"
 
 /* Stands in for a NULL pointer of an empty message or plaintext. */
 static const uint8_t empty_input[1];
@@ -332,9 +330,8 @@ static int decode_der(EVP_PKEY **ret, const uint8_t *der, size_t len,
 	dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", form->structure,
 					     form->keytype, form->selection,
 					     libctx, rp__crypto_propq());
-	if (dctx == NULL ||
-	    OSSL_DECODER_CTX_set_passphrase_cb(dctx, refuse_passphrase,
-					       NULL) != 1)
+	if (dctx == NULL || OSSL_DECODER_CTX_set_passphrase_cb(
+				    dctx, refuse_passphrase, NULL) != 1)
 		goto out;
 	r = RP_ERR_PARSE;
 	if (OSSL_DECODER_CTX_get_num_decoders(dctx) == 0)
@@ -366,8 +363,8 @@ static int parse_der(rp_pkey **ret, const uint8_t *der, size_t len,
 	if (len > RP_PKEY_MAX_DER_BYTES)
 		return RP_ERR_TOO_LARGE;
 	if (form != NULL) {
-		has_private =
-			(form->selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0;
+		has_private = (form->selection &
+			       OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0;
 		r = decode_der(&pkey, der, len, form);
 	} else {
 		has_private = true;
@@ -444,7 +441,8 @@ RP_EXPORT int rp_pkey_from_pem(rp_pkey **ret, const char *pem, size_t len)
 	/* Text before the armour is allowed (RFC 7468 section 2). */
 	r = RP_ERR_PARSE;
 	if (PEM_read_bio_ex(bio, &name, &header, &data, &data_len,
-			    PEM_FLAG_SECURE) != 1 || data_len <= 0)
+			    PEM_FLAG_SECURE) != 1 ||
+	    data_len <= 0)
 		goto out;
 	/* Only whitespace may follow: no second object, no garbage. */
 	rest_len = BIO_get_mem_data(bio, &rest);
@@ -553,13 +551,13 @@ static int ed25519_raw(rp_pkey **ret, const uint8_t raw[RP_ED25519_KEY_BYTES],
 	if (libctx == NULL)
 		goto out;
 	if (is_private)
-		pkey = EVP_PKEY_new_raw_private_key_ex(
-			libctx, "ED25519", rp__crypto_propq(), raw,
-			RP_ED25519_KEY_BYTES);
+		pkey = EVP_PKEY_new_raw_private_key_ex(libctx, "ED25519",
+						       rp__crypto_propq(), raw,
+						       RP_ED25519_KEY_BYTES);
 	else
-		pkey = EVP_PKEY_new_raw_public_key_ex(
-			libctx, "ED25519", rp__crypto_propq(), raw,
-			RP_ED25519_KEY_BYTES);
+		pkey = EVP_PKEY_new_raw_public_key_ex(libctx, "ED25519",
+						      rp__crypto_propq(), raw,
+						      RP_ED25519_KEY_BYTES);
 	if (pkey == NULL)
 		goto out;
 	r = wrap_key(ret, &pkey, RP_KEY_ED25519, is_private);
@@ -569,14 +567,16 @@ out:
 	return r;
 }
 
-RP_EXPORT int rp_pkey_ed25519_from_seed(rp_pkey **ret,
-					const uint8_t seed[RP_ED25519_KEY_BYTES])
+RP_EXPORT int
+rp_pkey_ed25519_from_seed(rp_pkey **ret,
+			  const uint8_t seed[RP_ED25519_KEY_BYTES])
 {
 	return ed25519_raw(ret, seed, true);
 }
 
-RP_EXPORT int rp_pkey_ed25519_from_public(
-	rp_pkey **ret, const uint8_t pub[RP_ED25519_KEY_BYTES])
+RP_EXPORT int
+rp_pkey_ed25519_from_public(rp_pkey **ret,
+			    const uint8_t pub[RP_ED25519_KEY_BYTES])
 {
 	return ed25519_raw(ret, pub, false);
 }
@@ -629,8 +629,8 @@ static int encode_der(const rp_pkey *key, int selection, const char *structure,
 					     structure, rp__crypto_propq());
 	if (ectx == NULL || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0)
 		goto out;
-	if (OSSL_ENCODER_to_data(ectx, &data, &data_len) != 1 ||
-	    data == NULL || data_len == 0)
+	if (OSSL_ENCODER_to_data(ectx, &data, &data_len) != 1 || data == NULL ||
+	    data_len == 0)
 		goto out;
 	*ret = data;
 	*ret_len = data_len;
@@ -681,8 +681,7 @@ RP_EXPORT int rp_pkey_private_der(const rp_pkey *key, uint8_t **ret,
 	if (key == NULL || ret == NULL || ret_len == NULL || !key->has_private)
 		return RP_ERR_INVALID;
 	ERR_set_mark();
-	r = encode_der(key, EVP_PKEY_KEYPAIR, "PrivateKeyInfo", &der,
-		       &der_len);
+	r = encode_der(key, EVP_PKEY_KEYPAIR, "PrivateKeyInfo", &der, &der_len);
 	if (r < 0)
 		goto out;
 	buf = rp_secmem_alloc(der_len);
@@ -719,7 +718,8 @@ static int oaep_ctx(EVP_PKEY_CTX **ret, const rp_pkey *key, bool encrypt,
 	pctx = EVP_PKEY_CTX_new_from_pkey(libctx, key->pkey, propq);
 	if (pctx == NULL)
 		goto out;
-	ok = encrypt ? EVP_PKEY_encrypt_init(pctx) : EVP_PKEY_decrypt_init(pctx);
+	ok = encrypt ? EVP_PKEY_encrypt_init(pctx)
+		     : EVP_PKEY_decrypt_init(pctx);
 	if (ok <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_oaep_md_name(pctx, MD_SHA256, propq) <= 0 ||
@@ -840,8 +840,7 @@ RP_EXPORT int rp_rsa_oaep_decrypt(const rp_pkey *key, uint8_t *out,
 	}
 	pt_len = k;
 	/* One error for every failure: no padding oracle. */
-	if (EVP_PKEY_decrypt(pctx, buf, &pt_len, ct, len) <= 0 ||
-	    pt_len > k) {
+	if (EVP_PKEY_decrypt(pctx, buf, &pt_len, ct, len) <= 0 || pt_len > k) {
 		r = RP_ERR_AUTH;
 		goto out;
 	}
@@ -895,8 +894,10 @@ static int sig_ctx(EVP_MD_CTX **ret, const rp_pkey *key, bool sign)
 		goto out;
 	if (is_rsa(key->type)) {
 		/* On verification a fixed salt length must match exactly. */
-		if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_BYTES) <= 0 ||
+		if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <=
+			    0 ||
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_BYTES) <=
+			    0 ||
 		    EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, d->md, propq) <= 0)
 			goto out;
 	}
@@ -932,16 +933,16 @@ RP_EXPORT int rp_sign(const rp_pkey *key, uint8_t *sig, size_t sig_cap,
 	/* The largest signature this key makes: a fixed requirement on
 	 * sig_cap, even where a given signature (ECDSA) comes out shorter. */
 	r = RP_ERR_CRYPTO;
-	if (EVP_DigestSign(mctx, NULL, &max_len, m, len) != 1 ||
-	    max_len == 0 || max_len > sizeof(tmp))
+	if (EVP_DigestSign(mctx, NULL, &max_len, m, len) != 1 || max_len == 0 ||
+	    max_len > sizeof(tmp))
 		goto out;
 	if (sig_cap < max_len) {
 		r = RP_ERR_BUFFER;
 		goto out;
 	}
 	sig_len = max_len;
-	if (EVP_DigestSign(mctx, tmp, &sig_len, m, len) != 1 ||
-	    sig_len == 0 || sig_len > max_len)
+	if (EVP_DigestSign(mctx, tmp, &sig_len, m, len) != 1 || sig_len == 0 ||
+	    sig_len > max_len)
 		goto out;
 	memcpy(sig, tmp, sig_len);
 	*ret_len = sig_len;
@@ -952,8 +953,8 @@ out:
 	return r;
 }
 
-RP_EXPORT int rp_verify(const rp_pkey *key, const uint8_t *sig,
-			size_t sig_len, const void *msg, size_t len)
+RP_EXPORT int rp_verify(const rp_pkey *key, const uint8_t *sig, size_t sig_len,
+			const void *msg, size_t len)
 {
 	const unsigned char *m = msg != NULL ? msg : empty_input;
 	EVP_MD_CTX *mctx = NULL;

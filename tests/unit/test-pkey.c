@@ -28,19 +28,21 @@
 
 #include "crypto/internal.h"
 
-#define N_TYPES 7 /* index = rp_key_type, 0 unused */
+#define N_TYPES	 7 /* index = rp_key_type, 0 unused */
 #define PEM_LINE 64
-#define DER_BUF 4096
-#define MSG "attack at dawn"
+#define DER_BUF	 4096
+#define MSG	 "attack at dawn"
 
 static const rp_key_type all_types[] = {
 	RP_KEY_RSA_2048, RP_KEY_RSA_3072, RP_KEY_RSA_4096,
-	RP_KEY_EC_P256,  RP_KEY_EC_P384,  RP_KEY_ED25519,
+	RP_KEY_EC_P256,	 RP_KEY_EC_P384,  RP_KEY_ED25519,
 };
 #define ALL_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
 static const rp_key_type rsa_types[] = {
-	RP_KEY_RSA_2048, RP_KEY_RSA_3072, RP_KEY_RSA_4096,
+	RP_KEY_RSA_2048,
+	RP_KEY_RSA_3072,
+	RP_KEY_RSA_4096,
 };
 #define RSA_TYPES (sizeof(rsa_types) / sizeof(rsa_types[0]))
 
@@ -52,26 +54,40 @@ static rp_pkey *other_rsa2048;
 static size_t spki_len(rp_key_type t)
 {
 	switch (t) {
-	case RP_KEY_RSA_2048: return 294;
-	case RP_KEY_RSA_3072: return 422;
-	case RP_KEY_RSA_4096: return 550;
-	case RP_KEY_EC_P256: return 91;
-	case RP_KEY_EC_P384: return 120;
-	case RP_KEY_ED25519: return 44;
-	default: return 0;
+	case RP_KEY_RSA_2048:
+		return 294;
+	case RP_KEY_RSA_3072:
+		return 422;
+	case RP_KEY_RSA_4096:
+		return 550;
+	case RP_KEY_EC_P256:
+		return 91;
+	case RP_KEY_EC_P384:
+		return 120;
+	case RP_KEY_ED25519:
+		return 44;
+	default:
+		return 0;
 	}
 }
 
 static size_t max_sig_len(rp_key_type t)
 {
 	switch (t) {
-	case RP_KEY_RSA_2048: return 256;
-	case RP_KEY_RSA_3072: return 384;
-	case RP_KEY_RSA_4096: return 512;
-	case RP_KEY_EC_P256: return 72;
-	case RP_KEY_EC_P384: return 104;
-	case RP_KEY_ED25519: return 64;
-	default: return 0;
+	case RP_KEY_RSA_2048:
+		return 256;
+	case RP_KEY_RSA_3072:
+		return 384;
+	case RP_KEY_RSA_4096:
+		return 512;
+	case RP_KEY_EC_P256:
+		return 72;
+	case RP_KEY_EC_P384:
+		return 104;
+	case RP_KEY_ED25519:
+		return 64;
+	default:
+		return 0;
 	}
 }
 
@@ -259,8 +275,8 @@ static void test_generate(void **state)
 		BIGNUM *e = NULL;
 
 		assert_int_equal(EVP_PKEY_get_bits(p), 3072);
-		assert_int_equal(EVP_PKEY_get_bn_param(p, OSSL_PKEY_PARAM_RSA_E,
-						       &e), 1);
+		assert_int_equal(
+			EVP_PKEY_get_bn_param(p, OSSL_PKEY_PARAM_RSA_E, &e), 1);
 		assert_int_equal(BN_get_word(e), 65537);
 		BN_free(e);
 	}
@@ -297,7 +313,8 @@ static void test_sign_verify(void **state)
 
 		sig_len = 0;
 		assert_int_equal(rp_sign(k, sig, sizeof(sig), &sig_len, msg,
-					 sizeof(msg)), 0);
+					 sizeof(msg)),
+				 0);
 		if (t == RP_KEY_EC_P256 || t == RP_KEY_EC_P384) {
 			assert_true(sig_len >= 8 && sig_len <= max_sig_len(t));
 			assert_int_equal(sig[0], 0x30); /* DER SEQUENCE */
@@ -321,21 +338,23 @@ static void test_sign_verify(void **state)
 				 RP_ERR_AUTH);
 		msg[0] ^= 0x01;
 		/* Truncated, extended, empty. */
-		assert_int_equal(rp_verify(k, sig, sig_len - 1, msg,
-					   sizeof(msg)), RP_ERR_AUTH);
+		assert_int_equal(
+			rp_verify(k, sig, sig_len - 1, msg, sizeof(msg)),
+			RP_ERR_AUTH);
 		assert_int_equal(rp_verify(k, sig, 0, msg, sizeof(msg)),
 				 RP_ERR_AUTH);
 		assert_int_equal(rp_verify(k, NULL, 0, msg, sizeof(msg)),
 				 RP_ERR_AUTH);
-		assert_int_equal(rp_verify(k, sig, sig_len, msg,
-					   sizeof(msg) - 1), RP_ERR_AUTH);
+		assert_int_equal(
+			rp_verify(k, sig, sig_len, msg, sizeof(msg) - 1),
+			RP_ERR_AUTH);
 		/* Still good afterwards. */
 		assert_int_equal(rp_verify(k, sig, sig_len, msg, sizeof(msg)),
 				 0);
 
 		/* The empty message. */
-		assert_int_equal(rp_sign(k, sig, sizeof(sig), &sig_len, NULL,
-					 0), 0);
+		assert_int_equal(
+			rp_sign(k, sig, sizeof(sig), &sig_len, NULL, 0), 0);
 		assert_int_equal(rp_verify(k, sig, sig_len, NULL, 0), 0);
 		assert_int_equal(rp_verify(k, sig, sig_len, msg, 1),
 				 RP_ERR_AUTH);
@@ -350,16 +369,20 @@ static void test_sign_randomised_or_deterministic(void **state)
 
 	(void)state;
 	/* PSS and ECDSA are randomised; Ed25519 is deterministic. */
-	assert_int_equal(rp_sign(keys[RP_KEY_RSA_2048], a, sizeof(a), &la,
-				 MSG, strlen(MSG)), 0);
-	assert_int_equal(rp_sign(keys[RP_KEY_RSA_2048], b, sizeof(b), &lb,
-				 MSG, strlen(MSG)), 0);
+	assert_int_equal(rp_sign(keys[RP_KEY_RSA_2048], a, sizeof(a), &la, MSG,
+				 strlen(MSG)),
+			 0);
+	assert_int_equal(rp_sign(keys[RP_KEY_RSA_2048], b, sizeof(b), &lb, MSG,
+				 strlen(MSG)),
+			 0);
 	assert_int_equal(la, lb);
 	assert_memory_not_equal(a, b, la);
-	assert_int_equal(rp_sign(keys[RP_KEY_ED25519], a, sizeof(a), &la,
-				 MSG, strlen(MSG)), 0);
-	assert_int_equal(rp_sign(keys[RP_KEY_ED25519], b, sizeof(b), &lb,
-				 MSG, strlen(MSG)), 0);
+	assert_int_equal(rp_sign(keys[RP_KEY_ED25519], a, sizeof(a), &la, MSG,
+				 strlen(MSG)),
+			 0);
+	assert_int_equal(rp_sign(keys[RP_KEY_ED25519], b, sizeof(b), &lb, MSG,
+				 strlen(MSG)),
+			 0);
 	assert_int_equal(la, 64);
 	assert_memory_equal(a, b, 64);
 }
@@ -371,15 +394,19 @@ static void test_verify_wrong_key(void **state)
 
 	(void)state;
 	assert_int_equal(rp_sign(keys[RP_KEY_EC_P256], sig, sizeof(sig), &len,
-				 MSG, strlen(MSG)), 0);
-	assert_int_equal(rp_verify(keys[RP_KEY_EC_P384], sig, len, MSG,
-				   strlen(MSG)), RP_ERR_AUTH);
+				 MSG, strlen(MSG)),
+			 0);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_EC_P384], sig, len, MSG, strlen(MSG)),
+		RP_ERR_AUTH);
 	assert_int_equal(rp_sign(keys[RP_KEY_RSA_2048], sig, sizeof(sig), &len,
-				 MSG, strlen(MSG)), 0);
+				 MSG, strlen(MSG)),
+			 0);
 	assert_int_equal(rp_verify(other_rsa2048, sig, len, MSG, strlen(MSG)),
 			 RP_ERR_AUTH);
-	assert_int_equal(rp_verify(keys[RP_KEY_RSA_3072], sig, len, MSG,
-				   strlen(MSG)), RP_ERR_AUTH);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_RSA_3072], sig, len, MSG, strlen(MSG)),
+		RP_ERR_AUTH);
 }
 
 static void test_sign_buffer(void **state)
@@ -393,17 +420,19 @@ static void test_sign_buffer(void **state)
 
 		len = 12345;
 		memset(sig, 0xaa, sizeof(sig));
-		assert_int_equal(rp_sign(keys[t], sig, max_sig_len(t) - 1,
-					 &len, MSG, strlen(MSG)),
+		assert_int_equal(rp_sign(keys[t], sig, max_sig_len(t) - 1, &len,
+					 MSG, strlen(MSG)),
 				 RP_ERR_BUFFER);
 		assert_int_equal(len, 12345);
 		assert_int_equal(sig[0], 0xaa);
 		assert_int_equal(rp_sign(keys[t], sig, max_sig_len(t), &len,
-					 MSG, strlen(MSG)), 0);
+					 MSG, strlen(MSG)),
+				 0);
 		assert_true(len <= max_sig_len(t));
 	}
-	assert_int_equal(rp_sign(keys[RP_KEY_ED25519], NULL, 0, &len, MSG,
-				 strlen(MSG)), RP_ERR_BUFFER);
+	assert_int_equal(
+		rp_sign(keys[RP_KEY_ED25519], NULL, 0, &len, MSG, strlen(MSG)),
+		RP_ERR_BUFFER);
 }
 
 /* ECDSA signatures must be DER: no trailing bytes, no BER lengths. */
@@ -416,26 +445,30 @@ static void test_ecdsa_strict_der(void **state)
 	(void)state;
 	for (rp_key_type t = RP_KEY_EC_P256; t <= RP_KEY_EC_P384; t++) {
 		assert_int_equal(rp_sign(keys[t], sig, RP_SIG_MAX_BYTES, &len,
-					 MSG, strlen(MSG)), 0);
+					 MSG, strlen(MSG)),
+				 0);
 		assert_int_equal(sig[0], 0x30);
 		assert_int_equal(sig[1], len - 2); /* short-form length */
 		/* Trailing bytes. */
 		sig[len] = 0x00;
-		assert_int_equal(rp_verify(keys[t], sig, len + 1, MSG,
-					   strlen(MSG)), RP_ERR_AUTH);
+		assert_int_equal(
+			rp_verify(keys[t], sig, len + 1, MSG, strlen(MSG)),
+			RP_ERR_AUTH);
 		sig[len] = 0x05;
 		sig[len + 1] = 0x00;
-		assert_int_equal(rp_verify(keys[t], sig, len + 2, MSG,
-					   strlen(MSG)), RP_ERR_AUTH);
+		assert_int_equal(
+			rp_verify(keys[t], sig, len + 2, MSG, strlen(MSG)),
+			RP_ERR_AUTH);
 		/* The same signature with a long-form (BER) length. */
 		ber[0] = 0x30;
 		ber[1] = 0x81;
 		ber[2] = (uint8_t)(len - 2);
 		memcpy(ber + 3, sig + 2, len - 2);
-		assert_int_equal(rp_verify(keys[t], ber, len + 1, MSG,
-					   strlen(MSG)), RP_ERR_AUTH);
-		assert_int_equal(rp_verify(keys[t], sig, len, MSG,
-					   strlen(MSG)), 0);
+		assert_int_equal(
+			rp_verify(keys[t], ber, len + 1, MSG, strlen(MSG)),
+			RP_ERR_AUTH);
+		assert_int_equal(rp_verify(keys[t], sig, len, MSG, strlen(MSG)),
+				 0);
 	}
 }
 
@@ -450,12 +483,14 @@ static size_t ossl_rsa_sign(EVP_PKEY *pkey, int pad, int salt, uint8_t *sig,
 
 	assert_non_null(mctx);
 	assert_int_equal(EVP_DigestSignInit_ex(mctx, &pctx, "SHA2-256", NULL,
-					       NULL, pkey, NULL), 1);
+					       NULL, pkey, NULL),
+			 1);
 	assert_true(EVP_PKEY_CTX_set_rsa_padding(pctx, pad) > 0);
 	if (pad == RSA_PKCS1_PSS_PADDING)
 		assert_true(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt) > 0);
-	assert_int_equal(EVP_DigestSign(mctx, sig, &len,
-					(const uint8_t *)MSG, strlen(MSG)), 1);
+	assert_int_equal(EVP_DigestSign(mctx, sig, &len, (const uint8_t *)MSG,
+					strlen(MSG)),
+			 1);
 	EVP_MD_CTX_free(mctx);
 	return len;
 }
@@ -469,20 +504,24 @@ static void test_pss_interop(void **state)
 	(void)state;
 	len = ossl_rsa_sign(pkey, RSA_PKCS1_PSS_PADDING, 32, sig, sizeof(sig));
 	assert_int_equal(len, 256);
-	assert_int_equal(rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG,
-				   strlen(MSG)), 0);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG, strlen(MSG)),
+		0);
 	/* Any other salt length is refused. */
 	len = ossl_rsa_sign(pkey, RSA_PKCS1_PSS_PADDING, 20, sig, sizeof(sig));
-	assert_int_equal(rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG,
-				   strlen(MSG)), RP_ERR_AUTH);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG, strlen(MSG)),
+		RP_ERR_AUTH);
 	len = ossl_rsa_sign(pkey, RSA_PKCS1_PSS_PADDING, 0, sig, sizeof(sig));
-	assert_int_equal(rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG,
-				   strlen(MSG)), RP_ERR_AUTH);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG, strlen(MSG)),
+		RP_ERR_AUTH);
 	/* So is PKCS#1 v1.5. */
 	len = ossl_rsa_sign(pkey, RSA_PKCS1_PADDING, 0, sig, sizeof(sig));
 	assert_int_equal(len, 256);
-	assert_int_equal(rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG,
-				   strlen(MSG)), RP_ERR_AUTH);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG, strlen(MSG)),
+		RP_ERR_AUTH);
 	assert_int_equal(ERR_peek_error(), 0);
 }
 
@@ -495,11 +534,12 @@ static void ossl_verify(rp_key_type t, const char *md, int salt)
 	uint8_t sig[RP_SIG_MAX_BYTES];
 	size_t len;
 
-	assert_int_equal(rp_sign(keys[t], sig, sizeof(sig), &len, MSG,
-				 strlen(MSG)), 0);
+	assert_int_equal(
+		rp_sign(keys[t], sig, sizeof(sig), &len, MSG, strlen(MSG)), 0);
 	assert_non_null(mctx);
 	assert_int_equal(EVP_DigestVerifyInit_ex(mctx, &pctx, md, NULL, NULL,
-						 pkey, NULL), 1);
+						 pkey, NULL),
+			 1);
 	if (salt > 0) {
 		assert_true(EVP_PKEY_CTX_set_rsa_padding(
 				    pctx, RSA_PKCS1_PSS_PADDING) > 0);
@@ -507,8 +547,8 @@ static void ossl_verify(rp_key_type t, const char *md, int salt)
 		assert_true(EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, md, NULL) >
 			    0);
 	}
-	assert_int_equal(EVP_DigestVerify(mctx, sig, len,
-					  (const uint8_t *)MSG, strlen(MSG)),
+	assert_int_equal(EVP_DigestVerify(mctx, sig, len, (const uint8_t *)MSG,
+					  strlen(MSG)),
 			 1);
 	EVP_MD_CTX_free(mctx);
 }
@@ -541,19 +581,21 @@ static void test_oaep_roundtrip(void **state)
 		for (size_t j = 0; j < sizeof(pt); j++)
 			pt[j] = (uint8_t)(j * 7 + i);
 		/* Without a label. */
-		assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct),
-						     &ct_len, pt, 32, NULL, 0),
+		assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct), &ct_len,
+						     pt, 32, NULL, 0),
 				 0);
 		assert_int_equal(ct_len, mod);
 		assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out),
-						     &out_len, ct, ct_len,
-						     NULL, 0), 0);
+						     &out_len, ct, ct_len, NULL,
+						     0),
+				 0);
 		assert_int_equal(out_len, 32);
 		assert_memory_equal(out, pt, 32);
 		/* An empty label is no label. */
 		assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out),
 						     &out_len, ct, ct_len,
-						     label, 0), 0);
+						     label, 0),
+				 0);
 		assert_int_equal(out_len, 32);
 		/* A label given at decryption only. */
 		assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out),
@@ -562,14 +604,16 @@ static void test_oaep_roundtrip(void **state)
 				 RP_ERR_AUTH);
 
 		/* With a label, largest plaintext. */
-		assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct),
-						     &ct_len, pt, max_pt,
-						     label, sizeof(label)), 0);
+		assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct), &ct_len,
+						     pt, max_pt, label,
+						     sizeof(label)),
+				 0);
 		assert_int_equal(ct_len, mod);
 		memset(out, 0, sizeof(out));
 		assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out),
 						     &out_len, ct, ct_len,
-						     label, sizeof(label)), 0);
+						     label, sizeof(label)),
+				 0);
 		assert_int_equal(out_len, max_pt);
 		assert_memory_equal(out, pt, max_pt);
 
@@ -582,8 +626,9 @@ static void test_oaep_roundtrip(void **state)
 		for (size_t j = 0; j < sizeof(out); j++)
 			assert_int_equal(out[j], 0);
 		assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out),
-						     &out_len, ct, ct_len,
-						     NULL, 0), RP_ERR_AUTH);
+						     &out_len, ct, ct_len, NULL,
+						     0),
+				 RP_ERR_AUTH);
 
 		/* Tampered or mis-sized ciphertext. */
 		ct[mod / 2] ^= 0x10;
@@ -596,10 +641,9 @@ static void test_oaep_roundtrip(void **state)
 						     &out_len, ct, ct_len - 1,
 						     label, sizeof(label)),
 				 RP_ERR_AUTH);
-		assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out),
-						     &out_len, ct + 1,
-						     ct_len - 1, label,
-						     sizeof(label)),
+		assert_int_equal(rp_rsa_oaep_decrypt(
+					 k, out, sizeof(out), &out_len, ct + 1,
+					 ct_len - 1, label, sizeof(label)),
 				 RP_ERR_AUTH);
 		assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out),
 						     &out_len, ct, 0, label,
@@ -607,9 +651,8 @@ static void test_oaep_roundtrip(void **state)
 				 RP_ERR_AUTH);
 
 		/* Plaintext one byte too long. */
-		assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct),
-						     &ct_len, pt, max_pt + 1,
-						     NULL, 0),
+		assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct), &ct_len,
+						     pt, max_pt + 1, NULL, 0),
 				 RP_ERR_TOO_LARGE);
 		/* Output too small. */
 		assert_int_equal(rp_rsa_oaep_encrypt(k, ct, mod - 1, &ct_len,
@@ -628,12 +671,15 @@ static void test_oaep_edge(void **state)
 	(void)state;
 	/* The empty plaintext. */
 	assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct), &ct_len, NULL,
-					     0, NULL, 0), 0);
+					     0, NULL, 0),
+			 0);
 	assert_int_equal(rp_rsa_oaep_decrypt(k, out, sizeof(out), &out_len, ct,
-					     ct_len, NULL, 0), 0);
+					     ct_len, NULL, 0),
+			 0);
 	assert_int_equal(out_len, 0);
-	assert_int_equal(rp_rsa_oaep_decrypt(k, NULL, 0, &out_len, ct, ct_len,
-					     NULL, 0), 0);
+	assert_int_equal(
+		rp_rsa_oaep_decrypt(k, NULL, 0, &out_len, ct, ct_len, NULL, 0),
+		0);
 	assert_int_equal(out_len, 0);
 
 	/* Randomised: two encryptions differ. */
@@ -643,7 +689,8 @@ static void test_oaep_edge(void **state)
 
 		assert_int_equal(rp_rsa_oaep_encrypt(k, ct2, sizeof(ct2),
 						     &ct2_len, NULL, 0, NULL,
-						     0), 0);
+						     0),
+				 0);
 		assert_int_equal(ct2_len, ct_len);
 		assert_memory_not_equal(ct, ct2, ct_len);
 	}
@@ -651,7 +698,8 @@ static void test_oaep_edge(void **state)
 	/* Output buffer too small for the plaintext: RP_ERR_BUFFER. */
 	assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct), &ct_len,
 					     (const uint8_t *)MSG, strlen(MSG),
-					     NULL, 0), 0);
+					     NULL, 0),
+			 0);
 	memset(out, 0x77, sizeof(out));
 	out_len = 999;
 	assert_int_equal(rp_rsa_oaep_decrypt(k, out, strlen(MSG) - 1, &out_len,
@@ -662,7 +710,8 @@ static void test_oaep_edge(void **state)
 		assert_int_equal(out[j], 0);
 	assert_int_equal(out[strlen(MSG) - 1], 0x77);
 	assert_int_equal(rp_rsa_oaep_decrypt(k, out, strlen(MSG), &out_len, ct,
-					     ct_len, NULL, 0), 0);
+					     ct_len, NULL, 0),
+			 0);
 	assert_int_equal(out_len, strlen(MSG));
 	assert_memory_equal(out, MSG, strlen(MSG));
 
@@ -673,7 +722,8 @@ static void test_oaep_edge(void **state)
 	/* Wrong key of another size. */
 	assert_int_equal(rp_rsa_oaep_decrypt(keys[RP_KEY_RSA_3072], out,
 					     sizeof(out), &out_len, ct, ct_len,
-					     NULL, 0), RP_ERR_AUTH);
+					     NULL, 0),
+			 RP_ERR_AUTH);
 
 	/* Not an RSA key. */
 	assert_int_equal(rp_rsa_oaep_encrypt(keys[RP_KEY_EC_P256], ct,
@@ -682,7 +732,8 @@ static void test_oaep_edge(void **state)
 			 RP_ERR_INVALID);
 	assert_int_equal(rp_rsa_oaep_decrypt(keys[RP_KEY_ED25519], out,
 					     sizeof(out), &out_len, ct, ct_len,
-					     NULL, 0), RP_ERR_INVALID);
+					     NULL, 0),
+			 RP_ERR_INVALID);
 	/* Bad arguments. */
 	assert_int_equal(rp_rsa_oaep_encrypt(k, NULL, sizeof(ct), &ct_len,
 					     (const uint8_t *)MSG, 4, NULL, 0),
@@ -691,7 +742,8 @@ static void test_oaep_edge(void **state)
 					     (const uint8_t *)MSG, 4, NULL, 0),
 			 RP_ERR_INVALID);
 	assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct), &ct_len, NULL,
-					     4, NULL, 0), RP_ERR_INVALID);
+					     4, NULL, 0),
+			 RP_ERR_INVALID);
 	assert_int_equal(rp_rsa_oaep_encrypt(k, ct, sizeof(ct), &ct_len,
 					     (const uint8_t *)MSG, 4, NULL, 3),
 			 RP_ERR_INVALID);
@@ -729,12 +781,12 @@ static void test_oaep_interop(void **state)
 		ct_len = sizeof(ct);
 		assert_int_equal(EVP_PKEY_encrypt(pctx, ct, &ct_len,
 						  (const uint8_t *)MSG,
-						  strlen(MSG)), 1);
+						  strlen(MSG)),
+				 1);
 		EVP_PKEY_CTX_free(pctx);
-		assert_int_equal(rp_rsa_oaep_decrypt(keys[RP_KEY_RSA_2048],
-						     out, sizeof(out),
-						     &out_len, ct, ct_len,
-						     label, 1),
+		assert_int_equal(rp_rsa_oaep_decrypt(keys[RP_KEY_RSA_2048], out,
+						     sizeof(out), &out_len, ct,
+						     ct_len, label, 1),
 				 k == 0 ? 0 : RP_ERR_AUTH);
 		if (k == 0) {
 			assert_int_equal(out_len, strlen(MSG));
@@ -743,10 +795,10 @@ static void test_oaep_interop(void **state)
 	}
 
 	/* And OpenSSL decrypts rampart's. */
-	assert_int_equal(rp_rsa_oaep_encrypt(keys[RP_KEY_RSA_2048], ct,
-					     sizeof(ct), &ct_len,
-					     (const uint8_t *)MSG, strlen(MSG),
-					     label, 1), 0);
+	assert_int_equal(rp_rsa_oaep_encrypt(
+				 keys[RP_KEY_RSA_2048], ct, sizeof(ct), &ct_len,
+				 (const uint8_t *)MSG, strlen(MSG), label, 1),
+			 0);
 	pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
 	assert_non_null(pctx);
 	assert_int_equal(EVP_PKEY_decrypt_init(pctx), 1);
@@ -783,16 +835,18 @@ static void test_public_only(void **state)
 
 		/* Verifies what the private key signed. */
 		assert_int_equal(rp_sign(keys[t], sig, sizeof(sig), &sig_len,
-					 MSG, strlen(MSG)), 0);
-		assert_int_equal(rp_verify(pub, sig, sig_len, MSG,
-					   strlen(MSG)), 0);
+					 MSG, strlen(MSG)),
+				 0);
+		assert_int_equal(rp_verify(pub, sig, sig_len, MSG, strlen(MSG)),
+				 0);
 		sig[0] ^= 1;
-		assert_int_equal(rp_verify(pub, sig, sig_len, MSG,
-					   strlen(MSG)), RP_ERR_AUTH);
+		assert_int_equal(rp_verify(pub, sig, sig_len, MSG, strlen(MSG)),
+				 RP_ERR_AUTH);
 		/* Cannot sign or export a private key. */
 		sig_len = 77;
 		assert_int_equal(rp_sign(pub, sig, sizeof(sig), &sig_len, MSG,
-					 strlen(MSG)), RP_ERR_INVALID);
+					 strlen(MSG)),
+				 RP_ERR_INVALID);
 		assert_int_equal(sig_len, 77);
 		assert_int_equal(rp_pkey_private_der(pub, &der, &der_len),
 				 RP_ERR_INVALID);
@@ -803,15 +857,16 @@ static void test_public_only(void **state)
 			assert_int_equal(rp_rsa_oaep_encrypt(
 						 pub, ct, sizeof(ct), &ct_len,
 						 (const uint8_t *)MSG,
-						 strlen(MSG), NULL, 0), 0);
+						 strlen(MSG), NULL, 0),
+					 0);
 			assert_int_equal(rp_rsa_oaep_decrypt(
 						 pub, out, sizeof(out),
-						 &out_len, ct, ct_len, NULL,
-						 0), RP_ERR_INVALID);
+						 &out_len, ct, ct_len, NULL, 0),
+					 RP_ERR_INVALID);
 			assert_int_equal(rp_rsa_oaep_decrypt(
 						 keys[t], out, sizeof(out),
-						 &out_len, ct, ct_len, NULL,
-						 0), 0);
+						 &out_len, ct, ct_len, NULL, 0),
+					 0);
 			assert_int_equal(out_len, strlen(MSG));
 			assert_memory_equal(out, MSG, out_len);
 		}
@@ -863,8 +918,7 @@ static void test_der_pem_roundtrip(void **state)
 		k = NULL;
 
 		/* Private: PKCS#8 DER and PEM. */
-		assert_int_equal(rp_pkey_private_der(keys[t], &p8, &p8_len),
-				 0);
+		assert_int_equal(rp_pkey_private_der(keys[t], &p8, &p8_len), 0);
 		assert_non_null(p8);
 		assert_true(p8_len > la / 2);
 		assert_int_equal(p8[0], 0x30);
@@ -878,27 +932,28 @@ static void test_der_pem_roundtrip(void **state)
 		p8b = NULL;
 		/* The re-imported key signs for the original public key. */
 		assert_int_equal(rp_sign(k, sig, sizeof(sig), &sig_len, MSG,
-					 strlen(MSG)), 0);
-		assert_int_equal(rp_verify(keys[t], sig, sig_len, MSG,
-					   strlen(MSG)), 0);
+					 strlen(MSG)),
+				 0);
+		assert_int_equal(
+			rp_verify(keys[t], sig, sig_len, MSG, strlen(MSG)), 0);
 		rp_pkey_free(k);
 		k = NULL;
 
 		/* PEM with CRLF, explanatory text before, blank lines after. */
 		{
-			char *crlf = der_to_pem("PRIVATE KEY", p8, p8_len,
-						"\r\n");
+			char *crlf =
+				der_to_pem("PRIVATE KEY", p8, p8_len, "\r\n");
 			size_t n = strlen(crlf) + 64;
 			char *text = malloc(n);
 
 			assert_non_null(text);
 			snprintf(text, n, "Key for tests\n%s\n\n  \n", crlf);
-			assert_int_equal(rp_pkey_from_pem(&k2, text,
-							  strlen(text)), 0);
+			assert_int_equal(
+				rp_pkey_from_pem(&k2, text, strlen(text)), 0);
 			assert_int_equal(rp_pkey_type(k2), t);
 			assert_true(rp_pkey_has_private(k2));
-			assert_int_equal(rp_pkey_private_der(k2, &p8b,
-							     &p8b_len), 0);
+			assert_int_equal(
+				rp_pkey_private_der(k2, &p8b, &p8b_len), 0);
 			assert_int_equal(p8_len, p8b_len);
 			assert_memory_equal(p8, p8b, p8_len);
 			rp_secmem_free(p8b);
@@ -934,11 +989,10 @@ static void test_traditional_forms(void **state)
 		const char *label;
 		bool priv;
 	} cases[] = {
-		{ RP_KEY_RSA_2048, EVP_PKEY_KEYPAIR, "RSA PRIVATE KEY", true },
-		{ RP_KEY_RSA_3072, EVP_PKEY_PUBLIC_KEY, "RSA PUBLIC KEY",
-		  false },
-		{ RP_KEY_EC_P256, EVP_PKEY_KEYPAIR, "EC PRIVATE KEY", true },
-		{ RP_KEY_EC_P384, EVP_PKEY_KEYPAIR, "EC PRIVATE KEY", true },
+		{RP_KEY_RSA_2048, EVP_PKEY_KEYPAIR, "RSA PRIVATE KEY", true},
+		{RP_KEY_RSA_3072, EVP_PKEY_PUBLIC_KEY, "RSA PUBLIC KEY", false},
+		{RP_KEY_EC_P256, EVP_PKEY_KEYPAIR, "EC PRIVATE KEY", true},
+		{RP_KEY_EC_P384, EVP_PKEY_KEYPAIR, "EC PRIVATE KEY", true},
 	};
 	uint8_t a[DER_BUF], b[DER_BUF];
 
@@ -984,8 +1038,10 @@ static void test_traditional_forms(void **state)
 
 		assert_non_null(bio);
 		assert_int_equal(PEM_write_bio_PrivateKey_traditional(
-					 bio, rp__pkey_evp(keys[RP_KEY_EC_P256]),
-					 NULL, NULL, 0, NULL, NULL), 1);
+					 bio,
+					 rp__pkey_evp(keys[RP_KEY_EC_P256]),
+					 NULL, NULL, 0, NULL, NULL),
+				 1);
 		n = BIO_get_mem_data(bio, &data);
 		assert_true(n > 0);
 		assert_non_null(strstr(data, "BEGIN EC PRIVATE KEY"));
@@ -1106,8 +1162,8 @@ static size_t rsa_spki_with_e(unsigned long e_word, uint8_t **ret)
 	params = OSSL_PARAM_BLD_to_param(bld);
 	assert_non_null(params);
 	assert_int_equal(EVP_PKEY_fromdata_init(pctx), 1);
-	assert_int_equal(EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY,
-					   params), 1);
+	assert_int_equal(
+		EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params), 1);
 	len = ossl_encode(pkey, EVP_PKEY_PUBLIC_KEY, "DER",
 			  "SubjectPublicKeyInfo", ret);
 	EVP_PKEY_free(pkey);
@@ -1165,7 +1221,8 @@ static void test_rsa_exponent(void **state)
 		assert_int_equal(rp_pkey_type(k), RP_KEY_RSA_2048);
 		assert_true(rp_pkey_has_private(k));
 		assert_int_equal(rp_sign(k, sig, sizeof(sig), &sig_len, MSG,
-					 strlen(MSG)), 0);
+					 strlen(MSG)),
+				 0);
 		assert_int_equal(rp_verify(k, sig, sig_len, MSG, strlen(MSG)),
 				 0);
 		rp_pkey_free(k);
@@ -1206,8 +1263,8 @@ static void test_invalid_points(void **state)
 		size_t pub_len;
 		OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 		OSSL_PARAM *params;
-		EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC",
-								NULL);
+		EVP_PKEY_CTX *pctx =
+			EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 		EVP_PKEY *mixed = NULL;
 		uint8_t *p8;
 		size_t p8_len;
@@ -1217,16 +1274,19 @@ static void test_invalid_points(void **state)
 				 1);
 		assert_int_equal(EVP_PKEY_get_octet_string_param(
 					 b, OSSL_PKEY_PARAM_PUB_KEY, pub,
-					 sizeof(pub), &pub_len), 1);
+					 sizeof(pub), &pub_len),
+				 1);
 		assert_int_equal(OSSL_PARAM_BLD_push_utf8_string(
 					 bld, OSSL_PKEY_PARAM_GROUP_NAME,
-					 "prime256v1", 0), 1);
+					 "prime256v1", 0),
+				 1);
 		assert_int_equal(OSSL_PARAM_BLD_push_BN(
 					 bld, OSSL_PKEY_PARAM_PRIV_KEY, priv),
 				 1);
-		assert_int_equal(OSSL_PARAM_BLD_push_octet_string(
-					 bld, OSSL_PKEY_PARAM_PUB_KEY, pub,
-					 pub_len), 1);
+		assert_int_equal(
+			OSSL_PARAM_BLD_push_octet_string(
+				bld, OSSL_PKEY_PARAM_PUB_KEY, pub, pub_len),
+			1);
 		params = OSSL_PARAM_BLD_to_param(bld);
 		assert_non_null(params);
 		assert_int_equal(EVP_PKEY_fromdata_init(pctx), 1);
@@ -1314,8 +1374,7 @@ static void test_trailing_data(void **state)
 		expect_pem_error(pem, strlen(pem), RP_ERR_PARSE);
 		free(pem);
 
-		assert_int_equal(rp_pkey_private_der(keys[t], &p8, &p8_len),
-				 0);
+		assert_int_equal(rp_pkey_private_der(keys[t], &p8, &p8_len), 0);
 		ext = malloc(p8_len + 1);
 		assert_non_null(ext);
 		memcpy(ext, p8, p8_len);
@@ -1356,8 +1415,8 @@ static void test_encrypted(void **state)
 	assert_non_null(bio);
 	assert_int_equal(PEM_write_bio_PKCS8PrivateKey(bio, pkey,
 						       EVP_aes_256_cbc(),
-						       "secret", 6, NULL,
-						       NULL), 1);
+						       "secret", 6, NULL, NULL),
+			 1);
 	n = BIO_get_mem_data(bio, &data);
 	assert_non_null(strstr(data, "BEGIN ENCRYPTED PRIVATE KEY"));
 	expect_pem_error(data, (size_t)n, RP_ERR_PARSE);
@@ -1380,7 +1439,8 @@ static void test_encrypted(void **state)
 	assert_int_equal(PEM_write_bio_PrivateKey_traditional(
 				 bio, rp__pkey_evp(keys[RP_KEY_RSA_2048]),
 				 EVP_aes_128_cbc(), (unsigned char *)"secret",
-				 6, NULL, NULL), 1);
+				 6, NULL, NULL),
+			 1);
 	n = BIO_get_mem_data(bio, &data);
 	assert_non_null(strstr(data, "Proc-Type: 4,ENCRYPTED"));
 	expect_pem_error(data, (size_t)n, RP_ERR_PARSE);
@@ -1409,8 +1469,8 @@ static void test_too_large(void **state)
 	{
 		rp_pkey *k = NULL;
 
-		assert_int_equal(rp_pkey_from_pem(&k, (const char *)buf,
-						  big - 1), 0);
+		assert_int_equal(
+			rp_pkey_from_pem(&k, (const char *)buf, big - 1), 0);
 		assert_int_equal(rp_pkey_type(k), RP_KEY_ED25519);
 		rp_pkey_free(k);
 	}
@@ -1488,11 +1548,9 @@ static void test_ed25519_rfc8032(void **state)
 			 RP_ERR_INVALID);
 	rp_pkey_free(p);
 	rp_pkey_free(k);
-	assert_int_equal(rp_pkey_ed25519_from_seed(NULL, seed),
-			 RP_ERR_INVALID);
+	assert_int_equal(rp_pkey_ed25519_from_seed(NULL, seed), RP_ERR_INVALID);
 	assert_int_equal(rp_pkey_ed25519_from_seed(&k, NULL), RP_ERR_INVALID);
-	assert_int_equal(rp_pkey_ed25519_from_public(&k, NULL),
-			 RP_ERR_INVALID);
+	assert_int_equal(rp_pkey_ed25519_from_public(&k, NULL), RP_ERR_INVALID);
 }
 
 static void test_arguments(void **state)
@@ -1517,8 +1575,9 @@ static void test_arguments(void **state)
 	assert_int_equal(rp_pkey_public_der(keys[RP_KEY_EC_P256], buf,
 					    sizeof(buf), NULL),
 			 RP_ERR_INVALID);
-	assert_int_equal(rp_pkey_public_der(keys[RP_KEY_EC_P256], NULL, 10,
-					    &len), RP_ERR_INVALID);
+	assert_int_equal(
+		rp_pkey_public_der(keys[RP_KEY_EC_P256], NULL, 10, &len),
+		RP_ERR_INVALID);
 	assert_int_equal(rp_pkey_private_der(NULL, &p8, &len), RP_ERR_INVALID);
 	assert_int_equal(rp_pkey_private_der(keys[RP_KEY_EC_P256], NULL, &len),
 			 RP_ERR_INVALID);
@@ -1527,10 +1586,12 @@ static void test_arguments(void **state)
 	assert_null(p8);
 	assert_int_equal(rp_sign(NULL, buf, sizeof(buf), &len, "m", 1),
 			 RP_ERR_INVALID);
-	assert_int_equal(rp_sign(keys[RP_KEY_EC_P256], buf, sizeof(buf), NULL,
-				 "m", 1), RP_ERR_INVALID);
-	assert_int_equal(rp_sign(keys[RP_KEY_EC_P256], buf, sizeof(buf), &len,
-				 NULL, 1), RP_ERR_INVALID);
+	assert_int_equal(
+		rp_sign(keys[RP_KEY_EC_P256], buf, sizeof(buf), NULL, "m", 1),
+		RP_ERR_INVALID);
+	assert_int_equal(
+		rp_sign(keys[RP_KEY_EC_P256], buf, sizeof(buf), &len, NULL, 1),
+		RP_ERR_INVALID);
 	assert_int_equal(rp_verify(NULL, buf, 64, "m", 1), RP_ERR_INVALID);
 	assert_int_equal(rp_verify(keys[RP_KEY_ED25519], NULL, 64, "m", 1),
 			 RP_ERR_INVALID);
@@ -1539,7 +1600,8 @@ static void test_arguments(void **state)
 	/* Signatures longer than any key makes. */
 	memset(buf, 0, sizeof(buf));
 	assert_int_equal(rp_verify(keys[RP_KEY_EC_P256], buf,
-				   RP_SIG_MAX_BYTES + 1, "m", 1), RP_ERR_AUTH);
+				   RP_SIG_MAX_BYTES + 1, "m", 1),
+			 RP_ERR_AUTH);
 }
 
 static void test_error_queue_untouched(void **state)
@@ -1570,15 +1632,16 @@ static int fips_teardown(void **state)
 
 static void test_fips(void **state)
 {
-	uint8_t seed[32] = { 1 }, sig[RP_SIG_MAX_BYTES],
-		ct[RP_RSA_MAX_BYTES], pt[RP_RSA_MAX_BYTES];
+	uint8_t seed[32] = {1}, sig[RP_SIG_MAX_BYTES], ct[RP_RSA_MAX_BYTES],
+		pt[RP_RSA_MAX_BYTES];
 	size_t len, ct_len;
 	rp_pkey *k = NULL;
 
 	(void)state;
 	/* An Ed25519 signature made before FIPS mode. */
 	assert_int_equal(rp_sign(keys[RP_KEY_ED25519], sig, sizeof(sig), &len,
-				 MSG, strlen(MSG)), 0);
+				 MSG, strlen(MSG)),
+			 0);
 
 	assert_int_equal(rp_crypto_set_fips(true), 0);
 	assert_true(rp_crypto_fips());
@@ -1588,10 +1651,12 @@ static void test_fips(void **state)
 	assert_int_equal(rp_pkey_ed25519_from_seed(&k, seed), RP_ERR_FIPS);
 	assert_int_equal(rp_pkey_ed25519_from_public(&k, seed), RP_ERR_FIPS);
 	assert_null(k);
-	assert_int_equal(rp_verify(keys[RP_KEY_ED25519], sig, len, MSG,
-				   strlen(MSG)), RP_ERR_FIPS);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_ED25519], sig, len, MSG, strlen(MSG)),
+		RP_ERR_FIPS);
 	assert_int_equal(rp_sign(keys[RP_KEY_ED25519], sig, sizeof(sig), &len,
-				 MSG, strlen(MSG)), RP_ERR_FIPS);
+				 MSG, strlen(MSG)),
+			 RP_ERR_FIPS);
 
 	/* ECDSA works, with a new key and with one made before. */
 	assert_int_equal(rp_pkey_generate(&k, RP_KEY_EC_P256), 0);
@@ -1600,27 +1665,30 @@ static void test_fips(void **state)
 			 0);
 	assert_int_equal(rp_verify(k, sig, len, MSG, strlen(MSG)), 0);
 	sig[len - 1] ^= 1;
-	assert_int_equal(rp_verify(k, sig, len, MSG, strlen(MSG)),
-			 RP_ERR_AUTH);
+	assert_int_equal(rp_verify(k, sig, len, MSG, strlen(MSG)), RP_ERR_AUTH);
 	rp_pkey_free(k);
 	k = NULL;
 	assert_int_equal(rp_sign(keys[RP_KEY_EC_P384], sig, sizeof(sig), &len,
-				 MSG, strlen(MSG)), 0);
-	assert_int_equal(rp_verify(keys[RP_KEY_EC_P384], sig, len, MSG,
-				   strlen(MSG)), 0);
+				 MSG, strlen(MSG)),
+			 0);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_EC_P384], sig, len, MSG, strlen(MSG)), 0);
 
 	/* RSA-PSS and RSA-OAEP work. */
 	assert_int_equal(rp_sign(keys[RP_KEY_RSA_2048], sig, sizeof(sig), &len,
-				 MSG, strlen(MSG)), 0);
-	assert_int_equal(rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG,
-				   strlen(MSG)), 0);
-	assert_int_equal(rp_rsa_oaep_encrypt(keys[RP_KEY_RSA_2048], ct,
-					     sizeof(ct), &ct_len,
-					     (const uint8_t *)MSG, strlen(MSG),
-					     NULL, 0), 0);
+				 MSG, strlen(MSG)),
+			 0);
+	assert_int_equal(
+		rp_verify(keys[RP_KEY_RSA_2048], sig, len, MSG, strlen(MSG)),
+		0);
+	assert_int_equal(rp_rsa_oaep_encrypt(
+				 keys[RP_KEY_RSA_2048], ct, sizeof(ct), &ct_len,
+				 (const uint8_t *)MSG, strlen(MSG), NULL, 0),
+			 0);
 	assert_int_equal(rp_rsa_oaep_decrypt(keys[RP_KEY_RSA_2048], pt,
-					     sizeof(pt), &len, ct, ct_len,
-					     NULL, 0), 0);
+					     sizeof(pt), &len, ct, ct_len, NULL,
+					     0),
+			 0);
 	assert_int_equal(len, strlen(MSG));
 	assert_memory_equal(pt, MSG, len);
 
