@@ -10,7 +10,7 @@ FUZZ_SMOKE_SECONDS ?= 15
 BENCH_SECONDS ?= 3
 MESON_FLAGS ?=
 
-FUZZ_TARGETS := codec aead keywrap pkey vectors
+FUZZ_TARGETS := codec aead keywrap pkey jwk vectors
 
 .PHONY: all deps build build-asan build-fuzz run test test-unit test-asan \
 	test-integration fuzz fuzz-smoke bench format clean
@@ -29,7 +29,8 @@ $(ASAN_BUILD)/build.ninja:
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Dtests=false -Dbench=false \
-		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
+		-Dc_args=-fsanitize=fuzzer-no-link
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)

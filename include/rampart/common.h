@@ -49,10 +49,12 @@ typedef enum rp_err {
 	RP_ERR_EXISTS = -14,     /* the object already exists */
 	RP_ERR_DENIED = -15,     /* permission denied */
 	RP_ERR_SELFTEST = -16,   /* a known-answer self-test failed */
+	RP_ERR_UNAUTHENTICATED = -17, /* no valid credential was presented */
+	RP_ERR_CORRUPT = -18,    /* stored data failed an integrity check */
 } rp_err;
 
 /* Lowest (most negative) code currently defined; for iteration in tests. */
-#define RP_ERR_MIN RP_ERR_SELFTEST
+#define RP_ERR_MIN RP_ERR_CORRUPT
 
 /*
  * rp_strerror - describe an error code.

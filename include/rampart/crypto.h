@@ -445,6 +445,68 @@ RP_EXPORT int rp_sign(const rp_pkey *key, uint8_t *sig, size_t sig_cap,
 RP_EXPORT RP_WUR int rp_verify(const rp_pkey *key, const uint8_t *sig,
 			       size_t sig_len, const void *msg, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* JWK: JSON Web Keys (RFC 7517, RFC 7518 section 6, RFC 8037)         */
+/* ------------------------------------------------------------------ */
+
+/* Largest JWK text accepted by the parsers. */
+#define RP_JWK_MAX_BYTES 16384
+
+/*
+ * rp_pkey_from_jwk - parse one JWK, a JSON object of len bytes (no NUL
+ * needed), into a key of one of the types above:
+ *   - "kty":"RSA" with "n" and "e"; a private key has all of "d", "p", "q",
+ *     "dp", "dq" and "qi" (RFC 7518 6.3), which must be consistent with n
+ *     and e. A private key with "d" alone, and multi-prime keys ("oth"), are
+ *     not supported;
+ *   - "kty":"EC" with "crv" "P-256" or "P-384", "x" and "y" of exactly the
+ *     field size (32 or 48 bytes), optional "d" of the same size;
+ *   - "kty":"OKP" with "crv" "Ed25519", "x" and optional "d" of 32 bytes.
+ * Binary values are base64url without padding; integers have no leading
+ * zero octets. The key gets the checks of rp_pkey_from_der (RSA 2048, 3072
+ * or 4096 bits and odd e >= 3, EC point on the curve, a private key matching
+ * its public key). "kid", "use", "alg" (strings), "key_ops" (array of
+ * distinct strings) and "ext" (boolean) are ignored when well-typed; other
+ * members are ignored (RFC 7517 section 4). Duplicate members, trailing
+ * data and anything but an object are refused. Decoded private values are
+ * wiped; the JSON parser's own copies of the text cannot be.
+ * Errors: RP_ERR_INVALID, RP_ERR_TOO_LARGE (len > RP_JWK_MAX_BYTES),
+ * RP_ERR_PARSE (malformed JSON, member missing or ill-typed, bad encoding or
+ * length, inconsistent key), RP_ERR_UNSUPPORTED (other kty, crv, key size),
+ * RP_ERR_FIPS (Ed25519 in FIPS mode), RP_ERR_NOMEM, RP_ERR_CRYPTO.
+ */
+RP_EXPORT RP_WUR int rp_pkey_from_jwk(rp_pkey **ret, const char *jwk,
+				      size_t len);
+
+/*
+ * rp_pkey_public_jwk - the public JWK of a key, compact JSON with the
+ * members in this order: "kty", "crv" (EC, OKP), then "n","e" (RSA), "x","y"
+ * (EC) or "x" (OKP). Never a private member. *ret is a NUL-terminated string
+ * from malloc; the caller frees it with free().
+ * Errors: RP_ERR_INVALID, RP_ERR_NOMEM, RP_ERR_CRYPTO.
+ */
+RP_EXPORT int rp_pkey_public_jwk(const rp_pkey *key, char **ret);
+
+/*
+ * rp_oct_from_jwk - the secret of a symmetric JWK ("kty":"oct", base64url
+ * "k") into out; its length, 16 to 64 bytes, into *ret_len. Other members as
+ * in rp_pkey_from_jwk. On failure out is wiped.
+ * Errors: RP_ERR_INVALID, RP_ERR_TOO_LARGE, RP_ERR_PARSE,
+ * RP_ERR_UNSUPPORTED (another kty, or a secret outside 16..64 bytes),
+ * RP_ERR_BUFFER (out_cap smaller than the secret), RP_ERR_NOMEM.
+ */
+RP_EXPORT RP_WUR int rp_oct_from_jwk(uint8_t *out, size_t out_cap,
+				     size_t *ret_len, const char *jwk,
+				     size_t len);
+
+/*
+ * rp_pkey_public_pem - the SubjectPublicKeyInfo of a key as PEM ("PUBLIC
+ * KEY", RFC 7468: 64-column lines, each ending in "\n"). *ret is a
+ * NUL-terminated string from malloc; the caller frees it with free().
+ * Errors: RP_ERR_INVALID, RP_ERR_NOMEM, RP_ERR_CRYPTO.
+ */
+RP_EXPORT int rp_pkey_public_pem(const rp_pkey *key, char **ret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,5 +6,6 @@
 #include <rampart/common.h>
 #include <rampart/crypto.h>
 #include <rampart/selftest.h>
+#include <rampart/vault.h>
 
 #endif /* RAMPART_H */

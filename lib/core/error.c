@@ -23,6 +23,8 @@ static const char *const messages[] = {
 	[-RP_ERR_EXISTS] = "already exists",
 	[-RP_ERR_DENIED] = "permission denied",
 	[-RP_ERR_SELFTEST] = "known-answer self-test failed",
+	[-RP_ERR_UNAUTHENTICATED] = "not authenticated: missing or unknown token",
+	[-RP_ERR_CORRUPT] = "stored data failed its integrity check",
 };
 
 RP_EXPORT const char *rp_strerror(int err)

@@ -135,6 +135,17 @@ RP_HIDDEN int rp__argon2id_raw(uint8_t *out, size_t out_len,
 /* The EVP_PKEY inside an rp_pkey (borrowed). */
 RP_HIDDEN EVP_PKEY *rp__pkey_evp(const rp_pkey *key);
 
+/*
+ * rp__pkey_wrap_evp - make an rp_pkey of a key built elsewhere in the library
+ * (lib/crypto/jwk.c), after the checks a decoded key gets: supported type and
+ * size, RSA modulus and exponent, named curve, EC point validity, pairwise
+ * consistency of EC and Ed25519 key pairs. Takes ownership of pkey, which is
+ * freed on failure. has_private says whether pkey holds a private key.
+ * Errors: as rp_pkey_from_der.
+ */
+RP_HIDDEN int rp__pkey_wrap_evp(rp_pkey **ret, EVP_PKEY *pkey,
+				bool has_private);
+
 /* Cleanup attribute helpers. */
 static inline void rp__cipher_ctx_freep(EVP_CIPHER_CTX **p)
 {

@@ -476,6 +476,29 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Keys built by other modules (JWK)                                   */
+/* ------------------------------------------------------------------ */
+
+/* The same classification and checks as a decoded key (see internal.h). */
+int rp__pkey_wrap_evp(rp_pkey **ret, EVP_PKEY *pkey, bool has_private)
+{
+	rp_key_type type = RP_KEY_NONE;
+	int r;
+
+	if (ret == NULL || pkey == NULL) {
+		r = RP_ERR_INVALID;
+		goto out;
+	}
+	r = check_key(pkey, has_private, &type);
+	if (r < 0)
+		goto out;
+	r = wrap_key(ret, &pkey, type, has_private);
+out:
+	EVP_PKEY_free(pkey);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
 /* Making keys                                                         */
 /* ------------------------------------------------------------------ */
 

@@ -4,7 +4,13 @@
 #define RAMPART_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
+
+#include <rampart/vault.h>
 
 /* Exit codes (sysexits.h values, spelled out so the meaning is local). */
 enum cli_exit {
@@ -12,11 +18,14 @@ enum cli_exit {
 	CLI_CHECK_FAILED = 1, /* the command ran; what it checked is bad */
 	CLI_USAGE = 64,       /* EX_USAGE: bad command line */
 	CLI_DATAERR = 65,     /* EX_DATAERR: bad input data */
-	CLI_NOINPUT = 66,     /* EX_NOINPUT: input missing */
+	CLI_NOINPUT = 66,     /* EX_NOINPUT: input or named object missing */
+	CLI_NOUSER = 67,      /* EX_NOUSER: token missing or unknown */
+	CLI_UNAVAILABLE = 69, /* EX_UNAVAILABLE: key disabled, expired, archived */
 	CLI_SOFTWARE = 70,    /* EX_SOFTWARE: internal error */
 	CLI_OSERR = 71,       /* EX_OSERR: out of memory, system error */
+	CLI_CANTCREAT = 73,   /* EX_CANTCREAT: already exists */
 	CLI_IOERR = 74,       /* EX_IOERR */
-	CLI_NOPERM = 77,      /* EX_NOPERM: denied, wrong credentials */
+	CLI_NOPERM = 77,      /* EX_NOPERM: permission denied, auth failed */
 	CLI_CONFIG = 78,      /* EX_CONFIG */
 };
 
@@ -46,5 +55,179 @@ int cli_exit_for(int err);
 
 /* Commands. */
 int cmd_selftest(const struct cli_globals *g, int argc, char **argv);
+int cmd_init(const struct cli_globals *g, int argc, char **argv);
+
+/* Verbs of the vault nouns (cmd-vault.c, cmd-key.c). */
+extern const struct cli_command cli_vault_verbs[];
+extern const struct cli_command cli_principal_verbs[];
+extern const struct cli_command cli_group_verbs[];
+extern const struct cli_command cli_audit_verbs[];
+extern const struct cli_command cli_key_verbs[];
+
+/* ------------------------------------------------------------------ */
+/* Shared helpers of the vault commands (cli-common.c)                 */
+/* ------------------------------------------------------------------ */
+
+/* Largest token file and passphrase (file or typed) accepted. */
+#define CLI_TOKEN_FILE_MAX 4096
+#define CLI_PASSPHRASE_MAX 1024
+
+/* Most positional arguments of any verb. */
+#define CLI_ARGS_MAX 4
+
+/* cli_parse returns this after printing --help: stop and exit CLI_OK. */
+#define CLI_DONE (-1)
+
+/*
+ * One command option. Options of a noun live in one table indexed by an
+ * enum; a verb accepts the subset named by its cli_spec.allowed bits.
+ */
+struct cli_opt {
+	const char *name; /* long name, NULL ends the table */
+	bool has_arg;
+	char short_name;  /* 0: long form only */
+	const char *arg;  /* argument name in help ("FILE") */
+	const char *help;
+};
+
+#define CLI_OPT_BIT(i) ((uint64_t)1 << (i))
+#define CLI_OPTS_MAX 48
+
+/* How a verb is called: everything cli_parse needs and --help shows. */
+struct cli_spec {
+	const char *cmd;      /* "key create" */
+	const char *params;   /* positional parameters: "VAULT SUBJECT" */
+	const char *synopsis; /* the rest of the usage line, may be NULL */
+	const char *about;    /* description paragraph for --help */
+	const struct cli_opt *opts;
+	uint64_t allowed;     /* CLI_OPT_BIT(i): opts[i] accepted */
+	unsigned min_args, max_args;
+};
+
+/*
+ * State of one vault command: the common options, then (after cli_open)
+ * the open store and the caller. The token is in rp_secmem_alloc memory.
+ */
+struct cli_ctx {
+	const char *cmd;
+	bool json;
+	const char *data_dir;
+	const char *token_file;
+	const char *passphrase_file;
+	const char *request_id;
+	char *token;
+	rp_store *store;
+	struct rp_call call;
+	char *args[CLI_ARGS_MAX]; /* positional arguments */
+	unsigned nargs;
+};
+
+/* Called for each command option: opts index and its argument (or NULL).
+ * Returns CLI_OK or an exit code (after printing the error). */
+typedef int (*cli_opt_fn)(void *ctx, unsigned opt, const char *arg);
+
+/*
+ * cli_parse - parse argv (argv[0] is the verb) with getopt_long: the
+ * verb's allowed options plus the common ones (--data, --token,
+ * --token-file, --passphrase-file, --request-id, --json, --help).
+ * Options and positional arguments may be mixed; "--" ends options.
+ * Returns CLI_OK, CLI_DONE (help printed) or CLI_USAGE.
+ */
+int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
+	      const struct cli_spec *spec, int argc, char **argv,
+	      cli_opt_fn fn, void *fn_ctx);
+
+/* Print the --help text of a verb on stdout. */
+void cli_help(const struct cli_spec *spec);
+
+/*
+ * cli_open - resolve the data directory, the token and the passphrase, and
+ * open the store (cli_open_store). Returns CLI_OK or an exit code after
+ * printing the error. cli_close undoes it (safe to call in any case).
+ */
+int cli_open(struct cli_ctx *cx);
+int cli_open_store(struct cli_ctx *cx);
+void cli_close(struct cli_ctx *cx);
+
+/*
+ * cli_read_secret_file - read at most max bytes of path into
+ * rp_secmem_alloc memory, NUL-terminated, one trailing newline removed.
+ * Errors are printed as "rampart: <what>: <path>: <why>".
+ */
+int cli_read_secret_file(const char *what, const char *path, size_t max,
+			 char **ret, size_t *ret_len);
+
+/*
+ * cli_read_passphrase - a passphrase from the file named by --passphrase-file
+ * or RAMPART_PASSPHRASE_FILE (file may be NULL), else typed on /dev/tty with
+ * echo off (twice when confirm). Returns CLI_OK or an exit code.
+ */
+int cli_read_passphrase(const char *what, const char *file, bool confirm,
+			char **ret, size_t *ret_len);
+
+/*
+ * cli_read_input - data of a key operation or import: path, or stdin when
+ * path is NULL or "-"; at most max bytes. secret: rp_secmem_alloc memory
+ * (free with rp_secmem_free), else malloc (free). Returns CLI_OK or an
+ * exit code after printing "rampart: <what>: ...".
+ */
+int cli_read_input(const char *what, const char *path, size_t max,
+		   bool secret, uint8_t **ret, size_t *ret_len);
+/* Release what cli_read_input returned (wiping it). Accepts NULL. */
+void cli_input_free(uint8_t *p, size_t len, bool secret);
+
+/*
+ * cli_write_output - the result of a key operation. With path: written to
+ * a 0600 temporary file next to path, synced, renamed over path. Without
+ * path: raw bytes on stdout, or with json {"kid","alg","value"} (value in
+ * base64url); with json and path {"kid","alg","out","bytes"}. alg may be
+ * NULL (then left out). Returns CLI_OK or an exit code.
+ */
+int cli_write_output(const struct cli_ctx *cx, const char *path,
+		     const char *kid, const char *alg, const uint8_t *data,
+		     size_t len);
+
+/* A JSON string literal of s (malloc'ed, free()); NULL gives "null". */
+char *cli_json_quote(const char *s);
+
+/* Write s (n bytes) on stdout without keeping a copy in stdio's buffer. */
+int cli_write_secret(const char *s, size_t n);
+
+/* Flush stdout; an error is reported. Returns an exit code. */
+int cli_flush(void);
+/* Print compact JSON and a newline on stdout. Returns an exit code. */
+int cli_print_json(json_t *j);
+/*
+ * Print a result: with --json, obj (or {} when NULL) with "ok":true added;
+ * else the printf-style line. Steals obj. Returns an exit code.
+ */
+int cli_print_ok(const struct cli_ctx *cx, json_t *obj, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Human output: a JSON value as text ("-" for null, times in ISO-8601). */
+void cli_format_value(char *buf, size_t cap, const char *field,
+		      const json_t *v);
+/* "name: value" lines for every field of obj except those in skip. */
+void cli_print_fields(const json_t *obj, const char *const *skip);
+
+struct cli_column {
+	const char *field;  /* JSON field */
+	const char *header; /* column title */
+};
+/* A table of an array of objects, header row first. cols NULL-terminated
+ * by field == NULL. */
+int cli_print_table(const json_t *rows, const struct cli_column *cols);
+
+/* Times: parse Unix seconds, YYYY-MM-DDTHH:MM:SSZ or "none" (0). */
+int cli_parse_time(const char *s, int64_t *ret);
+/* Format Unix seconds as YYYY-MM-DDTHH:MM:SSZ (buf >= CLI_TIME_LEN). */
+#define CLI_TIME_LEN 32
+void cli_format_time(char *buf, size_t cap, int64_t t);
+/* A decimal number in [0, max]. */
+int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret);
+
+/* Report a library error for cmd: "rampart: cmd: [obj: ]why"; returns the
+ * exit code. */
+int cli_fail(const char *cmd, const char *obj, int err);
 
 #endif

@@ -18,6 +18,15 @@
 #include "cli.h"
 
 static const struct cli_command commands[] = {
+	{ "init", "create a new key vault store", cmd_init, NULL },
+	{ "vault", "manage vaults and their access policies", NULL,
+	  cli_vault_verbs },
+	{ "key", "manage keys and use them (wrap, sign, ...)", NULL,
+	  cli_key_verbs },
+	{ "principal", "manage principals and their tokens", NULL,
+	  cli_principal_verbs },
+	{ "group", "manage groups of principals", NULL, cli_group_verbs },
+	{ "audit", "read and verify the audit log", NULL, cli_audit_verbs },
 	{ "selftest", "run the built-in known-answer tests", cmd_selftest,
 	  NULL },
 	{ NULL, NULL, NULL, NULL },
@@ -60,6 +69,12 @@ int cli_exit_for(int err)
 		return CLI_DATAERR;
 	case RP_ERR_NOT_FOUND:
 		return CLI_NOINPUT;
+	case RP_ERR_UNAUTHENTICATED:
+		return CLI_NOUSER;
+	case RP_ERR_STATE:
+		return CLI_UNAVAILABLE;
+	case RP_ERR_EXISTS:
+		return CLI_CANTCREAT;
 	case RP_ERR_AUTH:
 	case RP_ERR_DENIED:
 		return CLI_NOPERM;
@@ -76,7 +91,7 @@ int cli_exit_for(int err)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rampart [--json] <command> [<args>]\n"
+	fprintf(f, "usage: rampart [--json] <command> [<verb>] [<args>]\n"
 		   "       rampart --version | --help\n\n"
 		   "rampart keeps keys and encrypts data in layers: a key vault,\n"
 		   "per-tenant key chains, per-chunk file encryption.\n\n"
@@ -87,6 +102,11 @@ static void usage(FILE *f)
 		   "  --json       machine-readable output\n"
 		   "  --version    print the version and exit\n"
 		   "  -h, --help   show this help\n\n"
+		   "Environment (vault commands):\n"
+		   "  RAMPART_DATA             data directory (--data)\n"
+		   "  RAMPART_TOKEN            bearer token (--token-file, --token)\n"
+		   "  RAMPART_PASSPHRASE_FILE  passphrase file of a passphrase-sealed\n"
+		   "                           store (--passphrase-file)\n\n"
 		   "'rampart <command> --help' describes a command.\n");
 }
 

@@ -1389,9 +1389,9 @@ static void test_trailing_data(void **state)
 		pem = der_to_pem("PRIVATE KEY", p8, p8_len, "\n");
 		bad = malloc(2 * strlen(pem) + 16);
 		assert_non_null(bad);
-		sprintf(bad, "%sjunk\n", pem);
+		snprintf(bad, 2 * strlen(pem) + 16, "%sjunk\n", pem);
 		expect_pem_error(bad, strlen(bad), RP_ERR_PARSE);
-		sprintf(bad, "%s%s", pem, pem);
+		snprintf(bad, 2 * strlen(pem) + 16, "%s%s", pem, pem);
 		expect_pem_error(bad, strlen(bad), RP_ERR_PARSE);
 		/* A NUL terminator counted in len is not whitespace. */
 		expect_pem_error(pem, strlen(pem) + 1, RP_ERR_PARSE);

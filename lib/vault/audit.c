@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The audit log: one record per call, hash-chained, with a MAC'd head and
+ * a checkpoint signed by the store's audit key every
+ * RP_AUDIT_CHECKPOINT_EVERY records. Layout and hashing: docs/FORMAT.md.
+ *
+ * Calls that change state append their record inside their own write
+ * transaction (audit_append_locked). Key operations, which change nothing,
+ * append through group commit (audit_append): callers queue their records;
+ * whichever caller finds no batch in flight becomes the leader, writes
+ * everything queued in one transaction (one fsync) and wakes the others.
+ * A caller returns only once its record is durable, or with the error.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vault/internal.h"
+
+#define AUDIT_HASH_LABEL "rampart-audit-v1"
+#define AUDIT_HEAD_LABEL "rampart-audit-head-v1"
+#define AUDIT_CKPT_LABEL "rampart-audit-checkpoint-v1"
+#define AUDIT_KEY_AAD "rampart-audit-key-v1"
+#define HEAD_BYTES (8 + RP_HASH_BYTES + RP_HASH_BYTES)
+#define CKPT_MSG_BYTES (sizeof(AUDIT_CKPT_LABEL) + RP_STORE_ID_BYTES + 8 + RP_HASH_BYTES)
+#define AUDIT_KEY_DER_MAX 512
+
+struct audit_waiter {
+	const struct audit_rec *rec;
+	struct audit_waiter *next;
+	int result;
+	bool done;
+};
+
+void audit_set_outcome(struct audit_rec *rec, int err)
+{
+	if (err == 0)
+		snprintf(rec->outcome, sizeof(rec->outcome), "ok");
+	else if (err == RP_ERR_DENIED)
+		snprintf(rec->outcome, sizeof(rec->outcome), "denied");
+	else if (err == RP_ERR_UNAUTHENTICATED)
+		snprintf(rec->outcome, sizeof(rec->outcome), "unauthenticated");
+	else
+		snprintf(rec->outcome, sizeof(rec->outcome), "error: %s",
+			 rp_strerror(err));
+}
+
+/* ---- hashing ----------------------------------------------------- */
+
+static int md_lp(EVP_MD_CTX *md, const char *s)
+{
+	uint8_t len[4];
+	size_t n = strlen(s);
+
+	put_u32(len, (uint32_t)n);
+	return EVP_DigestUpdate(md, len, 4) == 1 &&
+			       EVP_DigestUpdate(md, s, n) == 1 ?
+		       0 :
+		       RP_ERR_CRYPTO;
+}
+
+/* The chained hash of one record (fields as stored). */
+static int record_hash(uint8_t out[RP_HASH_BYTES],
+		       const uint8_t prev[RP_HASH_BYTES], uint64_t seq,
+		       int64_t time_us, const char *request_id,
+		       const char *principal, const char *vault,
+		       const char *key, uint32_t version, const char *op,
+		       const char *outcome, const char *detail)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t fixed[8 + 8 + 4];
+	unsigned int n = 0;
+	int r = RP_ERR_CRYPTO;
+
+	if (md == NULL)
+		return RP_ERR_NOMEM;
+	put_u64(fixed, seq);
+	put_u64(fixed + 8, (uint64_t)time_us);
+	put_u32(fixed + 16, version);
+	if (EVP_DigestInit_ex2(md, rp__md(RP__MD_SHA256), NULL) != 1 ||
+	    EVP_DigestUpdate(md, AUDIT_HASH_LABEL,
+			     sizeof(AUDIT_HASH_LABEL)) != 1 ||
+	    EVP_DigestUpdate(md, prev, RP_HASH_BYTES) != 1 ||
+	    EVP_DigestUpdate(md, fixed, sizeof(fixed)) != 1)
+		goto out;
+	if (md_lp(md, request_id) < 0 || md_lp(md, principal) < 0 ||
+	    md_lp(md, vault) < 0 || md_lp(md, key) < 0 || md_lp(md, op) < 0 ||
+	    md_lp(md, outcome) < 0 || md_lp(md, detail) < 0)
+		goto out;
+	if (EVP_DigestFinal_ex(md, out, &n) != 1 || n != RP_HASH_BYTES)
+		goto out;
+	r = 0;
+out:
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+static int head_mac(const rp_store *s, uint64_t seq,
+		    const uint8_t hash[RP_HASH_BYTES],
+		    uint8_t out[RP_HASH_BYTES])
+{
+	uint8_t msg[sizeof(AUDIT_HEAD_LABEL) + 8 + RP_HASH_BYTES];
+
+	memcpy(msg, AUDIT_HEAD_LABEL, sizeof(AUDIT_HEAD_LABEL));
+	put_u64(msg + sizeof(AUDIT_HEAD_LABEL), seq);
+	memcpy(msg + sizeof(AUDIT_HEAD_LABEL) + 8, hash, RP_HASH_BYTES);
+	return rp_hmac_sha256(out, store_subkey(s, SUBKEY_AUDIT_HEAD),
+			      RP_SUBKEY_BYTES, msg, sizeof(msg));
+}
+
+static void ckpt_msg(const rp_store *s, uint8_t msg[CKPT_MSG_BYTES],
+		     uint64_t seq, const uint8_t hash[RP_HASH_BYTES])
+{
+	memcpy(msg, AUDIT_CKPT_LABEL, sizeof(AUDIT_CKPT_LABEL));
+	memcpy(msg + sizeof(AUDIT_CKPT_LABEL), s->store_id, RP_STORE_ID_BYTES);
+	put_u64(msg + sizeof(AUDIT_CKPT_LABEL) + RP_STORE_ID_BYTES, seq);
+	memcpy(msg + sizeof(AUDIT_CKPT_LABEL) + RP_STORE_ID_BYTES + 8, hash,
+	       RP_HASH_BYTES);
+}
+
+/* ---- the audit key ----------------------------------------------- */
+
+static int audit_key_aad(const rp_store *s, uint8_t *aad)
+{
+	memcpy(aad, AUDIT_KEY_AAD, sizeof(AUDIT_KEY_AAD));
+	memcpy(aad + sizeof(AUDIT_KEY_AAD), s->store_id, RP_STORE_ID_BYTES);
+	return (int)(sizeof(AUDIT_KEY_AAD) + RP_STORE_ID_BYTES);
+}
+
+int audit_init_keys(rp_store *s)
+{
+	uint8_t aad[sizeof(AUDIT_KEY_AAD) + RP_STORE_ID_BYTES];
+	uint8_t *der = NULL, box[AUDIT_KEY_DER_MAX + RP_AEAD_BOX_OVERHEAD];
+	size_t der_len = 0, box_len = 0;
+	sqlite3_stmt *st = NULL;
+	int r, aad_len = audit_key_aad(s, aad);
+
+	/* ECDSA P-256: approved in FIPS mode as well. */
+	r = rp_pkey_generate(&s->audit_key, RP_KEY_EC_P256);
+	if (r < 0)
+		return r;
+	r = rp_pkey_private_der(s->audit_key, &der, &der_len);
+	if (r < 0)
+		return r;
+	if (der_len > AUDIT_KEY_DER_MAX) {
+		r = RP_ERR_CRYPTO;
+		goto out;
+	}
+	r = rp_aead_seal_box(box, sizeof(box), &box_len, der, der_len, aad,
+			     (size_t)aad_len,
+			     store_subkey(s, SUBKEY_MATERIAL));
+	if (r < 0)
+		goto out;
+	r = db_prepare(s, &st, "INSERT INTO meta(name, value) VALUES('audit_key', ?)");
+	if (r < 0)
+		goto out;
+	sqlite3_bind_blob(st, 1, box, (int)box_len, SQLITE_STATIC);
+	r = db_err(sqlite3_step(st));
+out:
+	sqlite3_finalize(st);
+	rp_secmem_free(der);
+	return r;
+}
+
+int audit_load_keys(rp_store *s)
+{
+	uint8_t aad[sizeof(AUDIT_KEY_AAD) + RP_STORE_ID_BYTES];
+	uint8_t *der = NULL;
+	size_t n = 0;
+	sqlite3_stmt *st = NULL;
+	int r, aad_len = audit_key_aad(s, aad);
+
+	r = db_prepare(s, &st, "SELECT value FROM meta WHERE name = 'audit_key'");
+	if (r < 0)
+		return r;
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    sqlite3_column_bytes(st, 0) < RP_AEAD_BOX_OVERHEAD ||
+	    sqlite3_column_bytes(st, 0) >
+		    AUDIT_KEY_DER_MAX + RP_AEAD_BOX_OVERHEAD) {
+		r = RP_ERR_CORRUPT;
+		goto out;
+	}
+	der = rp_secmem_alloc(AUDIT_KEY_DER_MAX);
+	if (der == NULL) {
+		r = RP_ERR_NOMEM;
+		goto out;
+	}
+	r = rp_aead_open_box(der, AUDIT_KEY_DER_MAX, &n,
+			     sqlite3_column_blob(st, 0),
+			     (size_t)sqlite3_column_bytes(st, 0), aad,
+			     (size_t)aad_len,
+			     store_subkey(s, SUBKEY_MATERIAL));
+	if (r < 0) {
+		r = RP_ERR_CORRUPT;
+		goto out;
+	}
+	r = rp_pkey_from_der(&s->audit_key, der, n);
+out:
+	sqlite3_finalize(st);
+	rp_secmem_free(der);
+	return r;
+}
+
+/* ---- appending --------------------------------------------------- */
+
+static int chain_tail(rp_store *s, uint64_t *seq, uint8_t hash[RP_HASH_BYTES])
+{
+	sqlite3_stmt *st = NULL;
+	int r = db_prepare(s, &st,
+			   "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+
+	if (r < 0)
+		return r;
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		if (sqlite3_column_bytes(st, 1) != RP_HASH_BYTES) {
+			r = RP_ERR_CORRUPT;
+			break;
+		}
+		*seq = (uint64_t)sqlite3_column_int64(st, 0);
+		memcpy(hash, sqlite3_column_blob(st, 1), RP_HASH_BYTES);
+		break;
+	case SQLITE_DONE:
+		*seq = 0;
+		memset(hash, 0, RP_HASH_BYTES);
+		break;
+	default:
+		r = RP_ERR_IO;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int write_checkpoint(rp_store *s, uint64_t seq,
+			    const uint8_t hash[RP_HASH_BYTES])
+{
+	uint8_t msg[CKPT_MSG_BYTES], sig[RP_SIG_MAX_BYTES];
+	size_t sig_len = 0;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	ckpt_msg(s, msg, seq, hash);
+	r = rp_sign(s->audit_key, sig, sizeof(sig), &sig_len, msg, sizeof(msg));
+	if (r < 0)
+		return r;
+	r = db_prepare(s, &st,
+		       "INSERT INTO checkpoints(seq, hash, time_us, sig)"
+		       " VALUES(?, ?, ?, ?)");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	sqlite3_bind_blob(st, 2, hash, RP_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, vault_now_us());
+	sqlite3_bind_blob(st, 4, sig, (int)sig_len, SQLITE_STATIC);
+	r = db_err(sqlite3_step(st));
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Before anything is appended, the chain's tail must be what the sealed
+ * head says. Otherwise records were removed or changed at the end, and
+ * appending would seal the damage: refuse, so every audited call fails
+ * until the log is examined (fail closed).
+ */
+static int head_matches(rp_store *s, uint64_t seq,
+			const uint8_t hash[RP_HASH_BYTES])
+{
+	uint8_t mac[RP_HASH_BYTES];
+	sqlite3_stmt *st = NULL;
+	int r = db_prepare(s, &st,
+			   "SELECT value FROM meta WHERE name = 'audit_head'");
+
+	if (r < 0)
+		return r;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		/* Only a store with no record yet has no head. */
+		r = seq == 0 ? 0 : RP_ERR_CORRUPT;
+	} else if (sqlite3_column_bytes(st, 0) != HEAD_BYTES) {
+		r = RP_ERR_CORRUPT;
+	} else {
+		const uint8_t *h = sqlite3_column_blob(st, 0);
+
+		r = head_mac(s, get_u64(h), h + 8, mac);
+		if (r == 0 &&
+		    (!rp_ct_equal(mac, h + 8 + RP_HASH_BYTES, RP_HASH_BYTES) ||
+		     get_u64(h) != seq ||
+		     memcmp(h + 8, hash, RP_HASH_BYTES) != 0))
+			r = RP_ERR_CORRUPT;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Append n records in the current write transaction. */
+static int append_many(rp_store *s, const struct audit_rec *const *recs,
+		       size_t n)
+{
+	uint8_t prev[RP_HASH_BYTES], hash[RP_HASH_BYTES], head[HEAD_BYTES];
+	sqlite3_stmt *st = NULL;
+	uint64_t seq = 0;
+	int r;
+
+	if ((r = chain_tail(s, &seq, prev)) < 0 ||
+	    (r = head_matches(s, seq, prev)) < 0)
+		return r;
+	r = db_prepare(s, &st,
+		       "INSERT INTO audit(seq, time_us, request_id, principal,"
+		       " vault, key, version, op, outcome, detail, prev_hash,"
+		       " hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		const struct audit_rec *a = recs[i];
+		int64_t t = vault_now_us();
+
+		seq++;
+		r = record_hash(hash, prev, seq, t, a->request_id,
+				a->principal, a->vault, a->key, a->version,
+				a->op, a->outcome, a->detail);
+		if (r < 0)
+			goto out;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+		sqlite3_bind_int64(st, 2, t);
+		sqlite3_bind_text(st, 3, a->request_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, a->principal, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, a->vault, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, a->key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, a->version);
+		sqlite3_bind_text(st, 8, a->op, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9, a->outcome, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 10, a->detail, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 11, prev, RP_HASH_BYTES, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 12, hash, RP_HASH_BYTES, SQLITE_STATIC);
+		r = db_err(sqlite3_step(st));
+		if (r < 0)
+			goto out;
+		if (seq % RP_AUDIT_CHECKPOINT_EVERY == 0 &&
+		    (r = write_checkpoint(s, seq, hash)) < 0)
+			goto out;
+		memcpy(prev, hash, RP_HASH_BYTES);
+	}
+	put_u64(head, seq);
+	memcpy(head + 8, prev, RP_HASH_BYTES);
+	if ((r = head_mac(s, seq, prev, head + 8 + RP_HASH_BYTES)) < 0)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	r = db_prepare(s, &st,
+		       "INSERT OR REPLACE INTO meta(name, value)"
+		       " VALUES('audit_head', ?)");
+	if (r < 0)
+		goto out;
+	sqlite3_bind_blob(st, 1, head, HEAD_BYTES, SQLITE_STATIC);
+	r = db_err(sqlite3_step(st));
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int audit_append_locked(rp_store *s, const struct audit_rec *rec)
+{
+	return append_many(s, &rec, 1);
+}
+
+/* Most records one group-commit transaction takes. */
+#define BATCH_MAX 4096
+
+static int write_batch(rp_store *s, struct audit_waiter *batch)
+{
+	const struct audit_rec *recs[BATCH_MAX];
+	struct audit_waiter *w = batch;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (w != NULL && r == 0) {
+		size_t n = 0;
+
+		if ((r = db_begin(s, true)) < 0)
+			break;
+		for (; w != NULL && n < BATCH_MAX; w = w->next)
+			recs[n++] = w->rec;
+		r = append_many(s, recs, n);
+		if (r == 0)
+			r = db_commit(s);
+		if (r < 0)
+			db_rollback(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int audit_append(rp_store *s, const struct audit_rec *rec)
+{
+	struct audit_waiter me = { .rec = rec };
+
+	pthread_mutex_lock(&s->aq_lock);
+	*s->aq_tail = &me;
+	s->aq_tail = &me.next;
+	while (!me.done) {
+		if (!s->aq_leader) {
+			struct audit_waiter *batch = s->aq_head, *w, *next;
+			int r;
+
+			s->aq_leader = true;
+			s->aq_head = NULL;
+			s->aq_tail = &s->aq_head;
+			pthread_mutex_unlock(&s->aq_lock);
+			r = write_batch(s, batch);
+			pthread_mutex_lock(&s->aq_lock);
+			for (w = batch; w != NULL; w = next) {
+				next = w->next;
+				w->result = r;
+				w->done = true;
+			}
+			s->aq_leader = false;
+			pthread_cond_broadcast(&s->aq_cond);
+		} else {
+			pthread_cond_wait(&s->aq_cond, &s->aq_lock);
+		}
+	}
+	pthread_mutex_unlock(&s->aq_lock);
+	return me.result;
+}
+
+/* ---- reading and verifying --------------------------------------- */
+
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+RP_EXPORT int rp_audit_read(rp_store *s, const struct rp_call *call,
+			    uint64_t after, size_t max, json_t **ret)
+{
+	struct call_frame f;
+	sqlite3_stmt *st = NULL;
+	json_t *list = NULL;
+	int r;
+
+	if (s == NULL || ret == NULL || max == 0)
+		return RP_ERR_INVALID;
+	if (max > 10000)
+		max = 10000;
+	r = frame_begin(&f, s, call, "audit.read", true);
+	if (r < 0)
+		return frame_end(&f, r);
+	if (!f.who.admin) {
+		r = RP_ERR_DENIED;
+		goto out;
+	}
+	snprintf(f.rec.detail, sizeof(f.rec.detail), "after=%llu",
+		 (unsigned long long)after);
+	r = db_prepare(s, &st,
+		       "SELECT seq, time_us, request_id, principal, vault, key,"
+		       " version, op, outcome, detail FROM audit WHERE seq > ?"
+		       " ORDER BY seq LIMIT ?");
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	list = json_array();
+	if (list == NULL) {
+		r = RP_ERR_NOMEM;
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = json_pack(
+			"{s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s}", "seq",
+			(json_int_t)sqlite3_column_int64(st, 0), "time_us",
+			(json_int_t)sqlite3_column_int64(st, 1), "request_id",
+			col_text(st, 2), "principal", col_text(st, 3), "vault",
+			col_text(st, 4), "key", col_text(st, 5), "version",
+			(json_int_t)sqlite3_column_int64(st, 6), "op",
+			col_text(st, 7), "outcome", col_text(st, 8), "detail",
+			col_text(st, 9));
+
+		if (o == NULL || json_array_append_new(list, o) != 0) {
+			r = RP_ERR_NOMEM;
+			goto out;
+		}
+	}
+	r = db_err(r);
+out:
+	sqlite3_finalize(st);
+	r = frame_end(&f, r);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
+}
+
+struct verify_state {
+	uint64_t records, checkpoints, bad_seq;
+	char problem[160];
+};
+
+static int verify_fail(struct verify_state *v, uint64_t seq, const char *fmt,
+		       ...) __attribute__((format(printf, 3, 4)));
+
+static int verify_fail(struct verify_state *v, uint64_t seq, const char *fmt,
+		       ...)
+{
+	va_list ap;
+
+	if (v->bad_seq == 0 && v->problem[0] == '\0') {
+		v->bad_seq = seq;
+		va_start(ap, fmt);
+		vsnprintf(v->problem, sizeof(v->problem), fmt, ap);
+		va_end(ap);
+	}
+	return RP_ERR_AUTH;
+}
+
+static int verify_chain(rp_store *s, struct verify_state *v,
+			uint64_t *ret_last, uint8_t last_hash[RP_HASH_BYTES])
+{
+	uint8_t prev[RP_HASH_BYTES] = { 0 }, want[RP_HASH_BYTES];
+	sqlite3_stmt *st = NULL;
+	uint64_t expect = 1;
+	int r, step;
+
+	r = db_prepare(s, &st,
+		       "SELECT seq, time_us, request_id, principal, vault, key,"
+		       " version, op, outcome, detail, prev_hash, hash"
+		       " FROM audit ORDER BY seq");
+	if (r < 0)
+		return r;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+
+		v->records++;
+		if (seq != expect) {
+			if (seq > expect)
+				r = verify_fail(v, expect,
+						"record %llu is missing (deleted)",
+						(unsigned long long)expect);
+			else
+				r = verify_fail(v, expect,
+						"record %llu is out of sequence",
+						(unsigned long long)expect);
+			break;
+		}
+		if (sqlite3_column_bytes(st, 10) != RP_HASH_BYTES ||
+		    sqlite3_column_bytes(st, 11) != RP_HASH_BYTES ||
+		    memcmp(sqlite3_column_blob(st, 10), prev, RP_HASH_BYTES) !=
+			    0) {
+			r = verify_fail(v, seq,
+					"record %llu does not link to the one"
+					" before it (inserted, reordered or"
+					" modified)",
+					(unsigned long long)seq);
+			break;
+		}
+		r = record_hash(want, prev, seq, sqlite3_column_int64(st, 1),
+				col_text(st, 2), col_text(st, 3),
+				col_text(st, 4), col_text(st, 5),
+				(uint32_t)sqlite3_column_int64(st, 6),
+				col_text(st, 7), col_text(st, 8),
+				col_text(st, 9));
+		if (r < 0)
+			break;
+		if (memcmp(want, sqlite3_column_blob(st, 11), RP_HASH_BYTES) !=
+		    0) {
+			r = verify_fail(v, seq,
+					"record %llu was modified (hash"
+					" mismatch)",
+					(unsigned long long)seq);
+			break;
+		}
+		memcpy(prev, want, RP_HASH_BYTES);
+		expect++;
+	}
+	if (r == 0 && step != SQLITE_DONE)
+		r = RP_ERR_IO;
+	sqlite3_finalize(st);
+	*ret_last = expect - 1;
+	memcpy(last_hash, prev, RP_HASH_BYTES);
+	return r;
+}
+
+static int verify_head(rp_store *s, struct verify_state *v, uint64_t last,
+		       const uint8_t last_hash[RP_HASH_BYTES])
+{
+	uint8_t mac[RP_HASH_BYTES];
+	sqlite3_stmt *st = NULL;
+	int r = db_prepare(s, &st,
+			   "SELECT value FROM meta WHERE name = 'audit_head'");
+
+	if (r < 0)
+		return r;
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    sqlite3_column_bytes(st, 0) != HEAD_BYTES) {
+		r = verify_fail(v, last + 1, "the sealed head is missing");
+	} else {
+		const uint8_t *h = sqlite3_column_blob(st, 0);
+		uint64_t seq = get_u64(h);
+
+		r = head_mac(s, seq, h + 8, mac);
+		if (r == 0 && !rp_ct_equal(mac, h + 8 + RP_HASH_BYTES,
+					   RP_HASH_BYTES))
+			r = verify_fail(v, seq, "the sealed head was modified");
+		else if (r == 0 && seq != last)
+			r = verify_fail(v, last + 1,
+					"records after %llu are missing"
+					" (truncated)",
+					(unsigned long long)last);
+		else if (r == 0 &&
+			 memcmp(h + 8, last_hash, RP_HASH_BYTES) != 0)
+			r = verify_fail(v, last,
+					"record %llu differs from the sealed"
+					" head",
+					(unsigned long long)last);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int verify_checkpoints(rp_store *s, struct verify_state *v,
+			      uint64_t last)
+{
+	uint8_t msg[CKPT_MSG_BYTES];
+	sqlite3_stmt *st = NULL, *rec = NULL;
+	uint64_t expect = RP_AUDIT_CHECKPOINT_EVERY;
+	int r, step;
+
+	r = db_prepare(s, &st, "SELECT seq, hash, sig FROM checkpoints ORDER BY seq");
+	if (r < 0)
+		return r;
+	r = db_prepare(s, &rec, "SELECT hash FROM audit WHERE seq = ?");
+	if (r < 0)
+		goto out;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		const void *hash = sqlite3_column_blob(st, 1);
+
+		if (seq != expect) {
+			r = verify_fail(v, expect,
+					"checkpoint at record %llu is missing",
+					(unsigned long long)expect);
+			goto out;
+		}
+		if (hash == NULL || sqlite3_column_bytes(st, 1) != RP_HASH_BYTES) {
+			r = verify_fail(v, seq, "checkpoint %llu is damaged",
+					(unsigned long long)seq);
+			goto out;
+		}
+		ckpt_msg(s, msg, seq, hash);
+		if (rp_verify(s->audit_key, sqlite3_column_blob(st, 2),
+			      (size_t)sqlite3_column_bytes(st, 2), msg,
+			      sizeof(msg)) != 0) {
+			r = verify_fail(v, seq,
+					"checkpoint %llu has a bad signature",
+					(unsigned long long)seq);
+			goto out;
+		}
+		sqlite3_reset(rec);
+		sqlite3_bind_int64(rec, 1, (sqlite3_int64)seq);
+		if (sqlite3_step(rec) != SQLITE_ROW ||
+		    sqlite3_column_bytes(rec, 0) != RP_HASH_BYTES ||
+		    memcmp(sqlite3_column_blob(rec, 0), hash, RP_HASH_BYTES) !=
+			    0) {
+			r = verify_fail(v, seq,
+					"record %llu differs from its signed"
+					" checkpoint",
+					(unsigned long long)seq);
+			goto out;
+		}
+		v->checkpoints++;
+		expect += RP_AUDIT_CHECKPOINT_EVERY;
+	}
+	if (step != SQLITE_DONE)
+		r = RP_ERR_IO;
+	else if (expect <= last)
+		r = verify_fail(v, expect, "checkpoint at record %llu is missing",
+				(unsigned long long)expect);
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(rec);
+	return r;
+}
+
+RP_EXPORT int rp_audit_verify(rp_store *s, const struct rp_call *call,
+			      json_t **ret)
+{
+	struct verify_state v = { 0 };
+	uint8_t last_hash[RP_HASH_BYTES];
+	struct call_frame f;
+	uint64_t last = 0;
+	json_t *report = NULL;
+	int r, check;
+
+	if (s == NULL)
+		return RP_ERR_INVALID;
+	/* Read the chain in one snapshot (a read transaction of our own),
+	 * then audit the verification itself. */
+	r = frame_begin(&f, s, call, "audit.verify", true);
+	if (r < 0)
+		return frame_end(&f, r);
+	if (!f.who.admin) {
+		r = frame_end(&f, RP_ERR_DENIED);
+		return r;
+	}
+	check = verify_chain(s, &v, &last, last_hash);
+	if (check == 0)
+		check = verify_head(s, &v, last, last_hash);
+	if (check == 0)
+		check = verify_checkpoints(s, &v, last);
+	if (check < 0 && check != RP_ERR_AUTH)
+		return frame_end(&f, check);
+	if (check == 0) {
+		snprintf(f.rec.detail, sizeof(f.rec.detail), "intact");
+		r = frame_end(&f, 0);
+		if (r < 0)
+			return r;
+	} else {
+		/* A broken log takes no new record (it could only be
+		 * appended by sealing the damage): report and leave it. */
+		frame_abort(&f);
+	}
+	if (ret != NULL) {
+		report = json_pack("{s:b,s:I,s:I,s:o,s:s?}", "ok", check == 0,
+				   "records", (json_int_t)v.records,
+				   "checkpoints", (json_int_t)v.checkpoints,
+				   "first_bad_seq",
+				   v.bad_seq != 0 ?
+					   json_integer((json_int_t)v.bad_seq) :
+					   json_null(),
+				   "problem", check == 0 ? NULL : v.problem);
+		if (report == NULL)
+			return RP_ERR_NOMEM;
+		*ret = report;
+	}
+	return check;
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal interface of the vault module (lib/vault/). */
+#ifndef RAMPART_VAULT_INTERNAL_H
+#define RAMPART_VAULT_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <rampart/vault.h>
+
+#include "crypto/internal.h"
+
+#define RP_STORE_SCHEMA_VERSION 1
+#define RP_STORE_ID_BYTES 16
+#define RP_MASTER_KEY_BYTES 32
+#define RP_HASH_BYTES 32
+#define RP_SUBKEY_BYTES 32
+/* A new signed checkpoint at least every this many audit records. */
+#define RP_AUDIT_CHECKPOINT_EVERY 128
+/* Longest free-text detail stored in an audit record. */
+#define RP_AUDIT_DETAIL_MAX 200
+
+/* Keys derived from the master key, one per purpose (HKDF info strings
+ * are in store.c). */
+enum subkey {
+	SUBKEY_MATERIAL, /* AEAD of key material */
+	SUBKEY_ROW_MAC,  /* HMAC of every security-relevant row */
+	SUBKEY_AUDIT_HEAD, /* HMAC of the audit head */
+	SUBKEY_BACKUP,   /* AEAD of backup blobs */
+	SUBKEY_COUNT
+};
+
+struct audit_waiter;
+
+struct rp_store {
+	sqlite3 *db;
+	pthread_mutex_t lock; /* serialises all use of db */
+	uint8_t store_id[RP_STORE_ID_BYTES];
+	uint8_t *keys; /* SUBKEY_COUNT * RP_SUBKEY_BYTES, secret memory */
+	rp_pkey *audit_key; /* signs checkpoints */
+
+	/* Group commit of audit records (audit.c). */
+	pthread_mutex_t aq_lock;
+	pthread_cond_t aq_cond;
+	struct audit_waiter *aq_head, **aq_tail;
+	bool aq_leader;
+};
+
+static inline const uint8_t *store_subkey(const rp_store *s, enum subkey k)
+{
+	return s->keys + (size_t)k * RP_SUBKEY_BYTES;
+}
+
+/* ---- store.c ---------------------------------------------------- */
+
+RP_HIDDEN int64_t vault_now(void);
+RP_HIDDEN int64_t vault_now_us(void);
+
+/* Map a SQLite result to an rp_err. */
+RP_HIDDEN int db_err(int rc);
+RP_HIDDEN int db_exec(rp_store *s, const char *sql);
+RP_HIDDEN int db_prepare(rp_store *s, sqlite3_stmt **ret, const char *sql);
+RP_HIDDEN int db_begin(rp_store *s, bool write);
+RP_HIDDEN int db_commit(rp_store *s);
+RP_HIDDEN void db_rollback(rp_store *s);
+
+/* Canonical encoding of a row for its MAC: append typed fields. */
+struct row_mac {
+	EVP_MAC_CTX *ctx;
+	int err;
+};
+RP_HIDDEN void row_mac_begin(struct row_mac *m, const rp_store *s,
+			     const char *table);
+RP_HIDDEN void row_mac_int(struct row_mac *m, int64_t v);
+RP_HIDDEN void row_mac_text(struct row_mac *m, const char *t);
+RP_HIDDEN void row_mac_blob(struct row_mac *m, const void *p, size_t n);
+/* Finish into out; returns 0 or an error. */
+RP_HIDDEN int row_mac_end(struct row_mac *m, uint8_t out[RP_HASH_BYTES]);
+/* Compare a column's stored MAC against want (constant time). */
+RP_HIDDEN int row_mac_check(sqlite3_stmt *st, int col,
+			    const uint8_t want[RP_HASH_BYTES]);
+
+/* Length-prefixed big-endian encoding helpers for hashed structures. */
+RP_HIDDEN void put_u32(uint8_t *p, uint32_t v);
+RP_HIDDEN void put_u64(uint8_t *p, uint64_t v);
+RP_HIDDEN uint32_t get_u32(const uint8_t *p);
+RP_HIDDEN uint64_t get_u64(const uint8_t *p);
+
+/* ---- seal.c ----------------------------------------------------- */
+
+/* An unseal provider turns its stored parameters (and the caller's input)
+ * into the key that wraps the master key. */
+struct seal_provider {
+	const char *name;
+	rp_unseal_method method;
+	/* Create: make params (JSON text, malloc'ed) and the wrapping key. */
+	int (*create)(const char *data_dir,
+		      const struct rp_store_init_opts *opts, char **ret_params,
+		      uint8_t kek[RP_MASTER_KEY_BYTES]);
+	/* Open: from params and the caller's input, the wrapping key. */
+	int (*open)(const char *data_dir, const char *params,
+		    const struct rp_store_open_opts *opts,
+		    uint8_t kek[RP_MASTER_KEY_BYTES]);
+	/* Undo create after a failed initialisation (may be NULL). */
+	void (*abandon)(const char *data_dir);
+};
+RP_HIDDEN const struct seal_provider *seal_provider_by_method(
+	rp_unseal_method m);
+RP_HIDDEN const struct seal_provider *seal_provider_by_name(const char *n);
+
+/* ---- audit.c ---------------------------------------------------- */
+
+struct audit_rec {
+	char request_id[RP_REQUEST_ID_MAX + 1];
+	char principal[RP_NAME_MAX + 2]; /* "?" when unauthenticated */
+	char vault[RP_NAME_MAX + 1];
+	char key[RP_NAME_MAX + 1];
+	uint32_t version;
+	const char *op;      /* "key.unwrap", … (static string) */
+	char outcome[48];    /* "ok", "denied", "error: …" */
+	char detail[RP_AUDIT_DETAIL_MAX + 1];
+};
+
+/* Append inside the caller's write transaction (db lock held). */
+RP_HIDDEN int audit_append_locked(rp_store *s, const struct audit_rec *rec);
+/* Append durably through group commit (db lock NOT held). */
+RP_HIDDEN int audit_append(rp_store *s, const struct audit_rec *rec);
+RP_HIDDEN void audit_set_outcome(struct audit_rec *rec, int err);
+/* Create the audit signing key at store creation (inside the init tx). */
+RP_HIDDEN int audit_init_keys(rp_store *s);
+RP_HIDDEN int audit_load_keys(rp_store *s);
+
+/* ---- access.c --------------------------------------------------- */
+
+struct principal {
+	int64_t id;
+	char name[RP_NAME_MAX + 1];
+	bool admin;
+};
+
+struct vault_row {
+	int64_t id;
+	char name[RP_NAME_MAX + 1];
+	int64_t owner_id;
+	uint32_t retention_days;
+	bool purge_protection;
+	int64_t created;
+};
+
+/* Resolve the caller (db lock held, inside a transaction). */
+RP_HIDDEN int auth_principal(rp_store *s, const struct rp_call *call,
+			     struct principal *ret);
+RP_HIDDEN int vault_load(rp_store *s, const char *name, struct vault_row *ret);
+/* Permissions of p on vault v (owner: all). */
+RP_HIDDEN int vault_perms(rp_store *s, const struct principal *p,
+			  const struct vault_row *v, uint32_t *ret);
+RP_HIDDEN int principal_by_name(rp_store *s, const char *name,
+				struct principal *ret);
+
+/*
+ * The frame of every audited call: fill rec, lock, begin, authenticate;
+ * the body runs; then finish commits (with the audit record) or rolls back
+ * and audits the failure on its own.
+ */
+struct call_frame {
+	rp_store *s;
+	struct audit_rec rec;
+	struct principal who;
+	bool write;
+	bool began;
+};
+RP_HIDDEN int frame_begin(struct call_frame *f, rp_store *s,
+			  const struct rp_call *call, const char *op,
+			  bool write);
+RP_HIDDEN int frame_end(struct call_frame *f, int r);
+/* Roll back and release without an audit record (broken audit log only). */
+RP_HIDDEN void frame_abort(struct call_frame *f);
+/* Insert a principal with a fresh token (inside a write transaction). */
+RP_HIDDEN int principal_insert(rp_store *s, const char *name, bool admin,
+			       char **ret_token);
+RP_HIDDEN void frame_target(struct call_frame *f, const char *vault,
+			    const char *key, uint32_t version);
+
+#endif /* RAMPART_VAULT_INTERNAL_H */

@@ -1,0 +1,752 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The vault store: a data directory with a sealed SQLite database.
+ *
+ *   DIR/vault/store.db     SQLite, WAL, synchronous=FULL, secure_delete
+ *   DIR/vault/master.key   key-file unseal only (0600)
+ *
+ * The master key MK (32 random bytes) is stored only wrapped, as an AEAD
+ * box under a key-encryption key from the unseal provider (seal.c). From MK
+ * HKDF derives one subkey per purpose; MK itself is wiped right after.
+ * The schema and what is encrypted or MAC'd under what is in docs/FORMAT.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+
+#include "vault/internal.h"
+
+#define STORE_DIR "vault"
+#define STORE_DB "store.db"
+#define PATH_MAX_LEN 4096
+#define SEAL_AAD_LABEL "rampart-seal-v1"
+#define BUSY_TIMEOUT_MS 10000
+
+static const char *const subkey_info[SUBKEY_COUNT] = {
+	[SUBKEY_MATERIAL] = "rampart vault key material v1",
+	[SUBKEY_ROW_MAC] = "rampart vault row mac v1",
+	[SUBKEY_AUDIT_HEAD] = "rampart vault audit head v1",
+	[SUBKEY_BACKUP] = "rampart vault backup v1",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE meta(name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;"
+	"CREATE TABLE seal(id INTEGER PRIMARY KEY CHECK(id = 1),"
+	" method TEXT NOT NULL, params TEXT NOT NULL, wrapped BLOB NOT NULL) STRICT;"
+	"CREATE TABLE principals(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" admin INTEGER NOT NULL, token_hash BLOB NOT NULL UNIQUE,"
+	" created INTEGER NOT NULL, mac BLOB NOT NULL) STRICT;"
+	"CREATE TABLE groups(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" created INTEGER NOT NULL, mac BLOB NOT NULL) STRICT;"
+	"CREATE TABLE members(group_id INTEGER NOT NULL, principal_id INTEGER NOT NULL,"
+	" mac BLOB NOT NULL, PRIMARY KEY(group_id, principal_id)) STRICT;"
+	"CREATE TABLE vaults(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" owner_id INTEGER NOT NULL, retention_days INTEGER NOT NULL,"
+	" purge_protection INTEGER NOT NULL, created INTEGER NOT NULL,"
+	" mac BLOB NOT NULL) STRICT;"
+	"CREATE TABLE grants(vault_id INTEGER NOT NULL, subject_kind INTEGER NOT NULL,"
+	" subject_id INTEGER NOT NULL, perms INTEGER NOT NULL, mac BLOB NOT NULL,"
+	" PRIMARY KEY(vault_id, subject_kind, subject_id)) STRICT;"
+	"CREATE TABLE keys(id INTEGER PRIMARY KEY, vault_id INTEGER NOT NULL,"
+	" name TEXT NOT NULL, kty INTEGER NOT NULL, current_version INTEGER NOT NULL,"
+	" enabled INTEGER NOT NULL, not_before INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL, ops INTEGER NOT NULL,"
+	" rotate_days INTEGER NOT NULL, archive_days INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	" deleted_at INTEGER NOT NULL, purge_after INTEGER NOT NULL,"
+	" mac BLOB NOT NULL, UNIQUE(vault_id, name)) STRICT;"
+	"CREATE TABLE versions(key_id INTEGER NOT NULL, version INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, public BLOB NOT NULL, material BLOB NOT NULL,"
+	" mac BLOB NOT NULL, PRIMARY KEY(key_id, version)) STRICT;"
+	"CREATE TABLE audit(seq INTEGER PRIMARY KEY, time_us INTEGER NOT NULL,"
+	" request_id TEXT NOT NULL, principal TEXT NOT NULL, vault TEXT NOT NULL,"
+	" key TEXT NOT NULL, version INTEGER NOT NULL, op TEXT NOT NULL,"
+	" outcome TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BLOB NOT NULL,"
+	" hash BLOB NOT NULL) STRICT;"
+	"CREATE TABLE checkpoints(seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
+	" time_us INTEGER NOT NULL, sig BLOB NOT NULL) STRICT;";
+
+/* ---- names, permissions, clock ----------------------------------- */
+
+RP_EXPORT bool rp_name_valid(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > RP_NAME_MAX || s[0] == '-' ||
+	    strncmp(s, "rampart-", 8) == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static const char *const perm_names[] = {
+	"get",	  "list",    "create",	"import",  "update", "rotate",
+	"delete", "recover", "purge",	"backup",  "restore", "wrap",
+	"unwrap", "encrypt", "decrypt", "sign",	   "verify",
+};
+
+RP_EXPORT const char *rp_perm_name(uint32_t perm)
+{
+	for (size_t i = 0; i < sizeof(perm_names) / sizeof(*perm_names); i++)
+		if (perm == 1u << i)
+			return perm_names[i];
+	return NULL;
+}
+
+RP_EXPORT int rp_perms_parse(const char *s, uint32_t *ret)
+{
+	uint32_t mask = 0;
+	const char *p = s;
+
+	if (s == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	if (strcmp(s, "all") == 0) {
+		*ret = RP_PERM_ALL;
+		return 0;
+	}
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		bool found = false;
+
+		for (size_t i = 0; i < sizeof(perm_names) / sizeof(*perm_names);
+		     i++) {
+			if (strlen(perm_names[i]) == n &&
+			    strncmp(perm_names[i], p, n) == 0) {
+				mask |= 1u << i;
+				found = true;
+			}
+		}
+		if (!found)
+			return RP_ERR_PARSE;
+		p += n;
+		if (*p == ',') {
+			p++;
+			if (*p == '\0')
+				return RP_ERR_PARSE;
+		}
+	}
+	if (mask == 0)
+		return RP_ERR_PARSE;
+	*ret = mask;
+	return 0;
+}
+
+static int64_t (*clock_hook)(void);
+
+RP_EXPORT void rp_vault_set_clock(int64_t (*now)(void))
+{
+	clock_hook = now;
+}
+
+int64_t vault_now(void)
+{
+	if (clock_hook != NULL)
+		return clock_hook();
+	return (int64_t)time(NULL);
+}
+
+int64_t vault_now_us(void)
+{
+	struct timespec ts;
+
+	if (clock_hook != NULL)
+		return clock_hook() * 1000000;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- byte helpers ------------------------------------------------ */
+
+void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void put_u64(uint8_t *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)(v >> 32));
+	put_u32(p + 4, (uint32_t)v);
+}
+
+uint32_t get_u32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | p[3];
+}
+
+uint64_t get_u64(const uint8_t *p)
+{
+	return ((uint64_t)get_u32(p) << 32) | get_u32(p + 4);
+}
+
+/* ---- SQLite ------------------------------------------------------ */
+
+int db_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_NOMEM:
+		return RP_ERR_NOMEM;
+	case SQLITE_CONSTRAINT:
+		return RP_ERR_EXISTS;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return RP_ERR_CORRUPT;
+	default:
+		return RP_ERR_IO;
+	}
+}
+
+int db_exec(rp_store *s, const char *sql)
+{
+	return db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+}
+
+int db_prepare(rp_store *s, sqlite3_stmt **ret, const char *sql)
+{
+	return db_err(sqlite3_prepare_v2(s->db, sql, -1, ret, NULL));
+}
+
+int db_begin(rp_store *s, bool write)
+{
+	return db_exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+int db_commit(rp_store *s)
+{
+	return db_exec(s, "COMMIT");
+}
+
+void db_rollback(rp_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- row MACs ---------------------------------------------------- */
+
+void row_mac_begin(struct row_mac *m, const rp_store *s, const char *table)
+{
+	char digest[] = "SHA2-256";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest,
+						 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC *mac = rp__hmac();
+
+	m->err = 0;
+	m->ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+	if (m->ctx == NULL ||
+	    EVP_MAC_init(m->ctx, store_subkey(s, SUBKEY_ROW_MAC),
+			 RP_SUBKEY_BYTES, params) != 1) {
+		m->err = RP_ERR_CRYPTO;
+		return;
+	}
+	row_mac_text(m, table);
+}
+
+static void row_mac_raw(struct row_mac *m, const void *p, size_t n)
+{
+	if (m->err == 0 && n > 0 && EVP_MAC_update(m->ctx, p, n) != 1)
+		m->err = RP_ERR_CRYPTO;
+}
+
+void row_mac_int(struct row_mac *m, int64_t v)
+{
+	uint8_t b[9];
+
+	b[0] = 'i';
+	put_u64(b + 1, (uint64_t)v);
+	row_mac_raw(m, b, sizeof(b));
+}
+
+void row_mac_blob(struct row_mac *m, const void *p, size_t n)
+{
+	uint8_t b[5];
+
+	b[0] = 'b';
+	put_u32(b + 1, (uint32_t)n);
+	row_mac_raw(m, b, sizeof(b));
+	row_mac_raw(m, p, n);
+}
+
+void row_mac_text(struct row_mac *m, const char *t)
+{
+	row_mac_blob(m, t, strlen(t));
+}
+
+int row_mac_end(struct row_mac *m, uint8_t out[RP_HASH_BYTES])
+{
+	size_t n = 0;
+	int r = m->err;
+
+	if (r == 0 && (EVP_MAC_final(m->ctx, out, &n, RP_HASH_BYTES) != 1 ||
+		       n != RP_HASH_BYTES))
+		r = RP_ERR_CRYPTO;
+	EVP_MAC_CTX_free(m->ctx);
+	m->ctx = NULL;
+	return r;
+}
+
+int row_mac_check(sqlite3_stmt *st, int col, const uint8_t want[RP_HASH_BYTES])
+{
+	const void *have = sqlite3_column_blob(st, col);
+
+	if (have == NULL || sqlite3_column_bytes(st, col) != RP_HASH_BYTES ||
+	    !rp_ct_equal(have, want, RP_HASH_BYTES))
+		return RP_ERR_CORRUPT;
+	return 0;
+}
+
+/* ---- paths ------------------------------------------------------- */
+
+static int path_join(char *out, const char *dir, const char *a, const char *b)
+{
+	int n = snprintf(out, PATH_MAX_LEN, "%s/%s%s%s", dir, a,
+			 b != NULL ? "/" : "", b != NULL ? b : "");
+
+	return n < 0 || n >= PATH_MAX_LEN ? RP_ERR_INVALID : 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return RP_ERR_IO;
+	if (fsync(fd) != 0)
+		r = RP_ERR_IO;
+	close(fd);
+	return r;
+}
+
+/* ---- keys from the master key ------------------------------------ */
+
+static int derive_subkeys(rp_store *s, const uint8_t mk[RP_MASTER_KEY_BYTES])
+{
+	s->keys = rp_secmem_alloc(SUBKEY_COUNT * RP_SUBKEY_BYTES);
+	if (s->keys == NULL)
+		return RP_ERR_NOMEM;
+	for (int i = 0; i < SUBKEY_COUNT; i++) {
+		int r = rp_hkdf_sha256(s->keys + (size_t)i * RP_SUBKEY_BYTES,
+				       RP_SUBKEY_BYTES, mk, RP_MASTER_KEY_BYTES,
+				       s->store_id, RP_STORE_ID_BYTES,
+				       (const uint8_t *)subkey_info[i],
+				       strlen(subkey_info[i]));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void seal_aad(uint8_t *aad, size_t *len, const uint8_t *store_id,
+		     const char *method)
+{
+	size_t n = 0, l = sizeof(SEAL_AAD_LABEL), m = strlen(method);
+
+	memcpy(aad, SEAL_AAD_LABEL, l);
+	n += l;
+	memcpy(aad + n, store_id, RP_STORE_ID_BYTES);
+	n += RP_STORE_ID_BYTES;
+	memcpy(aad + n, method, m);
+	n += m;
+	*len = n;
+}
+
+#define SEAL_AAD_MAX (sizeof(SEAL_AAD_LABEL) + RP_STORE_ID_BYTES + 32)
+#define WRAPPED_MK_BYTES (RP_MASTER_KEY_BYTES + RP_AEAD_BOX_OVERHEAD)
+
+static rp_store *store_new(void)
+{
+	rp_store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->aq_lock, NULL);
+	pthread_cond_init(&s->aq_cond, NULL);
+	s->aq_tail = &s->aq_head;
+	return s;
+}
+
+RP_EXPORT void rp_store_close(rp_store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->db != NULL)
+		sqlite3_close_v2(s->db);
+	rp_secmem_free(s->keys);
+	rp_pkey_free(s->audit_key);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->aq_lock);
+	pthread_cond_destroy(&s->aq_cond);
+	rp_wipe(s, sizeof(*s));
+	free(s);
+}
+
+static int db_open_file(rp_store *s, const char *path, bool create)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+		    SQLITE_OPEN_NOFOLLOW | (create ? SQLITE_OPEN_CREATE : 0);
+	int r;
+
+	r = db_err(sqlite3_open_v2(path, &s->db, flags, NULL));
+	if (r < 0)
+		return r;
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	/* WAL with a full fsync on every commit: a reported success is on
+	 * disk. secure_delete overwrites freed pages (purged keys). */
+	if ((r = db_exec(s, "PRAGMA journal_mode=WAL")) < 0 ||
+	    (r = db_exec(s, "PRAGMA synchronous=FULL")) < 0 ||
+	    (r = db_exec(s, "PRAGMA secure_delete=ON")) < 0 ||
+	    (r = db_exec(s, "PRAGMA trusted_schema=OFF")) < 0 ||
+	    (r = db_exec(s, "PRAGMA foreign_keys=OFF")) < 0)
+		return r;
+	return 0;
+}
+
+static int meta_put(rp_store *s, const char *name, const void *v, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int r = db_prepare(s, &st,
+			   "INSERT OR REPLACE INTO meta(name, value) VALUES(?, ?)");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
+	r = db_err(sqlite3_step(st));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int meta_get(rp_store *s, const char *name, void *out, size_t want)
+{
+	sqlite3_stmt *st = NULL;
+	int r = db_prepare(s, &st, "SELECT value FROM meta WHERE name = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = RP_ERR_CORRUPT;
+	} else if ((size_t)sqlite3_column_bytes(st, 0) != want) {
+		r = RP_ERR_CORRUPT;
+	} else {
+		memcpy(out, sqlite3_column_blob(st, 0), want);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+RP_EXPORT int rp_store_init(const char *data_dir,
+			    const struct rp_store_init_opts *opts,
+			    char **ret_token)
+{
+	const struct seal_provider *prov;
+	char vdir[PATH_MAX_LEN], db_path[PATH_MAX_LEN], tmp_path[PATH_MAX_LEN];
+	uint8_t *mk = NULL, *kek = NULL;
+	uint8_t wrapped[WRAPPED_MK_BYTES], aad[SEAL_AAD_MAX];
+	char *params = NULL, *token = NULL;
+	int64_t schema = RP_STORE_SCHEMA_VERSION, now = vault_now();
+	size_t aad_len, wl = 0;
+	rp_store *s = NULL;
+	bool created = false;
+	struct stat st;
+	int r;
+
+	if (data_dir == NULL || opts == NULL || ret_token == NULL)
+		return RP_ERR_INVALID;
+	prov = seal_provider_by_method(opts->method);
+	if (prov == NULL)
+		return RP_ERR_UNSUPPORTED;
+	if (opts->admin_name != NULL && !rp_name_valid(opts->admin_name))
+		return RP_ERR_INVALID;
+	if ((r = rp_crypto_init()) < 0)
+		return r;
+	if ((r = path_join(vdir, data_dir, STORE_DIR, NULL)) < 0 ||
+	    (r = path_join(db_path, data_dir, STORE_DIR, STORE_DB)) < 0)
+		return r;
+	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
+		return RP_ERR_IO;
+	if (mkdir(vdir, 0700) != 0 && errno != EEXIST)
+		return RP_ERR_IO;
+	if (lstat(db_path, &st) == 0)
+		return RP_ERR_EXISTS;
+	if (snprintf(tmp_path, sizeof(tmp_path), "%s.init-%ld", db_path,
+		     (long)getpid()) >= (int)sizeof(tmp_path))
+		return RP_ERR_INVALID;
+	(void)unlink(tmp_path);
+
+	s = store_new();
+	mk = rp_secmem_alloc(RP_MASTER_KEY_BYTES);
+	kek = rp_secmem_alloc(RP_MASTER_KEY_BYTES);
+	if (s == NULL || mk == NULL || kek == NULL) {
+		r = RP_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = rp_random(s->store_id, RP_STORE_ID_BYTES)) < 0 ||
+	    (r = rp_random(mk, RP_MASTER_KEY_BYTES)) < 0)
+		goto out;
+	/* The provider creates its secret (e.g. the key file, O_EXCL). */
+	r = prov->create(data_dir, opts, &params, kek);
+	if (r < 0)
+		goto out;
+	created = true;
+	seal_aad(aad, &aad_len, s->store_id, prov->name);
+	r = rp_aead_seal_box(wrapped, sizeof(wrapped), &wl, mk,
+			     RP_MASTER_KEY_BYTES, aad, aad_len, kek);
+	if (r < 0)
+		goto out;
+	if ((r = derive_subkeys(s, mk)) < 0)
+		goto out;
+
+	/* Build the database under a temporary name; it becomes the store
+	 * only by the final rename, so a crash leaves no half store. */
+	if ((r = db_open_file(s, tmp_path, true)) < 0 ||
+	    (r = db_begin(s, true)) < 0 || (r = db_exec(s, schema_sql)) < 0)
+		goto out;
+	if ((r = meta_put(s, "schema", &schema, sizeof(schema))) < 0 ||
+	    (r = meta_put(s, "store_id", s->store_id, RP_STORE_ID_BYTES)) < 0 ||
+	    (r = meta_put(s, "created", &now, sizeof(now))) < 0)
+		goto out;
+	{
+		sqlite3_stmt *ins = NULL;
+
+		r = db_prepare(s, &ins,
+			       "INSERT INTO seal(id, method, params, wrapped)"
+			       " VALUES(1, ?, ?, ?)");
+		if (r < 0)
+			goto out;
+		sqlite3_bind_text(ins, 1, prov->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 2, params, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(ins, 3, wrapped, (int)wl, SQLITE_STATIC);
+		r = db_err(sqlite3_step(ins));
+		sqlite3_finalize(ins);
+		if (r < 0)
+			goto out;
+	}
+	if ((r = audit_init_keys(s)) < 0)
+		goto out;
+	r = principal_insert(s, opts->admin_name != NULL ? opts->admin_name :
+							  "admin",
+			     true, &token);
+	if (r < 0)
+		goto out;
+	{
+		struct audit_rec rec = { .op = "store.init" };
+
+		snprintf(rec.principal, sizeof(rec.principal), "%s",
+			 opts->admin_name != NULL ? opts->admin_name : "admin");
+		snprintf(rec.request_id, sizeof(rec.request_id), "init");
+		snprintf(rec.detail, sizeof(rec.detail), "unseal=%s",
+			 prov->name);
+		audit_set_outcome(&rec, 0);
+		if ((r = audit_append_locked(s, &rec)) < 0)
+			goto out;
+	}
+	if ((r = db_commit(s)) < 0)
+		goto out;
+	/* Fold the WAL into the file before it is renamed. */
+	sqlite3_close_v2(s->db);
+	s->db = NULL;
+	if (rename(tmp_path, db_path) != 0) {
+		r = RP_ERR_IO;
+		goto out;
+	}
+	created = false; /* the store exists from here on: keep its key */
+	if ((r = fsync_dir(vdir)) < 0)
+		goto out;
+	*ret_token = token;
+	token = NULL;
+out:
+	if (s != NULL && s->db != NULL) {
+		db_rollback(s);
+		sqlite3_close_v2(s->db);
+		s->db = NULL;
+	}
+	if (r < 0) {
+		char side[PATH_MAX_LEN];
+
+		(void)unlink(tmp_path);
+		if (snprintf(side, sizeof(side), "%s-wal", tmp_path) <
+		    (int)sizeof(side))
+			(void)unlink(side);
+		if (snprintf(side, sizeof(side), "%s-shm", tmp_path) <
+		    (int)sizeof(side))
+			(void)unlink(side);
+		if (created && prov->abandon != NULL)
+			prov->abandon(data_dir);
+	}
+	if (token != NULL)
+		rp_secmem_free(token);
+	free(params);
+	rp_secmem_free(mk);
+	rp_secmem_free(kek);
+	rp_wipe(wrapped, sizeof(wrapped));
+	rp_store_close(s);
+	return r;
+}
+
+static int read_seal(rp_store *s, char *method, size_t method_cap,
+		     char **ret_params, uint8_t *wrapped, size_t *wl)
+{
+	sqlite3_stmt *st = NULL;
+	int r = db_prepare(s, &st,
+			   "SELECT method, params, wrapped FROM seal WHERE id = 1");
+
+	if (r < 0)
+		return r;
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    sqlite3_column_bytes(st, 2) != WRAPPED_MK_BYTES ||
+	    sqlite3_column_text(st, 0) == NULL ||
+	    sqlite3_column_text(st, 1) == NULL) {
+		r = RP_ERR_CORRUPT;
+		goto out;
+	}
+	snprintf(method, method_cap, "%s",
+		 (const char *)sqlite3_column_text(st, 0));
+	*ret_params = strdup((const char *)sqlite3_column_text(st, 1));
+	if (*ret_params == NULL) {
+		r = RP_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(wrapped, sqlite3_column_blob(st, 2), WRAPPED_MK_BYTES);
+	*wl = WRAPPED_MK_BYTES;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int open_db(rp_store *s, const char *data_dir)
+{
+	char db_path[PATH_MAX_LEN];
+	struct stat st;
+	int r = path_join(db_path, data_dir, STORE_DIR, STORE_DB);
+
+	if (r < 0)
+		return r;
+	if (lstat(db_path, &st) != 0)
+		return errno == ENOENT ? RP_ERR_NOT_FOUND : RP_ERR_IO;
+	if (!S_ISREG(st.st_mode))
+		return RP_ERR_INVALID;
+	return db_open_file(s, db_path, false);
+}
+
+RP_EXPORT int rp_store_unseal_method(const char *data_dir,
+				     rp_unseal_method *ret)
+{
+	const struct seal_provider *prov;
+	char method[32], *params = NULL;
+	uint8_t wrapped[WRAPPED_MK_BYTES];
+	size_t wl = 0;
+	rp_store *s;
+	int r;
+
+	if (data_dir == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	s = store_new();
+	if (s == NULL)
+		return RP_ERR_NOMEM;
+	r = open_db(s, data_dir);
+	if (r == 0)
+		r = read_seal(s, method, sizeof(method), &params, wrapped, &wl);
+	if (r == 0) {
+		prov = seal_provider_by_name(method);
+		if (prov == NULL)
+			r = RP_ERR_UNSUPPORTED;
+		else
+			*ret = prov->method;
+	}
+	free(params);
+	rp_store_close(s);
+	return r;
+}
+
+RP_EXPORT int rp_store_open(rp_store **ret, const char *data_dir,
+			    const struct rp_store_open_opts *opts)
+{
+	static const struct rp_store_open_opts none = { 0 };
+	const struct seal_provider *prov;
+	char method[32], *params = NULL;
+	uint8_t wrapped[WRAPPED_MK_BYTES], aad[SEAL_AAD_MAX];
+	uint8_t *mk = NULL, *kek = NULL;
+	int64_t schema = 0;
+	size_t wl = 0, aad_len, n = 0;
+	rp_store *s = NULL;
+	int r;
+
+	if (ret == NULL || data_dir == NULL)
+		return RP_ERR_INVALID;
+	if (opts == NULL)
+		opts = &none;
+	if ((r = rp_crypto_init()) < 0)
+		return r;
+	s = store_new();
+	mk = rp_secmem_alloc(RP_MASTER_KEY_BYTES);
+	kek = rp_secmem_alloc(RP_MASTER_KEY_BYTES);
+	if (s == NULL || mk == NULL || kek == NULL) {
+		r = RP_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = open_db(s, data_dir)) < 0)
+		goto out;
+	if ((r = meta_get(s, "schema", &schema, sizeof(schema))) < 0)
+		goto out;
+	if (schema != RP_STORE_SCHEMA_VERSION) {
+		r = RP_ERR_UNSUPPORTED;
+		goto out;
+	}
+	if ((r = meta_get(s, "store_id", s->store_id, RP_STORE_ID_BYTES)) < 0 ||
+	    (r = read_seal(s, method, sizeof(method), &params, wrapped, &wl)) <
+		    0)
+		goto out;
+	prov = seal_provider_by_name(method);
+	if (prov == NULL) {
+		r = RP_ERR_UNSUPPORTED;
+		goto out;
+	}
+	if ((r = prov->open(data_dir, params, opts, kek)) < 0)
+		goto out;
+	seal_aad(aad, &aad_len, s->store_id, prov->name);
+	r = rp_aead_open_box(mk, RP_MASTER_KEY_BYTES, &n, wrapped, wl, aad,
+			     aad_len, kek);
+	if (r < 0 || n != RP_MASTER_KEY_BYTES) {
+		r = RP_ERR_AUTH;
+		goto out;
+	}
+	if ((r = derive_subkeys(s, mk)) < 0 || (r = audit_load_keys(s)) < 0)
+		goto out;
+	*ret = s;
+	s = NULL;
+out:
+	free(params);
+	rp_secmem_free(mk);
+	rp_secmem_free(kek);
+	rp_store_close(s);
+	return r;
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* rampart init — create a new store and its first administrator. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <rampart/rampart.h>
+#include <rampart/vault.h>
+
+#include "cli.h"
+
+static void help(void)
+{
+	printf("usage: rampart init [--data DIR] [--passphrase-file FILE | --passphrase]\n"
+	       "                    [--admin NAME] [--json]\n\n"
+	       "Creates a new store in DIR (created if missing; it must not\n"
+	       "hold a store yet) with its first administrator, and prints\n"
+	       "that administrator's bearer token. The token is shown once\n"
+	       "and only a hash of it is kept: store it safely.\n\n"
+	       "Without passphrase options the master key is sealed by a key\n"
+	       "file in DIR/vault/master.key. With --passphrase it is sealed\n"
+	       "by a passphrase (Argon2id), asked twice on the terminal; with\n"
+	       "--passphrase-file it is read from FILE instead. A passphrase\n"
+	       "is never taken from the command line.\n\n"
+	       "Options:\n"
+	       "  --data DIR              data directory (default: $RAMPART_DATA)\n"
+	       "  --passphrase            seal with a passphrase asked on the terminal\n"
+	       "                          (or read from $RAMPART_PASSPHRASE_FILE)\n"
+	       "  --passphrase-file FILE  seal with the passphrase in FILE\n"
+	       "  --admin NAME            name of the first administrator\n"
+	       "                          (default: admin)\n"
+	       "  --json                  print {\"data\",\"admin\",\"token\",\"unseal\"}\n"
+	       "  -h, --help              show this help\n");
+}
+
+int cmd_init(const struct cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "passphrase", no_argument, NULL, 'p' },
+		{ "passphrase-file", required_argument, NULL, 'P' },
+		{ "admin", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+	const char *dir = NULL, *pass_file = NULL, *admin = "admin";
+	const char *unseal = "keyfile";
+	char *pass = NULL, *token = NULL, *qdir = NULL, *qadmin = NULL;
+	size_t pass_len = 0;
+	bool json = g->json, use_pass = false;
+	int c, r;
+
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'p':
+			use_pass = true;
+			break;
+		case 'P':
+			pass_file = optarg;
+			use_pass = true;
+			break;
+		case 'a':
+			admin = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			help();
+			return CLI_OK;
+		default:
+			return cli_usage_error("init",
+					       "unknown or incomplete option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("init", "unexpected argument '%s'",
+				       argv[optind]);
+	if (dir == NULL) {
+		dir = getenv("RAMPART_DATA");
+		if (dir == NULL || dir[0] == '\0')
+			return cli_usage_error(
+				"init",
+				"no data directory: use --data or set RAMPART_DATA");
+	}
+	if (!rp_name_valid(admin))
+		return cli_usage_error(
+			"init",
+			"'%s' is not a valid name: 1 to %d of A-Z a-z 0-9 -, "
+			"not starting with '-' or 'rampart-'",
+			admin, RP_NAME_MAX);
+
+	r = rp_crypto_init();
+	if (r < 0) {
+		cli_error("init", "crypto initialisation: %s", rp_strerror(r));
+		return cli_exit_for(r);
+	}
+	if (use_pass) {
+		r = cli_read_passphrase("init", pass_file, true, &pass,
+					&pass_len);
+		if (r == CLI_USAGE)
+			fprintf(stderr, "Try 'rampart init --help'.\n");
+		if (r != CLI_OK)
+			return r;
+		io.method = RP_UNSEAL_PASSPHRASE;
+		io.passphrase = pass;
+		io.passphrase_len = pass_len;
+		unseal = "passphrase";
+	}
+	io.admin_name = admin;
+	r = rp_store_init(dir, &io, &token);
+	rp_secmem_free(pass);
+	if (r < 0) {
+		cli_error("init", "%s: %s", dir, rp_strerror(r));
+		return cli_exit_for(r);
+	}
+
+	/* The token goes to stdout with write(2), never through jansson or
+	 * stdio buffers that are freed without being wiped. */
+	if (json) {
+		qdir = cli_json_quote(dir);
+		qadmin = cli_json_quote(admin);
+	}
+	if (json && (qdir == NULL || qadmin == NULL)) {
+		cli_error("init", "out of memory (the store was created but "
+				  "its admin token is lost: remove %s and "
+				  "run init again)", dir);
+		r = CLI_OSERR;
+		goto out;
+	}
+	if (json)
+		printf("{\"data\":%s,\"admin\":%s,\"token\":\"", qdir, qadmin);
+	else
+		printf("store created in %s (unseal: %s)\n"
+		       "admin token (shown once, store it safely): ",
+		       dir, unseal);
+	r = cli_write_secret(token, strlen(token));
+	if (r == CLI_OK && json)
+		printf("\",\"unseal\":\"%s\"}\n", unseal);
+	else if (r == CLI_OK)
+		putchar('\n');
+	if (r == CLI_OK && fflush(stdout) != 0) {
+		cli_error("output", "cannot write the token");
+		r = cli_exit_for(RP_ERR_IO);
+	}
+out:
+	rp_secmem_free(token);
+	free(qdir);
+	free(qadmin);
+	return r;
+}

@@ -1,0 +1,796 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The key vault through its public API, and tampering with its SQLite file
+ * directly: every change an attacker with write access to the file could
+ * make must be detected.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include <rampart/rampart.h>
+
+struct fx {
+	char dir[64];
+	char db[128];
+	rp_store *s;
+	char *admin;
+	struct rp_call call;
+};
+
+static int rm_rf(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static int setup(void **state)
+{
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/rampart-vault-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof(f->db), "%s/vault/store.db", f->dir);
+	assert_int_equal(rp_store_init(f->dir, &io, &f->admin), 0);
+	assert_int_equal(strlen(f->admin), RP_TOKEN_LEN);
+	assert_int_equal(rp_store_open(&f->s, f->dir, NULL), 0);
+	f->call.token = f->admin;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	rp_store_close(f->s);
+	rp_secmem_free(f->admin);
+	rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fx *f)
+{
+	rp_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(rp_store_open(&f->s, f->dir, NULL), 0);
+}
+
+static void sql(struct fx *f, const char *q)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	rp_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", q, err);
+	assert_int_equal(sqlite3_changes(db) > 0 || strncmp(q, "UPDATE", 6) != 0, 1);
+	sqlite3_close(db);
+	assert_int_equal(rp_store_open(&f->s, f->dir, NULL), 0);
+}
+
+/* Read one blob with sel, flip bit 0 of byte at, write it back with upd. */
+static void flip_blob(struct fx *f, const char *sel, const char *upd, int at)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	uint8_t buf[4096];
+	int n;
+
+	rp_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sel, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_bytes(st, 0);
+	assert_true(n > at && n <= (int)sizeof(buf));
+	memcpy(buf, sqlite3_column_blob(st, 0), (size_t)n);
+	sqlite3_finalize(st);
+	buf[at] ^= 1;
+	assert_int_equal(sqlite3_prepare_v2(db, upd, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, buf, n, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(rp_store_open(&f->s, f->dir, NULL), 0);
+}
+
+static struct rp_key_ref ref(const char *s)
+{
+	struct rp_key_ref r;
+
+	assert_int_equal(rp_key_ref_parse(s, &r), 0);
+	return r;
+}
+
+static void make_vault(struct fx *f, const char *name, bool protect)
+{
+	struct rp_vault_opts o = { .retention_days = 7, .purge_protection = protect };
+
+	assert_int_equal(rp_vault_create(f->s, &f->call, name, &o), 0);
+}
+
+static void create_key(struct fx *f, const char *vault, const char *name, rp_kty kty)
+{
+	json_t *j = NULL;
+
+	assert_int_equal(rp_key_create(f->s, &f->call, vault, name, kty, NULL, &j), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "kty")), rp_kty_name(kty));
+	json_decref(j);
+}
+
+static int audit_ok(struct fx *f, json_t **report)
+{
+	return rp_audit_verify(f->s, &f->call, report);
+}
+
+/* ---- basics ------------------------------------------------------ */
+
+static void test_names_and_refs(void **state)
+{
+	struct rp_key_ref r;
+	uint32_t p;
+
+	(void)state;
+	assert_true(rp_name_valid("vault-1"));
+	assert_false(rp_name_valid("-x"));
+	assert_false(rp_name_valid("a/b"));
+	assert_false(rp_name_valid("rampart-internal"));
+	assert_false(rp_name_valid(""));
+	assert_int_equal(rp_key_ref_parse("v/k/3", &r), 0);
+	assert_string_equal(r.vault, "v");
+	assert_string_equal(r.key, "k");
+	assert_int_equal(r.version, 3);
+	assert_int_equal(rp_key_ref_parse("v/k", &r), 0);
+	assert_int_equal(r.version, 0);
+	assert_int_equal(rp_key_ref_parse("v/k/0", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_key_ref_parse("v/k/x", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_key_ref_parse("v", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_key_ref_parse("v//k", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_perms_parse("wrap,unwrap", &p), 0);
+	assert_int_equal(p, RP_PERM_WRAP | RP_PERM_UNWRAP);
+	assert_int_equal(rp_perms_parse("all", &p), 0);
+	assert_int_equal(p, RP_PERM_ALL);
+	assert_int_equal(rp_perms_parse("wrap,", &p), RP_ERR_PARSE);
+	assert_int_equal(rp_perms_parse("fly", &p), RP_ERR_PARSE);
+}
+
+static void test_init_twice_and_keyfile_mode(void **state)
+{
+	struct fx *f = *state;
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+	char *tok = NULL, path[160];
+	struct stat st;
+	rp_store *s2 = NULL;
+
+	assert_int_equal(rp_store_init(f->dir, &io, &tok), RP_ERR_EXISTS);
+	snprintf(path, sizeof(path), "%s/vault/master.key", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* A key file others can read is refused. */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(rp_store_open(&s2, f->dir, NULL), RP_ERR_DENIED);
+	assert_int_equal(chmod(path, 0600), 0);
+	/* Another key in the file: unsealing fails. */
+	{
+		FILE *k = fopen(path, "r+b");
+
+		assert_non_null(k);
+		assert_int_equal(fputc(0x55, k), 0x55);
+		fclose(k);
+	}
+	assert_int_equal(rp_store_open(&s2, f->dir, NULL), RP_ERR_AUTH);
+	assert_int_equal(rp_store_open(&s2, "/tmp/does-not-exist-rampart", NULL),
+			 RP_ERR_NOT_FOUND);
+}
+
+static void test_passphrase_store(void **state)
+{
+	char dir[] = "/tmp/rampart-pass-XXXXXX";
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_PASSPHRASE,
+					 .passphrase = "correct horse battery",
+					 .passphrase_len = 21 };
+	struct rp_store_open_opts good = { "correct horse battery", 21 };
+	struct rp_store_open_opts bad = { "correct horse batterx", 21 };
+	rp_unseal_method m;
+	rp_store *s = NULL;
+	char *tok = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(rp_store_init(dir, &io, &tok), 0);
+	assert_int_equal(rp_store_unseal_method(dir, &m), 0);
+	assert_int_equal(m, RP_UNSEAL_PASSPHRASE);
+	assert_int_equal(rp_store_open(&s, dir, &bad), RP_ERR_AUTH);
+	assert_int_equal(rp_store_open(&s, dir, NULL), RP_ERR_INVALID);
+	assert_int_equal(rp_store_open(&s, dir, &good), 0);
+	rp_store_close(s);
+	rp_secmem_free(tok);
+	rm_rf(dir);
+}
+
+/* ---- access control ---------------------------------------------- */
+
+static void test_access_policy(void **state)
+{
+	struct fx *f = *state;
+	struct rp_call alice = { 0 }, bob = { 0 }, nobody = { .token = "rpt_nope" };
+	char *ta = NULL, *tb = NULL;
+	uint8_t *out = NULL;
+	size_t n = 0;
+	struct rp_key_ref r = ref("v1/k1");
+	json_t *j = NULL;
+
+	assert_int_equal(rp_principal_create(f->s, &f->call, "alice", false, &ta), 0);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &tb), 0);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &tb), RP_ERR_EXISTS);
+	alice.token = ta;
+	bob.token = tb;
+	/* Only administrators create principals and vaults. */
+	assert_int_equal(rp_principal_create(f->s, &alice, "eve", false, &tb), RP_ERR_DENIED);
+	assert_int_equal(rp_vault_create(f->s, &alice, "v0", NULL), RP_ERR_DENIED);
+	assert_int_equal(rp_vault_create(f->s, &nobody, "v0", NULL), RP_ERR_UNAUTHENTICATED);
+
+	struct rp_vault_opts vo = { .owner = "alice" };
+	assert_int_equal(rp_vault_create(f->s, &f->call, "v1", &vo), 0);
+	/* The owner may do everything; the administrator holds no key rights. */
+	assert_int_equal(rp_key_create(f->s, &alice, "v1", "k1", RP_KTY_AES_256, NULL, NULL), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_key_op(f->s, &bob, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_DENIED);
+	/* Grant bob wrap through a group; unwrap stays denied. */
+	assert_int_equal(rp_group_create(f->s, &f->call, "wrappers"), 0);
+	assert_int_equal(rp_group_add(f->s, &f->call, "wrappers", "bob"), 0);
+	assert_int_equal(rp_vault_grant(f->s, &bob, "v1", "group:wrappers", RP_PERM_WRAP),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_vault_grant(f->s, &alice, "v1", "group:wrappers", RP_PERM_WRAP), 0);
+	assert_int_equal(rp_key_op(f->s, &bob, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 0);
+	{
+		uint8_t *pt = NULL;
+		size_t m = 0;
+
+		assert_int_equal(rp_key_op(f->s, &bob, RP_PERM_UNWRAP, &r, RP_ALG_DEFAULT, out, n,
+					   NULL, 0, &pt, &m, NULL),
+				 RP_ERR_DENIED);
+		assert_int_equal(rp_key_op(f->s, &alice, RP_PERM_UNWRAP, &r, RP_ALG_DEFAULT, out,
+					   n, NULL, 0, &pt, &m, NULL),
+				 0);
+		assert_int_equal(m, 16);
+		assert_memory_equal(pt, "0123456789abcdef", 16);
+		rp_key_op_free(RP_PERM_UNWRAP, pt, m);
+	}
+	rp_key_op_free(RP_PERM_WRAP, out, n);
+	/* Leaving the group takes the right away. */
+	assert_int_equal(rp_group_remove(f->s, &f->call, "wrappers", "bob"), 0);
+	assert_int_equal(rp_key_op(f->s, &bob, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_DENIED);
+	/* The owner's grant cannot be revoked. */
+	assert_int_equal(rp_vault_revoke(f->s, &alice, "v1", "alice", RP_PERM_ALL), RP_ERR_INVALID);
+	/* Vault listing: bob sees nothing now, alice her vault. */
+	assert_int_equal(rp_vault_list(f->s, &bob, &j), 0);
+	assert_int_equal(json_array_size(j), 0);
+	json_decref(j);
+	assert_int_equal(rp_vault_list(f->s, &alice, &j), 0);
+	assert_int_equal(json_array_size(j), 1);
+	json_decref(j);
+	/* Denials are in the audit log. */
+	assert_int_equal(rp_audit_read(f->s, &f->call, 0, 1000, &j), 0);
+	{
+		size_t i, denied = 0;
+		json_t *rec;
+
+		json_array_foreach(j, i, rec)
+			if (strcmp(json_string_value(json_object_get(rec, "outcome")), "denied") == 0)
+				denied++;
+		assert_true(denied >= 5);
+	}
+	json_decref(j);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_secmem_free(ta);
+	rp_secmem_free(tb);
+}
+
+/* ---- keys -------------------------------------------------------- */
+
+static void roundtrip(struct fx *f, const char *kref, uint32_t op, uint32_t inverse,
+		      rp_alg alg, size_t len)
+{
+	struct rp_key_ref r = ref(kref);
+	uint8_t in[256], *out = NULL, *back = NULL;
+	size_t n = 0, m = 0;
+	uint32_t ver = 0;
+
+	assert_true(len <= sizeof(in));
+	assert_int_equal(rp_random(in, len), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, op, &r, alg, in, len, NULL, 0, &out, &n, &ver), 0);
+	r.version = ver;
+	if (inverse == RP_PERM_VERIFY) {
+		assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_VERIFY, &r, alg, in, len, out, n,
+					   NULL, NULL, NULL),
+				 0);
+		in[0] ^= 1;
+		assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_VERIFY, &r, alg, in, len, out, n,
+					   NULL, NULL, NULL),
+				 RP_ERR_AUTH);
+	} else {
+		assert_int_equal(rp_key_op(f->s, &f->call, inverse, &r, alg, out, n, NULL, 0, &back,
+					   &m, NULL),
+				 0);
+		assert_int_equal(m, len);
+		assert_memory_equal(back, in, len);
+		rp_key_op_free(inverse, back, m);
+	}
+	rp_key_op_free(op, out, n);
+}
+
+static void test_every_key_type(void **state)
+{
+	struct fx *f = *state;
+
+	make_vault(f, "kv", false);
+	create_key(f, "kv", "rsa", RP_KTY_RSA_2048);
+	create_key(f, "kv", "p256", RP_KTY_EC_P256);
+	create_key(f, "kv", "p384", RP_KTY_EC_P384);
+	create_key(f, "kv", "ed", RP_KTY_ED25519);
+	create_key(f, "kv", "aes", RP_KTY_AES_256);
+	create_key(f, "kv", "mac", RP_KTY_HMAC_SHA256);
+	roundtrip(f, "kv/rsa", RP_PERM_WRAP, RP_PERM_UNWRAP, RP_ALG_RSA_OAEP_256, 32);
+	roundtrip(f, "kv/rsa", RP_PERM_ENCRYPT, RP_PERM_DECRYPT, RP_ALG_DEFAULT, 100);
+	roundtrip(f, "kv/rsa", RP_PERM_SIGN, RP_PERM_VERIFY, RP_ALG_PS256, 200);
+	roundtrip(f, "kv/p256", RP_PERM_SIGN, RP_PERM_VERIFY, RP_ALG_ES256, 64);
+	roundtrip(f, "kv/p384", RP_PERM_SIGN, RP_PERM_VERIFY, RP_ALG_DEFAULT, 64);
+	roundtrip(f, "kv/ed", RP_PERM_SIGN, RP_PERM_VERIFY, RP_ALG_EDDSA, 64);
+	roundtrip(f, "kv/aes", RP_PERM_WRAP, RP_PERM_UNWRAP, RP_ALG_A256KW, 32);
+	roundtrip(f, "kv/aes", RP_PERM_WRAP, RP_PERM_UNWRAP, RP_ALG_A256KWP, 21);
+	roundtrip(f, "kv/aes", RP_PERM_ENCRYPT, RP_PERM_DECRYPT, RP_ALG_A256GCM, 200);
+	roundtrip(f, "kv/mac", RP_PERM_SIGN, RP_PERM_VERIFY, RP_ALG_HS256, 50);
+
+	/* Wrong algorithm or operation for the type: refused. */
+	{
+		struct rp_key_ref r = ref("kv/p256");
+		uint8_t *out = NULL;
+		size_t n = 0;
+
+		assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+					   (const uint8_t *)"x", 1, NULL, 0, &out, &n, NULL),
+				 RP_ERR_INVALID);
+		r = ref("kv/aes");
+		assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_PS256,
+					   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out,
+					   &n, NULL),
+				 RP_ERR_INVALID);
+		r = ref("kv/nope");
+		assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+					   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out,
+					   &n, NULL),
+				 RP_ERR_NOT_FOUND);
+	}
+	/* show gives the public part, never private members. */
+	{
+		struct rp_key_ref r = ref("kv/rsa");
+		json_t *j = NULL;
+		char *dump;
+
+		assert_int_equal(rp_key_show(f->s, &f->call, &r, &j), 0);
+		assert_non_null(json_object_get(json_object_get(j, "jwk"), "n"));
+		assert_null(json_object_get(json_object_get(j, "jwk"), "d"));
+		dump = json_dumps(j, 0);
+		assert_null(strstr(dump, "PRIVATE"));
+		free(dump);
+		json_decref(j);
+	}
+	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
+static void test_rotate_and_versions(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = ref("rv/k"), v1;
+	uint8_t key[32], *w1 = NULL, *out = NULL;
+	size_t n1 = 0, m = 0;
+	uint32_t ver = 0;
+	json_t *j = NULL;
+
+	make_vault(f, "rv", false);
+	create_key(f, "rv", "k", RP_KTY_AES_256);
+	assert_int_equal(rp_random(key, 32), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT, key, 32,
+				   NULL, 0, &w1, &n1, &ver),
+			 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(rp_key_rotate(f->s, &f->call, &r, &j), 0);
+	assert_int_equal(json_integer_value(json_object_get(j, "current_version")), 2);
+	json_decref(j);
+	/* Current version is 2 now; v1 still unwraps what it wrapped. */
+	v1 = ref("rv/k/1");
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_UNWRAP, &v1, RP_ALG_DEFAULT, w1, n1,
+				   NULL, 0, &out, &m, &ver),
+			 0);
+	assert_int_equal(ver, 1);
+	assert_memory_equal(out, key, 32);
+	rp_key_op_free(RP_PERM_UNWRAP, out, m);
+	/* The current version cannot. */
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_UNWRAP, &r, RP_ALG_DEFAULT, w1, n1,
+				   NULL, 0, &out, &m, NULL),
+			 RP_ERR_AUTH);
+	assert_int_equal(rp_key_versions(f->s, &f->call, &r, &j), 0);
+	assert_int_equal(json_array_size(j), 2);
+	json_decref(j);
+	rp_key_op_free(RP_PERM_WRAP, w1, n1);
+}
+
+static int64_t fake_now;
+static int64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static void test_policy_archive_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = ref("pv/k"), v1 = ref("pv/k/1");
+	struct rp_key_attrs a = { .set = RP_KEY_SET_ROTATE | RP_KEY_SET_ARCHIVE,
+				  .rotate_days = 30, .archive_days = 60 };
+	uint8_t key[32] = { 1 }, *w = NULL, *out = NULL;
+	size_t n = 0, m = 0;
+	json_t *j = NULL;
+
+	fake_now = 1700000000;
+	rp_vault_set_clock(fake_clock);
+	make_vault(f, "pv", false);
+	assert_int_equal(rp_key_create(f->s, &f->call, "pv", "k", RP_KTY_AES_256, &a, NULL), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT, key, 32, NULL,
+				   0, &w, &n, NULL),
+			 0);
+	/* 10 days: nothing due. */
+	fake_now += 10 * 86400;
+	assert_int_equal(rp_vault_maintain(f->s, &f->call, &j), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "rotated")), 0);
+	json_decref(j);
+	/* 31 days: rotated once. */
+	fake_now += 21 * 86400;
+	assert_int_equal(rp_vault_maintain(f->s, &f->call, &j), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "rotated")), 1);
+	json_decref(j);
+	/* 100 days: v1 is archived: unwrap still works, wrap does not. */
+	fake_now += 69 * 86400;
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_UNWRAP, &v1, RP_ALG_DEFAULT, w, n, NULL,
+				   0, &out, &m, NULL),
+			 0);
+	rp_key_op_free(RP_PERM_UNWRAP, out, m);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &v1, RP_ALG_DEFAULT, key, 32,
+				   NULL, 0, &out, &m, NULL),
+			 RP_ERR_STATE);
+	/* Expiry: past it, wrap is refused and unwrap allowed. */
+	a.set = RP_KEY_SET_EXPIRES;
+	a.expires = fake_now - 1;
+	assert_int_equal(rp_key_set(f->s, &f->call, &r, &a), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT, key, 32, NULL,
+				   0, &out, &m, NULL),
+			 RP_ERR_STATE);
+	/* Disabled: nothing. */
+	a.set = RP_KEY_SET_ENABLED;
+	a.enabled = false;
+	assert_int_equal(rp_key_set(f->s, &f->call, &r, &a), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_UNWRAP, &v1, RP_ALG_DEFAULT, w, n, NULL,
+				   0, &out, &m, NULL),
+			 RP_ERR_STATE);
+	rp_key_op_free(RP_PERM_WRAP, w, n);
+	rp_vault_set_clock(NULL);
+}
+
+static void test_delete_recover_purge(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = ref("dv/k"), p = ref("pp/k");
+	json_t *j = NULL;
+
+	fake_now = 1700000000;
+	rp_vault_set_clock(fake_clock);
+	make_vault(f, "dv", false);
+	make_vault(f, "pp", true);
+	create_key(f, "dv", "k", RP_KTY_EC_P256);
+	create_key(f, "pp", "k", RP_KTY_EC_P256);
+	assert_int_equal(rp_key_purge(f->s, &f->call, &r), RP_ERR_STATE); /* not deleted */
+	assert_int_equal(rp_key_delete(f->s, &f->call, &r), 0);
+	assert_int_equal(rp_key_show(f->s, &f->call, &r, &j), RP_ERR_NOT_FOUND);
+	assert_int_equal(rp_key_create(f->s, &f->call, "dv", "k", RP_KTY_AES_256, NULL, NULL),
+			 RP_ERR_EXISTS);
+	assert_int_equal(rp_key_list(f->s, &f->call, "dv", true, &j), 0);
+	assert_int_equal(json_array_size(j), 1);
+	json_decref(j);
+	assert_int_equal(rp_key_recover(f->s, &f->call, &r), 0);
+	assert_int_equal(rp_key_show(f->s, &f->call, &r, &j), 0);
+	json_decref(j);
+	/* Without purge protection a deleted key may be purged at once. */
+	assert_int_equal(rp_key_delete(f->s, &f->call, &r), 0);
+	assert_int_equal(rp_key_purge(f->s, &f->call, &r), 0);
+	assert_int_equal(rp_key_recover(f->s, &f->call, &r), RP_ERR_NOT_FOUND);
+	/* With it, not until the retention has passed. */
+	assert_int_equal(rp_key_delete(f->s, &f->call, &p), 0);
+	assert_int_equal(rp_key_purge(f->s, &f->call, &p), RP_ERR_DENIED);
+	/* Purge protection never turns off. */
+	assert_int_equal(rp_vault_update(f->s, &f->call, "pp", 0, false), 0);
+	assert_int_equal(rp_vault_show(f->s, &f->call, "pp", &j), 0);
+	assert_true(json_is_true(json_object_get(j, "purge_protection")));
+	json_decref(j);
+	fake_now += 8 * 86400;
+	assert_int_equal(rp_vault_maintain(f->s, &f->call, &j), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "purged")), 1);
+	json_decref(j);
+	assert_int_equal(rp_key_recover(f->s, &f->call, &p), RP_ERR_NOT_FOUND);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_vault_set_clock(NULL);
+}
+
+static void test_backup_restore(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = ref("bv/k");
+	uint8_t *blob = NULL, *sig = NULL;
+	size_t n = 0, sn = 0;
+	json_t *j = NULL;
+
+	make_vault(f, "bv", false);
+	create_key(f, "bv", "k", RP_KTY_ED25519);
+	assert_int_equal(rp_key_rotate(f->s, &f->call, &r, NULL), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_SIGN, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"msg", 3, NULL, 0, &sig, &sn, NULL),
+			 0);
+	assert_int_equal(rp_key_backup(f->s, &f->call, &r, &blob, &n), 0);
+	/* The name is taken while the key lives (or is retained). */
+	assert_int_equal(rp_key_restore(f->s, &f->call, "bv", blob, n, NULL), RP_ERR_EXISTS);
+	assert_int_equal(rp_key_delete(f->s, &f->call, &r), 0);
+	assert_int_equal(rp_key_purge(f->s, &f->call, &r), 0);
+	/* A damaged blob is refused. */
+	blob[n / 2] ^= 1;
+	assert_int_equal(rp_key_restore(f->s, &f->call, "bv", blob, n, NULL), RP_ERR_AUTH);
+	blob[n / 2] ^= 1;
+	assert_int_equal(rp_key_restore(f->s, &f->call, "bv", blob, n, &j), 0);
+	assert_int_equal(json_integer_value(json_object_get(j, "current_version")), 2);
+	json_decref(j);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_VERIFY, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"msg", 3, sig, sn, NULL, NULL, NULL),
+			 0);
+	/* Another store cannot restore it. */
+	{
+		char dir[] = "/tmp/rampart-other-XXXXXX";
+		struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+		struct rp_call c2 = { 0 };
+		char *t2 = NULL;
+		rp_store *s2 = NULL;
+
+		assert_non_null(mkdtemp(dir));
+		assert_int_equal(rp_store_init(dir, &io, &t2), 0);
+		assert_int_equal(rp_store_open(&s2, dir, NULL), 0);
+		c2.token = t2;
+		assert_int_equal(rp_vault_create(s2, &c2, "bv", NULL), 0);
+		assert_int_equal(rp_key_restore(s2, &c2, "bv", blob, n, NULL), RP_ERR_AUTH);
+		rp_store_close(s2);
+		rp_secmem_free(t2);
+		rm_rf(dir);
+	}
+	free(blob);
+	rp_key_op_free(RP_PERM_SIGN, sig, sn);
+}
+
+/* ---- tampering with the file ------------------------------------- */
+
+static void test_tamper_material(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = ref("tv/a");
+	uint8_t *out = NULL;
+	size_t n = 0;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "a", RP_KTY_AES_256);
+	create_key(f, "tv", "b", RP_KTY_AES_256);
+	/* Flip one byte of a's wrapped material. */
+	flip_blob(f, "SELECT material FROM versions WHERE key_id ="
+		     " (SELECT id FROM keys WHERE name = 'a')",
+		  "UPDATE versions SET material = ? WHERE key_id ="
+		  " (SELECT id FROM keys WHERE name = 'a')", 20);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_CORRUPT);
+}
+
+static void test_tamper_move_row(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = ref("tv/a");
+	uint8_t *out = NULL;
+	size_t n = 0;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "a", RP_KTY_AES_256);
+	create_key(f, "tv", "b", RP_KTY_AES_256);
+	/* Give key a the material of key b. */
+	sql(f, "DELETE FROM versions WHERE key_id = (SELECT id FROM keys WHERE name = 'a');"
+	       "UPDATE versions SET key_id = (SELECT id FROM keys WHERE name = 'a')"
+	       " WHERE key_id = (SELECT id FROM keys WHERE name = 'b')");
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &r, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_CORRUPT);
+}
+
+static void test_tamper_policy_rows(void **state)
+{
+	struct fx *f = *state;
+	char *tb = NULL;
+	struct rp_call bob = { 0 };
+	json_t *j = NULL;
+
+	make_vault(f, "tv", false);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &tb), 0);
+	bob.token = tb;
+	/* Make bob an administrator by editing the file: refused. */
+	sql(f, "UPDATE principals SET admin = 1 WHERE name = 'bob'");
+	assert_int_equal(rp_vault_list(f->s, &bob, &j), RP_ERR_CORRUPT);
+	sql(f, "UPDATE principals SET admin = 0 WHERE name = 'bob'");
+	assert_int_equal(rp_vault_list(f->s, &bob, &j), 0);
+	json_decref(j);
+	/* Forge a grant row: it does not count, it stops the call. */
+	sql(f, "INSERT INTO grants VALUES((SELECT id FROM vaults WHERE name = 'tv'), 0,"
+	       " (SELECT id FROM principals WHERE name = 'bob'), 131071, zeroblob(32))");
+	assert_int_equal(rp_key_create(f->s, &bob, "tv", "x", RP_KTY_AES_256, NULL, NULL),
+			 RP_ERR_CORRUPT);
+	/* Turn off purge protection or enable a disabled key: detected. */
+	sql(f, "DELETE FROM grants; UPDATE vaults SET retention_days = 90 WHERE name = 'tv'");
+	assert_int_equal(rp_vault_show(f->s, &f->call, "tv", &j), RP_ERR_CORRUPT);
+	rp_secmem_free(tb);
+}
+
+static void expect_broken(struct fx *f, uint64_t seq)
+{
+	json_t *rep = NULL;
+
+	assert_int_equal(audit_ok(f, &rep), RP_ERR_AUTH);
+	assert_false(json_is_true(json_object_get(rep, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(rep, "first_bad_seq")), seq);
+	assert_non_null(json_string_value(json_object_get(rep, "problem")));
+	json_decref(rep);
+}
+
+static void make_history(struct fx *f)
+{
+	make_vault(f, "av", false);
+	for (int i = 0; i < 6; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "k%d", i);
+		create_key(f, "av", name, RP_KTY_HMAC_SHA256);
+	}
+	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
+static void test_audit_modified(void **state)
+{
+	struct fx *f = *state;
+
+	make_history(f);
+	sql(f, "UPDATE audit SET outcome = 'denied' WHERE seq = 4");
+	expect_broken(f, 4);
+}
+
+static void test_audit_deleted(void **state)
+{
+	struct fx *f = *state;
+
+	make_history(f);
+	sql(f, "DELETE FROM audit WHERE seq = 3");
+	expect_broken(f, 3);
+}
+
+static void test_audit_reordered(void **state)
+{
+	struct fx *f = *state;
+
+	make_history(f);
+	/* Swap the contents of records 4 and 5, keeping seq. */
+	sql(f, "UPDATE audit SET seq = -4 WHERE seq = 4; UPDATE audit SET seq = 4 WHERE seq = 5;"
+	       " UPDATE audit SET seq = 5 WHERE seq = -4");
+	expect_broken(f, 4);
+}
+
+static void test_audit_inserted(void **state)
+{
+	struct fx *f = *state;
+
+	make_history(f);
+	sql(f, "UPDATE audit SET seq = -(seq + 1) WHERE seq >= 5;"
+	       "UPDATE audit SET seq = -seq WHERE seq < 0;"
+	       "INSERT INTO audit SELECT 5, time_us, request_id, principal, vault, key, version,"
+	       " op, outcome, detail, prev_hash, hash FROM audit WHERE seq = 4");
+	expect_broken(f, 5);
+}
+
+static void test_audit_truncated_blocks_writes(void **state)
+{
+	struct fx *f = *state;
+	json_t *rep = NULL;
+	int64_t last;
+
+	make_history(f);
+	assert_int_equal(audit_ok(f, &rep), 0);
+	last = json_integer_value(json_object_get(rep, "records"));
+	json_decref(rep);
+	/* The verification above added record last + 1; remove it. */
+	sql(f, "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)");
+	expect_broken(f, last + 1);
+	/* Nothing more can be done (and sealed over the damage). */
+	assert_int_equal(rp_key_create(f->s, &f->call, "av", "late", RP_KTY_AES_256, NULL, NULL),
+			 RP_ERR_CORRUPT);
+	expect_broken(f, last + 1);
+}
+
+static void test_audit_checkpoints(void **state)
+{
+	struct fx *f = *state;
+	json_t *rep = NULL;
+
+	make_vault(f, "cv", false);
+	for (int i = 0; i < 140; i++) {
+		json_t *j = NULL;
+
+		assert_int_equal(rp_vault_show(f->s, &f->call, "cv", &j), 0);
+		json_decref(j);
+	}
+	assert_int_equal(audit_ok(f, &rep), 0);
+	assert_int_equal(json_integer_value(json_object_get(rep, "checkpoints")), 1);
+	json_decref(rep);
+	sql(f, "UPDATE checkpoints SET sig = zeroblob(70)");
+	expect_broken(f, 128);
+	sql(f, "DELETE FROM checkpoints");
+	expect_broken(f, 128);
+	reopen(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names_and_refs),
+		cmocka_unit_test_setup_teardown(test_init_twice_and_keyfile_mode, setup, teardown),
+		cmocka_unit_test(test_passphrase_store),
+		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_and_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_archive_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_recover_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_material, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_move_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_policy_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_modified, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_reordered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_inserted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_truncated_blocks_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_checkpoints, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
