@@ -416,8 +416,10 @@ static int tty_ask(const char *what, const char *prompt, char *buf,
 	tio = old_tio;
 	tio.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	tio.c_lflag |= ICANON;
-	if (write(fd, prompt, strlen(prompt)) < 0 ||
-	    tcsetattr(fd, TCSAFLUSH, &tio) < 0) {
+	/* Echo off first, then the prompt: whatever is typed after the
+	 * prompt shows is kept. */
+	if (tcsetattr(fd, TCSAFLUSH, &tio) < 0 ||
+	    write(fd, prompt, strlen(prompt)) < 0) {
 		cli_error(what, "/dev/tty: %s", strerror(errno));
 		r = cli_exit_for(RP_ERR_IO);
 		goto restore;
