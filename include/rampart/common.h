@@ -51,10 +51,11 @@ typedef enum rp_err {
 	RP_ERR_SELFTEST = -16,   /* a known-answer self-test failed */
 	RP_ERR_UNAUTHENTICATED = -17, /* no valid credential was presented */
 	RP_ERR_CORRUPT = -18,    /* stored data failed an integrity check */
+	RP_ERR_REVOKED = -19,    /* the customer's root keys are revoked */
 } rp_err;
 
 /* Lowest (most negative) code currently defined; for iteration in tests. */
-#define RP_ERR_MIN RP_ERR_CORRUPT
+#define RP_ERR_MIN RP_ERR_REVOKED
 
 /*
  * rp_strerror - describe an error code.

@@ -7,5 +7,6 @@
 #include <rampart/crypto.h>
 #include <rampart/selftest.h>
 #include <rampart/vault.h>
+#include <rampart/service.h>
 
 #endif /* RAMPART_H */

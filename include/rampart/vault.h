@@ -289,8 +289,8 @@ typedef enum rp_import_format {
 
 /*
  * rp_key_import - import existing key material as a new key. For BYOK,
- * kek names the vault's RSA import key (created with rp_key_create and ops
- * limited to unwrap, see docs/FORMAT.md) and kty says what the unwrapped
+ * kek names the vault's RSA import key (an RSA key created with ops exactly
+ * RP_PERM_IMPORT, usable for nothing else; see docs/FORMAT.md) and kty says what the unwrapped
  * material is; for PEM and JWK kty may be RP_KTY_NONE (taken from the key)
  * or must match. Errors: as rp_key_create, and RP_ERR_PARSE,
  * RP_ERR_UNSUPPORTED, RP_ERR_AUTH (BYOK blob does not unwrap).
@@ -336,8 +336,9 @@ RP_EXPORT int rp_key_purge(rp_store *store, const struct rp_call *call,
 /*
  * rp_key_backup - every version of a key, encrypted under a key only this
  * store holds (see docs/FORMAT.md). *ret is malloc'ed (free()).
- * rp_key_restore - recreate it in the same store (same vault and name, which
- * must be free). Errors: RP_ERR_AUTH (damaged blob or another store's).
+ * rp_key_restore - recreate it in the same store and the same vault (the
+ * blob names it), under its name, which must be free. Errors: RP_ERR_AUTH
+ * (damaged blob or another store's), RP_ERR_INVALID (another vault).
  */
 RP_EXPORT int rp_key_backup(rp_store *store, const struct rp_call *call,
 			    const struct rp_key_ref *ref, uint8_t **ret,
@@ -401,7 +402,7 @@ RP_EXPORT int rp_vault_maintain(rp_store *store, const struct rp_call *call,
 
 /*
  * rp_audit_read - records with seq > after, at most max of them, oldest
- * first: [{"seq","time","request_id","principal","vault","key","version",
+ * first: [{"seq","time_us","request_id","principal","vault","key","version",
  * "op","outcome","detail"}]. Administrators only (the read is audited too).
  */
 RP_EXPORT int rp_audit_read(rp_store *store, const struct rp_call *call,

@@ -25,6 +25,7 @@ static const char *const messages[] = {
 	[-RP_ERR_SELFTEST] = "known-answer self-test failed",
 	[-RP_ERR_UNAUTHENTICATED] = "not authenticated: missing or unknown token",
 	[-RP_ERR_CORRUPT] = "stored data failed its integrity check",
+	[-RP_ERR_REVOKED] = "customer key revoked",
 };
 
 RP_EXPORT const char *rp_strerror(int err)

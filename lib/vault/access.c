@@ -261,14 +261,50 @@ static bool name_taken(rp_store *s, const char *table, const char *name)
 	return taken;
 }
 
+/* Insert principal name whose token is token (RP_TOKEN_LEN characters). */
+static int principal_insert_token(rp_store *s, const char *name, bool admin,
+				  const char *token)
+{
+	uint8_t hash[RP_SHA256_BYTES], mac[RP_HASH_BYTES];
+	int64_t id = 0, now = vault_now();
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (name_taken(s, "principals", name))
+		return RP_ERR_EXISTS;
+	if ((r = rp_sha256(hash, token, RP_TOKEN_LEN)) < 0 ||
+	    (r = next_id(s, "principals", &id)) < 0 ||
+	    (r = principal_mac(s, id, name, admin, hash, now, mac)) < 0)
+		return r;
+	r = db_prepare(s, &st,
+		       "INSERT INTO principals(id, name, admin, token_hash,"
+		       " created, mac) VALUES(?, ?, ?, ?, ?, ?)");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, admin);
+	sqlite3_bind_blob(st, 4, hash, sizeof(hash), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_blob(st, 6, mac, sizeof(mac), SQLITE_STATIC);
+	r = db_err(sqlite3_step(st));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int make_token(const uint8_t *rnd, char *token)
+{
+	size_t plen = strlen(RP_TOKEN_PREFIX);
+
+	memcpy(token, RP_TOKEN_PREFIX, plen);
+	return rp_base64url_encode(token + plen, RP_TOKEN_LEN + 1 - plen, NULL,
+				   rnd, TOKEN_RANDOM_BYTES);
+}
+
 int principal_insert(rp_store *s, const char *name, bool admin,
 		     char **ret_token)
 {
-	uint8_t rnd[TOKEN_RANDOM_BYTES], hash[RP_SHA256_BYTES];
-	uint8_t mac[RP_HASH_BYTES];
-	int64_t id = 0, now = vault_now();
-	size_t plen = strlen(RP_TOKEN_PREFIX);
-	sqlite3_stmt *st = NULL;
+	uint8_t rnd[TOKEN_RANDOM_BYTES];
 	char *token = NULL;
 	int r;
 
@@ -279,34 +315,83 @@ int principal_insert(rp_store *s, const char *name, bool admin,
 	token = rp_secmem_alloc(RP_TOKEN_LEN + 1);
 	if (token == NULL)
 		return RP_ERR_NOMEM;
-	memcpy(token, RP_TOKEN_PREFIX, plen);
 	if ((r = rp_random(rnd, sizeof(rnd))) < 0 ||
-	    (r = rp_base64url_encode(token + plen, RP_TOKEN_LEN + 1 - plen,
-				     NULL, rnd, sizeof(rnd))) < 0 ||
-	    (r = rp_sha256(hash, token, RP_TOKEN_LEN)) < 0 ||
-	    (r = next_id(s, "principals", &id)) < 0 ||
-	    (r = principal_mac(s, id, name, admin, hash, now, mac)) < 0)
+	    (r = make_token(rnd, token)) < 0 ||
+	    (r = principal_insert_token(s, name, admin, token)) < 0)
 		goto out;
-	r = db_prepare(s, &st,
-		       "INSERT INTO principals(id, name, admin, token_hash,"
-		       " created, mac) VALUES(?, ?, ?, ?, ?, ?)");
-	if (r < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, admin);
-	sqlite3_bind_blob(st, 4, hash, sizeof(hash), SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_blob(st, 6, mac, sizeof(mac), SQLITE_STATIC);
-	r = db_err(sqlite3_step(st));
-	if (r == 0) {
-		*ret_token = token;
-		token = NULL;
-	}
+	*ret_token = token;
+	token = NULL;
 out:
-	sqlite3_finalize(st);
 	rp_wipe(rnd, sizeof(rnd));
 	rp_secmem_free(token);
+	return r;
+}
+
+int vault_service_token(rp_store *s, char out[RP_TOKEN_LEN + 1])
+{
+	uint8_t mac[RP_HMAC_SHA256_BYTES];
+	int r;
+
+	r = rp_hmac_sha256(mac, store_subkey(s, SUBKEY_SERVICE), RP_SUBKEY_BYTES,
+			   RP_SERVICE_PRINCIPAL,
+			   strlen(RP_SERVICE_PRINCIPAL));
+	if (r == 0)
+		r = make_token(mac, out);
+	rp_wipe(mac, sizeof(mac));
+	return r;
+}
+
+static int vault_insert(rp_store *s, struct vault_row *v);
+
+int vault_service_setup(rp_store *s)
+{
+	char token[RP_TOKEN_LEN + 1];
+	struct principal p;
+	struct vault_row v = { 0 };
+	struct audit_rec rec = { .op = "service.setup" };
+	int r;
+
+	r = vault_service_token(s, token);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	r = db_begin(s, true);
+	if (r < 0)
+		goto out;
+	r = principal_by_name(s, RP_SERVICE_PRINCIPAL, &p);
+	if (r == RP_ERR_NOT_FOUND) {
+		r = principal_insert_token(s, RP_SERVICE_PRINCIPAL, false,
+					   token);
+		if (r == 0)
+			r = principal_by_name(s, RP_SERVICE_PRINCIPAL, &p);
+	}
+	if (r == 0) {
+		r = vault_load(s, RP_SERVICE_VAULT, &v);
+		if (r == RP_ERR_NOT_FOUND) {
+			memset(&v, 0, sizeof(v));
+			copy_name(v.name, sizeof(v.name), RP_SERVICE_VAULT);
+			v.owner_id = p.id;
+			v.retention_days = RP_VAULT_RETENTION_MIN_DAYS;
+			v.purge_protection = false;
+			v.created = vault_now();
+			r = vault_insert(s, &v);
+		}
+	}
+	if (r == 0) {
+		snprintf(rec.principal, sizeof(rec.principal), "%s",
+			 RP_SERVICE_PRINCIPAL);
+		snprintf(rec.request_id, sizeof(rec.request_id), "setup");
+		copy_name(rec.vault, sizeof(rec.vault), RP_SERVICE_VAULT);
+		audit_set_outcome(&rec, 0);
+		r = audit_append_locked(s, &rec);
+	}
+	if (r == 0)
+		r = db_commit(s);
+	if (r < 0)
+		db_rollback(s);
+out:
+	pthread_mutex_unlock(&s->lock);
+	rp_wipe(token, sizeof(token));
 	return r;
 }
 
@@ -665,7 +750,7 @@ int vault_load(rp_store *s, const char *name, struct vault_row *ret)
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if (!rp_name_valid(name))
+	if (!name_syntax_ok(name))
 		return RP_ERR_NOT_FOUND;
 	r = db_prepare(s, &st,
 		       "SELECT " VAULT_COLUMNS " FROM vaults WHERE name = ?");
@@ -747,10 +832,8 @@ RP_EXPORT int rp_vault_create(rp_store *s, const struct rp_call *call,
 {
 	static const struct rp_vault_opts defaults = { 0 };
 	struct vault_row v = { 0 };
-	uint8_t mac[RP_HASH_BYTES];
 	struct principal owner;
 	struct call_frame f;
-	sqlite3_stmt *st = NULL;
 	int r;
 
 	if (s == NULL || name == NULL)
@@ -774,8 +857,6 @@ RP_EXPORT int rp_vault_create(rp_store *s, const struct rp_call *call,
 		else
 			owner = f.who;
 	}
-	if (r == 0)
-		r = next_id(s, "vaults", &v.id);
 	if (r == 0) {
 		copy_name(v.name, sizeof(v.name), name);
 		v.owner_id = owner.id;
@@ -787,24 +868,36 @@ RP_EXPORT int rp_vault_create(rp_store *s, const struct rp_call *call,
 		snprintf(f.rec.detail, sizeof(f.rec.detail),
 			 "owner=%s retention_days=%u purge_protection=%d",
 			 owner.name, v.retention_days, v.purge_protection);
-		r = vault_mac(s, &v, mac);
+		r = vault_insert(s, &v);
 	}
+	return frame_end(&f, r);
+}
+
+/* Insert v (its id is assigned here). */
+static int vault_insert(rp_store *s, struct vault_row *v)
+{
+	uint8_t mac[RP_HASH_BYTES];
+	sqlite3_stmt *st = NULL;
+	int r = next_id(s, "vaults", &v->id);
+
+	if (r == 0)
+		r = vault_mac(s, v, mac);
 	if (r == 0)
 		r = db_prepare(s, &st,
 			       "INSERT INTO vaults(" VAULT_COLUMNS
 			       ") VALUES(?, ?, ?, ?, ?, ?, ?)");
 	if (r == 0) {
-		sqlite3_bind_int64(st, 1, v.id);
-		sqlite3_bind_text(st, 2, v.name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, v.owner_id);
-		sqlite3_bind_int64(st, 4, v.retention_days);
-		sqlite3_bind_int(st, 5, v.purge_protection);
-		sqlite3_bind_int64(st, 6, v.created);
+		sqlite3_bind_int64(st, 1, v->id);
+		sqlite3_bind_text(st, 2, v->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, v->owner_id);
+		sqlite3_bind_int64(st, 4, v->retention_days);
+		sqlite3_bind_int(st, 5, v->purge_protection);
+		sqlite3_bind_int64(st, 6, v->created);
 		sqlite3_bind_blob(st, 7, mac, sizeof(mac), SQLITE_STATIC);
 		r = db_err(sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
-	return frame_end(&f, r);
+	return r;
 }
 
 RP_EXPORT int rp_vault_update(rp_store *s, const struct rp_call *call,
@@ -1005,7 +1098,7 @@ static int subject_resolve(rp_store *s, const char *subject, int *kind,
 		name = subject + 6;
 		*kind = SUBJECT_GROUP;
 	}
-	if (!rp_name_valid(name))
+	if (!name_syntax_ok(name))
 		return RP_ERR_INVALID;
 	if (*kind == SUBJECT_GROUP)
 		return group_by_name(s, name, id);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include <rampart/service.h>
 #include <rampart/vault.h>
 
 #include "crypto/internal.h"
@@ -27,6 +28,7 @@ enum subkey {
 	SUBKEY_ROW_MAC,  /* HMAC of every security-relevant row */
 	SUBKEY_AUDIT_HEAD, /* HMAC of the audit head */
 	SUBKEY_BACKUP,   /* AEAD of backup blobs */
+	SUBKEY_SERVICE,  /* the service principal's token */
 	SUBKEY_COUNT
 };
 
@@ -52,6 +54,10 @@ static inline const uint8_t *store_subkey(const rp_store *s, enum subkey k)
 }
 
 /* ---- store.c ---------------------------------------------------- */
+
+/* Name syntax without the reserved-prefix rule (lookups may name the
+ * service's own objects; only creation by callers is refused). */
+RP_HIDDEN bool name_syntax_ok(const char *s);
 
 RP_HIDDEN int64_t vault_now(void);
 RP_HIDDEN int64_t vault_now_us(void);
@@ -178,7 +184,33 @@ RP_HIDDEN void frame_abort(struct call_frame *f);
 /* Insert a principal with a fresh token (inside a write transaction). */
 RP_HIDDEN int principal_insert(rp_store *s, const char *name, bool admin,
 			       char **ret_token);
+
+/* ---- service hooks (service.c of lib/vault) ---------------------- */
+
+/* The service principal's token: derived from the master key, so only a
+ * process holding the unsealed store can act as the service. */
+RP_HIDDEN int vault_service_token(rp_store *s, char out[RP_TOKEN_LEN + 1]);
+/* Create the service principal and its key-store vault (idempotent). */
+RP_HIDDEN int vault_service_setup(rp_store *s);
+/* Raw material of a key in the key-store vault, for the in-process
+ * service only (audited as keystore.read). */
+RP_HIDDEN int vault_keystore_secret(rp_store *s, const char *key,
+				    uint32_t version, uint8_t *out,
+				    size_t cap, size_t *ret_len,
+				    uint32_t *ret_version);
 RP_HIDDEN void frame_target(struct call_frame *f, const char *vault,
 			    const char *key, uint32_t version);
+
+/* What the service needs to know of a customer's root key, read without
+ * an audit record (the operations that follow are audited). */
+struct vault_key_info {
+	rp_kty kty;
+	bool enabled, deleted;
+	uint32_t ops, current_version;
+	bool purge_protection;
+	uint32_t service_perms; /* what the vault grants the service */
+};
+RP_HIDDEN int vault_key_info(rp_store *s, const char *vault, const char *key,
+			     struct vault_key_info *ret);
 
 #endif /* RAMPART_VAULT_INTERNAL_H */

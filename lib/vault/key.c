@@ -189,7 +189,7 @@ RP_EXPORT int rp_key_ref_parse(const char *s, struct rp_key_ref *ret)
 		return RP_ERR_PARSE;
 	memcpy(ref.vault, s, vl);
 	memcpy(ref.key, a + 1, kl);
-	if (!rp_name_valid(ref.vault) || !rp_name_valid(ref.key))
+	if (!name_syntax_ok(ref.vault) || !name_syntax_ok(ref.key))
 		return RP_ERR_PARSE;
 	if (b != NULL) {
 		char *end = NULL;
@@ -1445,6 +1445,7 @@ RP_EXPORT int rp_key_backup(rp_store *s, const struct rp_call *call,
 		w_u32(&w, kc.k.rotate_days);
 		w_u32(&w, kc.k.archive_days);
 		w_u64(&w, (uint64_t)kc.k.created);
+		w_lp(&w, kc.v.name, strlen(kc.v.name));
 		w_lp(&w, kc.k.name, strlen(kc.k.name));
 		w_u32(&w, kc.k.current_version);
 	}
@@ -1546,8 +1547,15 @@ RP_EXPORT int rp_key_restore(rp_store *s, const struct rp_call *call,
 		k->archive_days = r_u32(&rd);
 		k->created = (int64_t)r_u64(&rd);
 		name = r_lp(&rd, &name_len, RP_NAME_MAX);
+		/* A backup goes back into its own vault only: restoring it
+		 * elsewhere would move it under another access policy. */
+		if (rd.err == 0 && (name_len != strlen(kc.v.name) ||
+				    memcmp(name, kc.v.name, name_len) != 0))
+			r = RP_ERR_INVALID;
+		name = r_lp(&rd, &name_len, RP_NAME_MAX);
 		nver = r_u32(&rd);
-		r = rd.err;
+		if (r == 0)
+			r = rd.err;
 		if (r == 0) {
 			memcpy(kname, name, name_len);
 			kname[name_len] = '\0';
@@ -1972,5 +1980,101 @@ RP_EXPORT int rp_vault_maintain(rp_store *s, const struct rp_call *call,
 		*ret = out;
 	else
 		json_decref(out);
+	return r;
+}
+
+/* ---- the service's own key store --------------------------------- */
+
+int vault_keystore_secret(rp_store *s, const char *key, uint32_t version,
+			  uint8_t *out, size_t cap, size_t *ret_len,
+			  uint32_t *ret_version)
+{
+	struct version_row v = { 0 };
+	struct secret sec = { 0 };
+	struct vault_row vr;
+	struct key_row k;
+	struct audit_rec rec = { .op = "keystore.read" };
+	int r;
+
+	if (s == NULL || key == NULL || out == NULL || ret_len == NULL)
+		return RP_ERR_INVALID;
+	pthread_mutex_lock(&s->lock);
+	r = db_begin(s, true);
+	if (r < 0)
+		goto out;
+	r = vault_load(s, RP_SERVICE_VAULT, &vr);
+	if (r == 0)
+		r = key_load(s, vr.id, key, &k);
+	if (r == 0 && (k.deleted_at != 0 || !k.enabled))
+		r = RP_ERR_NOT_FOUND;
+	if (r == 0)
+		r = version_load(s, &k, vr.name, version, &v, &sec);
+	if (r == 0 && sec.n > cap)
+		r = RP_ERR_BUFFER;
+	snprintf(rec.principal, sizeof(rec.principal), "%s",
+		 RP_SERVICE_PRINCIPAL);
+	snprintf(rec.request_id, sizeof(rec.request_id), "service");
+	snprintf(rec.vault, sizeof(rec.vault), "%s", RP_SERVICE_VAULT);
+	snprintf(rec.key, sizeof(rec.key), "%s", key);
+	rec.version = v.version;
+	audit_set_outcome(&rec, r);
+	if (r < 0) {
+		db_rollback(s);
+		if (db_begin(s, true) == 0) {
+			if (audit_append_locked(s, &rec) == 0 && db_commit(s) == 0)
+				goto out;
+			db_rollback(s);
+		}
+		goto out;
+	}
+	r = audit_append_locked(s, &rec);
+	if (r == 0)
+		r = db_commit(s);
+	if (r < 0) {
+		db_rollback(s);
+		goto out;
+	}
+	memcpy(out, sec.p, sec.n);
+	*ret_len = sec.n;
+	if (ret_version != NULL)
+		*ret_version = v.version;
+out:
+	pthread_mutex_unlock(&s->lock);
+	secret_free(&sec);
+	version_row_clear(&v);
+	return r;
+}
+
+int vault_key_info(rp_store *s, const char *vault, const char *key,
+		   struct vault_key_info *ret)
+{
+	struct principal svc;
+	struct vault_row vr;
+	struct key_row k;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = db_begin(s, false);
+	if (r == 0)
+		r = vault_load(s, vault, &vr);
+	if (r == 0)
+		r = key_load(s, vr.id, key, &k);
+	if (r == 0)
+		r = principal_by_name(s, RP_SERVICE_PRINCIPAL, &svc);
+	if (r == 0) {
+		memset(ret, 0, sizeof(*ret));
+		ret->kty = k.kty;
+		ret->enabled = k.enabled;
+		ret->deleted = k.deleted_at != 0;
+		ret->ops = k.ops;
+		ret->current_version = k.current_version;
+		ret->purge_protection = vr.purge_protection;
+		r = vault_perms(s, &svc, &vr, &ret->service_perms);
+	}
+	if (r == 0)
+		r = db_commit(s);
+	else
+		db_rollback(s);
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }

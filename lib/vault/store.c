@@ -34,6 +34,7 @@ static const char *const subkey_info[SUBKEY_COUNT] = {
 	[SUBKEY_ROW_MAC] = "rampart vault row mac v1",
 	[SUBKEY_AUDIT_HEAD] = "rampart vault audit head v1",
 	[SUBKEY_BACKUP] = "rampart vault backup v1",
+	[SUBKEY_SERVICE] = "rampart vault service token v1",
 };
 
 static const char schema_sql[] =
@@ -77,13 +78,17 @@ static const char schema_sql[] =
 
 RP_EXPORT bool rp_name_valid(const char *s)
 {
+	return name_syntax_ok(s) && strncmp(s, "rampart-", 8) != 0;
+}
+
+bool name_syntax_ok(const char *s)
+{
 	size_t n;
 
 	if (s == NULL)
 		return false;
 	n = strlen(s);
-	if (n == 0 || n > RP_NAME_MAX || s[0] == '-' ||
-	    strncmp(s, "rampart-", 8) == 0)
+	if (n == 0 || n > RP_NAME_MAX || s[0] == '-')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];

@@ -48,8 +48,9 @@ static const struct cli_opt common_opts[] = {
 			  "data directory of the store "
 			  "(default: $RAMPART_DATA)" },
 	[COMMON_TOKEN_FILE] = { "token-file", true, 0, "FILE",
-				"read the bearer token from FILE "
-				"(default: $RAMPART_TOKEN)" },
+				"read the bearer token from FILE (default: "
+				"$RAMPART_TOKEN, else the file "
+				"$RAMPART_TOKEN_FILE)" },
 	[COMMON_TOKEN] = { "token", true, 0, "TOKEN",
 			   "the bearer token itself; command lines are "
 			   "visible to other users, so $RAMPART_TOKEN or "
@@ -108,14 +109,44 @@ static void help_option(const struct cli_opt *o)
 	putchar('\n');
 }
 
+/* The usage line, wrapped at option boundaries (a space before '[', '-'
+ * or '|') and continued under the first parameter. */
+static void help_usage(const struct cli_spec *spec)
+{
+	char line[512];
+	const char *p = line;
+	int indent, col;
+
+	snprintf(line, sizeof(line), "%s%s%s%s[options]",
+		 spec->params ? spec->params : "", spec->params ? " " : "",
+		 spec->synopsis ? spec->synopsis : "",
+		 spec->synopsis ? " " : "");
+	indent = printf("usage: rampart %s", spec->cmd);
+	col = indent;
+	while (*p != '\0') {
+		size_t w = strcspn(p, " ");
+
+		/* One piece: up to the next space that starts an option. */
+		while (p[w] == ' ' && p[w + 1] != '[' && p[w + 1] != '-' &&
+		       p[w + 1] != '|' && p[w + 1] != '\0')
+			w += 1 + strcspn(p + w + 1, " ");
+		if (col > indent && col + 1 + (int)w > HELP_WIDTH) {
+			printf("\n%*s", indent, "");
+			col = indent;
+		}
+		col += printf(" %.*s", (int)w, p);
+		p += w;
+		p += strspn(p, " ");
+	}
+	putchar('\n');
+}
+
 void cli_help(const struct cli_spec *spec)
 {
 	bool any = false;
 
-	printf("usage: rampart %s%s%s%s%s [options]\n\n%s\n", spec->cmd,
-	       spec->params ? " " : "", spec->params ? spec->params : "",
-	       spec->synopsis ? " " : "", spec->synopsis ? spec->synopsis : "",
-	       spec->about);
+	help_usage(spec);
+	printf("\n%s\n", spec->about);
 	for (unsigned i = 0; spec->opts && spec->opts[i].name != NULL; i++) {
 		if (!(spec->allowed & CLI_OPT_BIT(i)))
 			continue;
@@ -335,9 +366,10 @@ int cli_read_secret_file(const char *what, const char *path, size_t max,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		cli_error(what, "%s: %s", path, strerror(errno));
-		return errno == ENOENT ? cli_exit_for(RP_ERR_NOT_FOUND) :
-					 cli_exit_for(RP_ERR_IO);
+		int e = errno;
+
+		cli_error(what, "%s: %s", path, strerror(e));
+		return cli_exit_for(e == ENOENT ? RP_ERR_NOT_FOUND : RP_ERR_IO);
 	}
 	buf = rp_secmem_alloc(max + 1);
 	if (buf == NULL) {
@@ -625,15 +657,29 @@ int cli_open(struct cli_ctx *cx)
 	if (cx->token == NULL) {
 		const char *e = getenv("RAMPART_TOKEN");
 
+		if (e != NULL && e[0] != '\0') {
+			cx->token = secret_strdup(e);
+			if (cx->token == NULL) {
+				cli_error(cx->cmd, "out of memory");
+				return CLI_OSERR;
+			}
+		}
+	}
+	if (cx->token == NULL) {
+		const char *e = getenv("RAMPART_TOKEN_FILE");
+
 		if (e == NULL || e[0] == '\0') {
-			cli_error(cx->cmd, "no token: set RAMPART_TOKEN or use "
-					   "--token-file");
+			cli_error(cx->cmd, "no token: use --token-file, or set "
+					   "RAMPART_TOKEN or RAMPART_TOKEN_FILE");
 			return cli_exit_for(RP_ERR_UNAUTHENTICATED);
 		}
-		cx->token = secret_strdup(e);
-		if (cx->token == NULL) {
-			cli_error(cx->cmd, "out of memory");
-			return CLI_OSERR;
+		r = cli_read_secret_file("token", e, CLI_TOKEN_FILE_MAX,
+					 &cx->token, &len);
+		if (r != CLI_OK)
+			return r;
+		if (len == 0) {
+			cli_error("token", "%s: the file is empty", e);
+			return cli_exit_for(RP_ERR_UNAUTHENTICATED);
 		}
 	}
 	r = cli_open_store(cx);
@@ -688,9 +734,11 @@ int cli_read_input(const char *what, const char *path, size_t max,
 	} else {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0) {
-			cli_error(what, "%s: %s", path, strerror(errno));
-			return errno == ENOENT ? cli_exit_for(RP_ERR_NOT_FOUND) :
-						 cli_exit_for(RP_ERR_IO);
+			int e = errno;
+
+			cli_error(what, "%s: %s", path, strerror(e));
+			return cli_exit_for(e == ENOENT ? RP_ERR_NOT_FOUND :
+							  RP_ERR_IO);
 		}
 	}
 	/* A regular file tells its size: allocate that much (plus one byte

@@ -52,7 +52,9 @@ static const struct cli_opt key_opts[] = {
 			 "(Unix seconds or YYYY-MM-DDTHH:MM:SSZ; none clears)" },
 	[KO_OPS] = { "ops", true, 0, "LIST",
 		     "permitted operations: wrap, unwrap, encrypt, decrypt, "
-		     "sign, verify, or all (default: all the type supports)" },
+		     "sign, verify, or all: every one the key type supports "
+		     "(the default); "
+		     "import alone makes an RSA key a BYOK import key" },
 	[KO_ROTATE] = { "rotate-days", true, 0, "N",
 			"rotation policy: a new version every N days when "
 			"'vault maintain' runs (0: off)" },
@@ -62,7 +64,8 @@ static const struct cli_opt key_opts[] = {
 	[KO_PEM_FILE] = { "pem", true, 0, "FILE",
 			  "import a private key PEM (PKCS#8 or traditional)" },
 	[KO_JWK] = { "jwk", true, 0, "FILE",
-		     "import a private JWK (RSA, EC, OKP) or an oct JWK" },
+		     "import a private JWK (RSA, EC, OKP) or an oct JWK "
+		     "(which needs --kty aes-256 or hmac-sha256)" },
 	[KO_BYOK] = { "byok", true, 0, "FILE",
 		      "import a CKM_RSA_AES_KEY_WRAP blob made for --kek; "
 		      "needs --kty" },
@@ -119,6 +122,7 @@ struct key_args {
 	struct rp_key_ref kek;
 	bool have_kek;
 	bool pem_only, deleted;
+	bool ops_all; /* --ops all */
 	const char *in, *out, *sig;
 	uint8_t *input, *sig_data;
 	size_t input_len, sig_len;
@@ -192,13 +196,16 @@ static int key_opt(void *ctx, unsigned opt, const char *arg)
 		if (rp_perms_parse(arg, &ops) < 0)
 			return cli_usage_error(a->cx.cmd,
 					       "unknown operation in '%s'", arg);
-		if (strcmp(arg, "all") == 0)
-			ops = RP_PERM_KEY_CRYPTO;
-		if (ops & ~(uint32_t)RP_PERM_KEY_CRYPTO)
+		/* "all": whatever the key type supports (resolved later). */
+		a->ops_all = strcmp(arg, "all") == 0;
+		if (a->ops_all)
+			ops = 0;
+		/* "import" alone makes an RSA key a BYOK import key. */
+		if ((ops & ~(uint32_t)RP_PERM_KEY_CRYPTO) && ops != RP_PERM_IMPORT)
 			return cli_usage_error(
 				a->cx.cmd,
 				"--ops takes wrap, unwrap, encrypt, decrypt, "
-				"sign, verify or all");
+				"sign, verify or all, or import alone");
 		at->ops = ops;
 		at->set |= RP_KEY_SET_OPS;
 		break;
@@ -291,6 +298,9 @@ static int key_check(struct key_args *a, const struct key_verb *v)
 			return cli_usage_error(a->cx.cmd,
 					       "--kek goes with --byok only");
 	}
+	/* New keys get every operation of their type by default. */
+	if (a->ops_all && strcmp(v->name, "set") != 0)
+		a->attrs.set &= ~(uint32_t)RP_KEY_SET_OPS;
 	if (strcmp(v->name, "set") == 0 && a->attrs.set == 0)
 		return cli_usage_error(a->cx.cmd,
 				       "nothing to change: give an attribute "
@@ -402,9 +412,9 @@ static int key_show(struct key_args *a, const struct key_verb *v)
 	}
 	pem = json_string_value(json_object_get(k, "pem"));
 	if (pem == NULL) {
-		cli_error(a->cx.cmd, "%s: a %s key has no public part",
+		cli_error(a->cx.cmd, "%s: key type %s has no public part",
 			  a->target,
-			  json_string_value(json_object_get(k, "kty")) ?: "secret");
+			  json_string_value(json_object_get(k, "kty")) ?: "?");
 		r = cli_exit_for(RP_ERR_INVALID);
 		goto out;
 	}
@@ -418,6 +428,23 @@ out:
 
 static int key_list(struct key_args *a, const struct key_verb *v)
 {
+	static const struct cli_column cols[] = {
+		{ "name", "NAME" },
+		{ "kty", "KTY" },
+		{ "version", "VERSION" },
+		{ "enabled", "ENABLED" },
+		{ "expires", "EXPIRES" },
+		{ "ops", "OPS" },
+		{ NULL, NULL },
+	};
+	static const struct cli_column deleted_cols[] = {
+		{ "name", "NAME" },
+		{ "kty", "KTY" },
+		{ "version", "VERSION" },
+		{ "deleted_at", "DELETED" },
+		{ "purge_after", "PURGE-AFTER" },
+		{ NULL, NULL },
+	};
 	json_t *list = NULL;
 	int r;
 
@@ -426,7 +453,9 @@ static int key_list(struct key_args *a, const struct key_verb *v)
 			&list);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
-	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, NULL);
+	r = a->cx.json	   ? cli_print_json(list) :
+	    a->deleted ? cli_print_table(list, deleted_cols) :
+			 cli_print_table(list, cols);
 	json_decref(list);
 	return r;
 }
@@ -452,11 +481,42 @@ static int key_versions(struct key_args *a, const struct key_verb *v)
 	return r;
 }
 
+/* The key operations a key type supports (as vault.h lists them). */
+static uint32_t kty_ops(rp_kty kty)
+{
+	switch (kty) {
+	case RP_KTY_RSA_2048:
+	case RP_KTY_RSA_3072:
+	case RP_KTY_RSA_4096:
+		return RP_PERM_KEY_CRYPTO;
+	case RP_KTY_AES_256:
+		return RP_PERM_WRAP | RP_PERM_UNWRAP | RP_PERM_ENCRYPT |
+		       RP_PERM_DECRYPT;
+	case RP_KTY_EC_P256:
+	case RP_KTY_EC_P384:
+	case RP_KTY_ED25519:
+	case RP_KTY_HMAC_SHA256:
+		return RP_PERM_SIGN | RP_PERM_VERIFY;
+	default:
+		return 0;
+	}
+}
+
 static int key_set(struct key_args *a, const struct key_verb *v)
 {
 	int r;
 
 	(void)v;
+	if (a->ops_all) {
+		json_t *k = NULL;
+
+		r = rp_key_show(a->cx.store, &a->cx.call, &a->ref, &k);
+		if (r < 0)
+			return cli_fail(a->cx.cmd, a->target, r);
+		a->attrs.ops = kty_ops(rp_kty_from_name(
+			json_string_value(json_object_get(k, "kty"))));
+		json_decref(k);
+	}
 	r = rp_key_set(a->cx.store, &a->cx.call, &a->ref, &a->attrs);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
@@ -579,6 +639,21 @@ static int key_crypto(struct key_args *a, const struct key_verb *v)
 	r = rp_key_op(a->cx.store, &a->cx.call, v->op, &a->ref, a->alg,
 		      a->input, a->input_len, a->sig_data, a->sig_len, &out,
 		      &out_len, &version);
+	if (r == RP_ERR_STATE) {
+		cli_error(a->cx.cmd,
+			  "%s: the key is disabled, not yet valid or expired, "
+			  "or this version is archived",
+			  a->target);
+		return cli_exit_for(r);
+	}
+	if (r == RP_ERR_INVALID) {
+		cli_error(a->cx.cmd,
+			  "%s: invalid: the algorithm does not fit this key "
+			  "and operation, or the input size does not fit "
+			  "the algorithm",
+			  a->target);
+		return cli_exit_for(r);
+	}
 	if (r < 0 && !(v->op == RP_PERM_VERIFY && r == RP_ERR_AUTH))
 		return cli_fail(a->cx.cmd, a->target, r);
 	if (version == 0)

@@ -72,6 +72,7 @@ struct vault_args {
 	uint32_t retention;
 	bool purge;
 	uint32_t perms;
+	const char *perms_arg;
 	bool perms_set;
 	bool admin;
 	size_t lines;
@@ -109,6 +110,7 @@ static int vault_opt(void *ctx, unsigned opt, const char *arg)
 		if (rp_perms_parse(arg, &a->perms) < 0)
 			return cli_usage_error(
 				a->cx.cmd, "unknown permission in '%s'", arg);
+		a->perms_arg = arg;
 		a->perms_set = true;
 		break;
 	case VO_ADMIN:
@@ -245,19 +247,21 @@ static int vault_update(struct vault_args *a)
 static int vault_grant_revoke(struct vault_args *a, bool grant)
 {
 	const char *vault = a->cx.args[0], *subject = a->cx.args[1];
+	char obj[2 * RP_NAME_MAX + 32];
 	int r;
 
 	r = grant ? rp_vault_grant(a->cx.store, &a->cx.call, vault, subject,
 				   a->perms) :
 		    rp_vault_revoke(a->cx.store, &a->cx.call, vault, subject,
 				    a->perms);
+	snprintf(obj, sizeof(obj), "%s %s", vault, subject);
 	if (r < 0)
-		return cli_fail(a->cx.cmd, vault, r);
+		return cli_fail(a->cx.cmd, obj, r);
 	return cli_print_ok(&a->cx,
 			    json_pack("{s:s,s:s}", "vault", vault, "subject",
 				      subject),
-			    "%s on %s: %s", grant ? "granted" : "revoked",
-			    vault, subject);
+			    "%s %s on %s %s %s", grant ? "granted" : "revoked",
+			    a->perms_arg, vault, grant ? "to" : "from", subject);
 }
 
 static int vault_grant(struct vault_args *a)
@@ -376,12 +380,14 @@ static int group_create(struct vault_args *a)
 static int group_add_remove(struct vault_args *a, bool add)
 {
 	const char *group = a->cx.args[0], *principal = a->cx.args[1];
+	char obj[2 * RP_NAME_MAX + 32];
 	int r;
 
 	r = add ? rp_group_add(a->cx.store, &a->cx.call, group, principal) :
 		  rp_group_remove(a->cx.store, &a->cx.call, group, principal);
+	snprintf(obj, sizeof(obj), "%s %s", group, principal);
 	if (r < 0)
-		return cli_fail(a->cx.cmd, group, r);
+		return cli_fail(a->cx.cmd, obj, r);
 	return cli_print_ok(&a->cx,
 			    json_pack("{s:s,s:s}", "group", group, "principal",
 				      principal),
@@ -662,6 +668,8 @@ static int audit_tail(struct vault_args *a)
 	}
 	t.call = a->cx.call;
 	t.call.request_id = t.rid;
+	if (a->lines == 0 && !a->follow)
+		return CLI_OK;
 
 	/* Who we are, to leave our own reads out of what is printed. */
 	t.calls++;

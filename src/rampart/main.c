@@ -72,6 +72,7 @@ int cli_exit_for(int err)
 	case RP_ERR_UNAUTHENTICATED:
 		return CLI_NOUSER;
 	case RP_ERR_STATE:
+	case RP_ERR_REVOKED:
 		return CLI_UNAVAILABLE;
 	case RP_ERR_EXISTS:
 		return CLI_CANTCREAT;
@@ -102,11 +103,12 @@ static void usage(FILE *f)
 		   "  --json       machine-readable output\n"
 		   "  --version    print the version and exit\n"
 		   "  -h, --help   show this help\n\n"
-		   "Environment (vault commands):\n"
-		   "  RAMPART_DATA             data directory (--data)\n"
-		   "  RAMPART_TOKEN            bearer token (--token-file, --token)\n"
-		   "  RAMPART_PASSPHRASE_FILE  passphrase file of a passphrase-sealed\n"
-		   "                           store (--passphrase-file)\n\n"
+		   "Environment of the vault commands:\n"
+		   "  $RAMPART_DATA             data directory (--data)\n"
+		   "  $RAMPART_TOKEN            bearer token (--token-file, --token)\n"
+		   "  $RAMPART_TOKEN_FILE       file holding the bearer token\n"
+		   "  $RAMPART_PASSPHRASE_FILE  passphrase file of a passphrase-\n"
+		   "                            sealed store (--passphrase-file)\n\n"
 		   "'rampart <command> --help' describes a command.\n");
 }
 

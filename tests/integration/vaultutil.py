@@ -13,10 +13,17 @@ exit code, stdout and stderr), so a test can inspect everything a scenario
 printed.
 """
 import base64
+import ctypes
+import ctypes.util
+import hashlib
+import hmac
 import json
 import os
 import pathlib
+import shutil
+import sqlite3
 import subprocess
+import tempfile
 
 # Exit codes of the rampart CLI (src/rampart/cli.h).
 EX_OK = 0
@@ -300,11 +307,272 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+def _aligned_b64(secret, encode):
+    """Base64 text of secret as it shows inside a longer encoding, for each
+    of the three byte alignments: only whole 3-byte groups of the secret."""
+    out = set()
+    for skip in range(3):
+        part = secret[skip:]
+        part = part[:len(part) - len(part) % 3]
+        if len(part) >= 6:
+            out.add(encode(part).decode().rstrip("="))
+    return out
+
+
 def encodings(secret):
-    """Textual forms a secret could leak in: hex (both cases), base64 and
-    base64url (with and without padding). Forms of secrets shorter than 8
-    bytes are not meaningful and are refused."""
+    """Forms a secret could leak in: the raw bytes, hex (both cases, plain
+    and colon-separated), base64 and base64url (standalone, and at every
+    alignment inside a longer encoding). Secrets shorter than 8 bytes
+    would match by chance and are refused."""
     assert len(secret) >= 8
-    forms = {secret.hex(), secret.hex().upper(), b64(secret),
-             b64(secret).rstrip("="), b64url(secret)}
+    forms = {secret.hex(), secret.hex().upper(), secret.hex(":"),
+             secret.hex(":").upper(), b64(secret), b64(secret).rstrip("="),
+             b64url(secret)}
+    forms |= _aligned_b64(secret, base64.b64encode)
+    forms |= _aligned_b64(secret, base64.urlsafe_b64encode)
     return {f.encode() for f in forms} | {secret}
+
+
+def haystacks(data):
+    """data, and data with line breaks removed (PEM lines, and JSON "\\n"
+    escapes), so that wrapped encodings are found too."""
+    return (data, data.replace(b"\n", b""),
+            data.replace(b"\\n", b"").replace(b"\n", b""))
+
+
+def find_leaks(data, secrets):
+    """Names of the secrets ({name: bytes}) any of whose forms occurs in
+    data (bytes), whole (see encodings). LeakFinder also finds parts."""
+    found = []
+    hay = haystacks(data)
+    for name, secret in secrets.items():
+        if any(form in h for form in encodings(secret) for h in hay):
+            found.append(name)
+    return found
+
+
+class LeakFinder:
+    """Finds secrets, or any sizeable piece of one, in output.
+
+    Each secret is cut into CHUNK-byte pieces (overlapping at its end); a
+    piece is looked for in every form of encodings(). So any 2*CHUNK-1
+    contiguous bytes of a secret are found, in raw, hex or base64 form,
+    also across line breaks. Text secrets given with text=True (tokens) are
+    instead looked for as every TEXT_WINDOW-character window, verbatim.
+    Secrets named in whole (a PKCS#8 key, which holds public parts too)
+    are only looked for entire. All patterns are indexed by their first
+    PREFIX bytes, so one pass over the output checks them all.
+    """
+
+    CHUNK = 16
+    TEXT_WINDOW = 12
+    PREFIX = 8
+
+    def __init__(self, secrets, text=(), whole=()):
+        self.secrets = dict(secrets)
+        self.index = {}
+        for label, secret in self.secrets.items():
+            pats = (encodings(secret) if label in whole else
+                    self._patterns(secret, label in text))
+            for pat in pats:
+                assert len(pat) >= self.PREFIX, (label, pat)
+                self.index.setdefault(pat[:self.PREFIX], set()).add(
+                    (pat, label))
+
+    def _patterns(self, secret, is_text):
+        if is_text:
+            w = self.TEXT_WINDOW
+            return {secret[i:i + w] for i in range(len(secret) - w + 1)} | \
+                encodings(secret)
+        if len(secret) <= self.CHUNK:
+            return encodings(secret)
+        pats = set()
+        starts = list(range(0, len(secret) - self.CHUNK + 1, self.CHUNK))
+        starts.append(len(secret) - self.CHUNK)
+        for at in starts:
+            pats |= encodings(secret[at:at + self.CHUNK])
+        return pats
+
+    def find(self, data, allowed=()):
+        """Labels of the secrets found in data (bytes), leaving out those
+        contained in one of the allowed byte strings."""
+        found = set()
+        p = self.PREFIX
+        index = self.index
+        for h in haystacks(data):
+            for i in range(len(h) - p + 1):
+                hits = index.get(h[i:i + p])
+                if hits:
+                    for pat, label in hits:
+                        if h.startswith(pat, i):
+                            found.add(label)
+        return sorted(label for label in found
+                      if not any(self.secrets[label] in a for a in allowed))
+
+
+# ---- reading a store's secrets from outside (docs/FORMAT.md) -----------
+#
+# A test that needs the material rampart generated (to look for it where
+# it must not be) reads it the way docs/FORMAT.md describes: the master key
+# box in table seal under the key file, HKDF subkeys, and AEAD boxes of
+# key material. AES-GCM comes from libcrypto through ctypes, so no Python
+# package beyond the standard library is needed.
+
+_libcrypto = None
+
+
+def _crypto():
+    global _libcrypto
+    if _libcrypto is None:
+        name = ctypes.util.find_library("crypto") or "libcrypto.so.3"
+        lib = ctypes.CDLL(name)
+        vp, ip, cp = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
+        lib.EVP_CIPHER_CTX_new.restype = vp
+        lib.EVP_CIPHER_CTX_free.argtypes = [vp]
+        lib.EVP_aes_256_gcm.restype = vp
+        lib.EVP_DecryptInit_ex.argtypes = [vp, vp, vp, cp, cp]
+        lib.EVP_DecryptUpdate.argtypes = [vp, vp, ctypes.POINTER(ip), cp, ip]
+        lib.EVP_DecryptFinal_ex.argtypes = [vp, vp, ctypes.POINTER(ip)]
+        lib.EVP_CIPHER_CTX_ctrl.argtypes = [vp, ip, ip, vp]
+        _libcrypto = lib
+    return _libcrypto
+
+
+AEAD_NONCE, AEAD_TAG = 12, 16
+EVP_CTRL_GCM_SET_TAG = 0x11
+
+
+def aead_open_box(key, box, aad):
+    """Open an AEAD box (nonce || ciphertext || tag, AES-256-GCM)."""
+    lib = _crypto()
+    assert len(key) == 32 and len(box) >= AEAD_NONCE + AEAD_TAG
+    nonce, ct, tag = (box[:AEAD_NONCE], box[AEAD_NONCE:-AEAD_TAG],
+                      box[-AEAD_TAG:])
+    ctx = lib.EVP_CIPHER_CTX_new()
+    assert ctx
+    try:
+        n = ctypes.c_int(0)
+        out = ctypes.create_string_buffer(len(ct) + 16)
+        tail = ctypes.create_string_buffer(16)
+        tagbuf = ctypes.create_string_buffer(tag, len(tag))
+        ok = lib.EVP_DecryptInit_ex(ctx, lib.EVP_aes_256_gcm(), None, key,
+                                    nonce) == 1
+        ok = ok and lib.EVP_DecryptUpdate(ctx, None, ctypes.byref(n), aad,
+                                          len(aad)) == 1
+        ok = ok and lib.EVP_DecryptUpdate(ctx, out, ctypes.byref(n), ct,
+                                          len(ct)) == 1
+        got = n.value
+        ok = ok and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG,
+                                            AEAD_TAG, tagbuf) == 1
+        ok = ok and lib.EVP_DecryptFinal_ex(ctx, tail, ctypes.byref(n)) == 1
+        if not ok:
+            raise ValueError("AEAD box does not open")
+        return out.raw[:got]
+    finally:
+        lib.EVP_CIPHER_CTX_free(ctx)
+
+
+def hkdf_sha256(ikm, salt, info, length=32):
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    okm, block = b"", b""
+    for i in range((length + 31) // 32):
+        block = hmac.new(prk, block + info + bytes([i + 1]),
+                         hashlib.sha256).digest()
+        okm += block
+    return okm[:length]
+
+
+def _u32(n):
+    return n.to_bytes(4, "big")
+
+
+KTY_CODES = {1: "rsa-2048", 2: "rsa-3072", 3: "rsa-4096", 4: "ec-p256",
+             5: "ec-p384", 6: "ed25519", 7: "aes-256", 8: "hmac-sha256"}
+
+
+class StoreSecrets:
+    """Every secret of a key-file-sealed store, read from DIR/vault as
+    docs/FORMAT.md describes: .kek (master.key), .mk, .subkeys (by info
+    string), .audit_key (PKCS#8 DER) and .materials
+    {(vault, key, version): (kty, material)}."""
+
+    SUBKEYS = ("rampart vault key material v1", "rampart vault row mac v1",
+               "rampart vault audit head v1", "rampart vault backup v1")
+
+    def __init__(self, vault_dir):
+        vault_dir = pathlib.Path(vault_dir)
+        self.kek = (vault_dir / "master.key").read_bytes()
+        with tempfile.TemporaryDirectory() as tmp:
+            # Read a copy, so that nothing is added to the store directory.
+            for f in ("store.db", "store.db-wal"):
+                if (vault_dir / f).exists():
+                    shutil.copyfile(vault_dir / f, pathlib.Path(tmp) / f)
+            db = sqlite3.connect(pathlib.Path(tmp) / "store.db")
+            try:
+                self._read(db)
+            finally:
+                db.close()
+
+    def _read(self, db):
+        meta = dict(db.execute("SELECT name, value FROM meta"))
+        self.store_id = meta["store_id"]
+        method, params, wrapped = db.execute(
+            "SELECT method, params, wrapped FROM seal WHERE id = 1").fetchone()
+        assert method == "keyfile", method
+        aad = b"rampart-seal-v1\0" + self.store_id + method.encode()
+        self.mk = aead_open_box(self.kek, wrapped, aad)
+        self.subkeys = {info: hkdf_sha256(self.mk, self.store_id,
+                                          info.encode())
+                        for info in self.SUBKEYS}
+        mkey = self.subkeys["rampart vault key material v1"]
+        self.audit_key = aead_open_box(
+            mkey, meta["audit_key"],
+            b"rampart-audit-key-v1\0" + self.store_id)
+        self.materials = {}
+        rows = db.execute(
+            "SELECT v.name, k.name, k.kty, s.version, s.material"
+            " FROM versions s JOIN keys k ON k.id = s.key_id"
+            " JOIN vaults v ON v.id = k.vault_id")
+        for vname, kname, kty, version, box in rows:
+            aad = (b"rampart-vault-key-v1\0" + self.store_id +
+                   _u32(len(vname.encode())) + vname.encode() +
+                   _u32(len(kname.encode())) + kname.encode() +
+                   _u32(version) + _u32(kty))
+            self.materials[(vname, kname, version)] = (
+                KTY_CODES[kty], aead_open_box(mkey, box, aad))
+
+
+def private_components(der):
+    """The private numbers of a PKCS#8 DER key as openssl `pkey -text`
+    prints them: {field: bytes} (RSA: d, p, q, dp, dq, qinv; EC: priv;
+    Ed25519: priv), leading zero bytes removed."""
+    text = openssl("pkey", "-inform", "DER", "-noout", "-text",
+                   input=der).stdout.decode()
+    fields = {"privateExponent", "prime1", "prime2", "exponent1",
+              "exponent2", "coefficient", "priv"}
+    out, cur = {}, None
+    for line in text.splitlines():
+        head = line.strip().rstrip(":")
+        if not line.startswith(" ") and head in fields:
+            cur = head
+            out[cur] = ""
+        elif cur is not None and line.startswith(" ") and \
+                all(c in "0123456789abcdef:" for c in line.strip()):
+            out[cur] += line.strip().replace(":", "")
+        else:
+            cur = None
+    comps = {k: bytes.fromhex(v).lstrip(b"\0") for k, v in out.items() if v}
+    assert comps, text
+    return comps
+
+
+def secret_forms(name, material, kty):
+    """{label: bytes} to look for: a symmetric secret as it is; a private
+    key as its PKCS#8 DER (label NAME:pkcs8, which also holds the public
+    key, so look for it whole) and each private number (NAME:FIELD)."""
+    if kty.startswith(("aes", "hmac")):
+        return {name: material}
+    forms = {f"{name}:pkcs8": material}
+    for field, value in private_components(material).items():
+        forms[f"{name}:{field}"] = value
+    return forms

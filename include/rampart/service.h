@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rampart service encryption: tenants, data encryption policies (DEPs) with
+ * Customer Key, and per-chunk file encryption over three separate stores.
+ *
+ *   key store   the vault (include/rampart/vault.h): service root key,
+ *               availability keys, the content-DB key, blob credential keys;
+ *               customers' root keys live in their own vaults
+ *   content DB  DIR/content/content.db: tenants, DEPs, sites, files, versions,
+ *               wrapped keys, and each version's chunk map (encrypted)
+ *   blob store  DIR/blobs/acct-NN: encrypted chunks under random ids
+ *
+ * Key hierarchy: root key(s) -> DEP key -> tenant key -> site key -> one
+ * random key per chunk. Formats: docs/FORMAT.md. Every call is audited in
+ * the vault's audit log and takes a caller like the vault API does.
+ */
+#ifndef RAMPART_SERVICE_H
+#define RAMPART_SERVICE_H
+
+#include <jansson.h>
+
+#include <rampart/common.h>
+#include <rampart/vault.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RP_SERVICE_ACCOUNTS_DEFAULT 4
+#define RP_SERVICE_PRINCIPAL "rampart-service"
+#define RP_SERVICE_VAULT "rampart-keystore"
+#define RP_PATH_MAX 1024          /* file path inside a site */
+#define RP_KEY_CACHE_TTL_DEFAULT 60 /* seconds an unwrapped key is kept */
+
+typedef struct rp_service rp_service;
+
+/*
+ * rp_service_init - create the content DB and the blob accounts in data_dir
+ * (whose vault store is open as ks), the service principal, and the key-store
+ * vault with the service root key, the content-DB key and the blob
+ * credential keys. Administrators only (call). Errors: RP_ERR_EXISTS.
+ */
+RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
+			      const char *data_dir, uint32_t accounts);
+
+/* rp_service_open - open the service of data_dir over the open key store. */
+RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
+			      const char *data_dir);
+RP_EXPORT void rp_service_close(rp_service *svc);
+
+/* Seconds unwrapped DEP, tenant and site keys stay cached (0: no cache). */
+RP_EXPORT void rp_service_set_cache_ttl(rp_service *svc, uint32_t seconds);
+
+/* Root-key operations made so far (customer or service root keys). */
+RP_EXPORT uint64_t rp_service_root_ops(const rp_service *svc);
+
+/* ------------------------------------------------------------------ */
+/* Tenants and DEPs                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * rp_tenant_create - a tenant owned by principal owner (NULL: the caller),
+ * with a service-managed DEP "default" assigned to every workload.
+ * Administrators only. Errors: RP_ERR_EXISTS, RP_ERR_NOT_FOUND (owner).
+ */
+RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
+			       const char *name, const char *owner);
+/* [{"name","owner","deps":[…],"assigned":"NAME"}] of tenants the caller owns (administrators: all). */
+RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
+			     json_t **ret);
+
+/*
+ * rp_dep_create - a Customer Key DEP TENANT/NAME rooted in two customer
+ * keys ("VAULT/KEY" each): in two different vaults, RSA >= 2048, enabled,
+ * wrap and unwrap granted to the service principal, vaults with purge
+ * protection on. Anything else is refused (RP_ERR_INVALID with the reason
+ * in *ret_reason when given, a static string). The DEP key is wrapped under
+ * each root and under a new availability key in the key store.
+ * Tenant owner only.
+ */
+RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
+			    const char *tenant, const char *name,
+			    const char *root1, const char *root2,
+			    const char **ret_reason);
+/* Make DEP name the one new data of the tenant is written under; existing
+ * data keeps its DEP (its tenant key is re-wrapped on rp_dep_recover). */
+RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
+			    const char *tenant, const char *name);
+/* DEPs of a tenant with their roots, versions and state. */
+RP_EXPORT int rp_dep_show(rp_service *svc, const struct rp_call *call,
+			  const char *tenant, json_t **ret);
+/*
+ * rp_dep_roll - after a root key was rotated, re-wrap the DEP key under the
+ * roots' current versions. O(1): no data is re-encrypted.
+ */
+RP_EXPORT int rp_dep_roll(rp_service *svc, const struct rp_call *call,
+			  const char *tenant, const char *name);
+/*
+ * rp_dep_purge - crypto-shred a Customer Key DEP: only when both root keys
+ * are revoked, and only with confirm equal to "TENANT/NAME". Destroys every
+ * wrapped form of the DEP key and the availability key, then deletes the
+ * blobs of every file under it. Errors: RP_ERR_STATE (roots not revoked),
+ * RP_ERR_INVALID (no or wrong confirmation).
+ */
+RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
+			   const char *tenant, const char *name,
+			   const char *confirm);
+/*
+ * rp_dep_recover - with the availability key, re-wrap every tenant key under
+ * DEP name to DEP to (of the same tenant), so data survives lost customer
+ * keys. Administrators only.
+ */
+RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
+			     const char *tenant, const char *name,
+			     const char *to);
+
+/* ------------------------------------------------------------------ */
+/* Files                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Read up to cap bytes into buf; return the count, 0 at end, or < 0. */
+typedef ssize_t (*rp_read_fn)(void *ctx, uint8_t *buf, size_t cap);
+/* Write all len bytes; return 0 or a negative rp_err. */
+typedef int (*rp_write_fn)(void *ctx, const uint8_t *buf, size_t len);
+
+struct rp_file_ref {
+	char tenant[RP_NAME_MAX + 1];
+	char site[RP_NAME_MAX + 1];
+	char path[RP_PATH_MAX + 1];
+};
+/* "TENANT/SITE/PATH" (PATH may contain '/'; no "..", no empty segment). */
+RP_EXPORT RP_WUR int rp_file_ref_parse(const char *s, struct rp_file_ref *ret);
+
+/*
+ * rp_file_put - store a new version of a file from read() (streamed: memory
+ * stays bounded). Chunks that did not change since the previous version are
+ * reused; new chunks get new keys. The blobs are durable before the version
+ * is committed. *ret_version (may be NULL) gets the new version number.
+ * Tenant owner only; the site is created on first use.
+ */
+RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
+			  const struct rp_file_ref *ref, rp_read_fn read,
+			  void *rctx, uint32_t *ret_version);
+/*
+ * rp_file_get - write version (0: latest) to write(), chunk by chunk, each
+ * authenticated before a byte of it is written. On RP_ERR_AUTH or
+ * RP_ERR_CORRUPT part of the file may have been written: callers writing to
+ * a file write to a temporary one and discard it on failure.
+ */
+RP_EXPORT int rp_file_get(rp_service *svc, const struct rp_call *call,
+			  const struct rp_file_ref *ref, uint32_t version,
+			  rp_write_fn write, void *wctx);
+/* Files under TENANT/SITE[/prefix]: [{"path","versions","size","updated"}] */
+RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
+			   const char *tenant, const char *site,
+			   const char *prefix, json_t **ret);
+RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
+			       const struct rp_file_ref *ref, json_t **ret);
+/* Remove a file and every version; its blobs are deleted. */
+RP_EXPORT int rp_file_remove(rp_service *svc, const struct rp_call *call,
+			     const struct rp_file_ref *ref);
+
+/*
+ * rp_service_check - consistency of the content DB, blobs and keys: every
+ * map's blobs exist with the right size, every blob belongs to a map
+ * (orphans from a crash before commit are reported, and deleted when
+ * collect is set). deep also decrypts and authenticates every chunk.
+ * Administrators only. Returns 0 when consistent (orphans collected count
+ * as consistent), RP_ERR_CORRUPT otherwise, with a report in *ret.
+ */
+RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
+			       bool deep, bool collect, json_t **ret);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RAMPART_SERVICE_H */

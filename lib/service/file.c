@@ -1,0 +1,1341 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Files: per-chunk encryption over the blob store, chunk maps in the
+ * content DB.
+ *
+ * A file version is cut into content-defined chunks (lib/store/cdc.c, with
+ * a gear table keyed per site so boundaries reveal nothing). Each chunk gets
+ * its own random 32-byte key K; HKDF(K) gives the AES-256-GCM key and a
+ * 32-byte commitment, so a wrong key is caught before decryption. The
+ * ciphertext is bound to its place by the associated data (tenant, site,
+ * file, version and index where it was written, last-chunk flag, length)
+ * and stored as a blob under a random id in a random account. The map (the
+ * list of chunks with their wrapped keys) is an AEAD box under the
+ * content-DB key, bound to (tenant, site, file, version). A chunk unchanged
+ * since the previous version (same keyed fingerprint) is reused as is.
+ * Byte layouts: docs/FORMAT.md.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/internal.h"
+#include "store/cdc.h"
+
+#define CHUNK_INFO "rampart chunk v1"
+#define CHUNK_AAD_LABEL "rampart-chunk-v1"
+#define MAP_AAD_LABEL "rampart-map-v1"
+#define MAP_MAGIC "RPM1"
+#define FP_INFO "rampart fingerprint v1"
+#define CDC_INFO "rampart cdc v1"
+#define MAP_HEADER_BYTES (4 + 4 + 8)
+#define ENTRY_BYTES (1 + RP_BLOB_ID_BYTES + 4 + 4 + 4 + 1 + SVC_WRAPPED_BYTES + 32 + 32)
+#define CHUNK_AAD_BYTES (sizeof(CHUNK_AAD_LABEL) + 8 * 3 + 4 + 4 + 1 + 4)
+#define MAP_AAD_BYTES (sizeof(MAP_AAD_LABEL) + 8 * 3 + 4)
+#define MAX_CHUNKS (SVC_FILE_MAX_BYTES / RP_CDC_MIN_BYTES + 1)
+
+struct entry {
+	uint8_t account;
+	uint8_t id[RP_BLOB_ID_BYTES];
+	uint32_t len;
+	uint32_t origin_version;
+	uint32_t origin_index;
+	uint8_t last;
+	uint8_t wrapped[SVC_WRAPPED_BYTES];
+	uint8_t commit[32];
+	uint8_t fp[32];
+	bool reused;
+};
+
+struct place {
+	int64_t tenant, site, file;
+};
+
+/* ---- references -------------------------------------------------- */
+
+RP_EXPORT int rp_file_ref_parse(const char *s, struct rp_file_ref *ret)
+{
+	struct rp_file_ref ref = { 0 };
+	const char *a, *b, *p;
+	size_t tl, sl, pl;
+
+	if (s == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	a = strchr(s, '/');
+	if (a == NULL)
+		return RP_ERR_PARSE;
+	b = strchr(a + 1, '/');
+	if (b == NULL)
+		return RP_ERR_PARSE;
+	tl = (size_t)(a - s);
+	sl = (size_t)(b - a - 1);
+	pl = strlen(b + 1);
+	if (tl == 0 || tl > RP_NAME_MAX || sl == 0 || sl > RP_NAME_MAX ||
+	    pl == 0 || pl > RP_PATH_MAX)
+		return RP_ERR_PARSE;
+	memcpy(ref.tenant, s, tl);
+	memcpy(ref.site, a + 1, sl);
+	memcpy(ref.path, b + 1, pl);
+	if (!rp_name_valid(ref.tenant) || !rp_name_valid(ref.site))
+		return RP_ERR_PARSE;
+	/* Path: printable, no empty, "." or ".." segment. */
+	for (p = ref.path; *p != '\0';) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return RP_ERR_PARSE;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+				return RP_ERR_PARSE;
+		p += n;
+		if (*p == '/' && *++p == '\0')
+			return RP_ERR_PARSE;
+	}
+	*ret = ref;
+	return 0;
+}
+
+/* ---- chunk crypto ------------------------------------------------ */
+
+static void chunk_aad(uint8_t aad[CHUNK_AAD_BYTES], const struct place *pl,
+		      const struct entry *e)
+{
+	size_t n = sizeof(CHUNK_AAD_LABEL);
+
+	memcpy(aad, CHUNK_AAD_LABEL, n);
+	put_u64(aad + n, (uint64_t)pl->tenant);
+	put_u64(aad + n + 8, (uint64_t)pl->site);
+	put_u64(aad + n + 16, (uint64_t)pl->file);
+	put_u32(aad + n + 24, e->origin_version);
+	put_u32(aad + n + 28, e->origin_index);
+	aad[n + 32] = e->last;
+	put_u32(aad + n + 33, e->len);
+}
+
+/* From a chunk key: the GCM key and the key commitment. */
+static int chunk_keys(const uint8_t k[SVC_KEY_BYTES], uint8_t enc[32],
+		      uint8_t commit[32])
+{
+	uint8_t okm[64];
+	int r = rp_hkdf_sha256(okm, sizeof(okm), k, SVC_KEY_BYTES, NULL, 0,
+			       (const uint8_t *)CHUNK_INFO, strlen(CHUNK_INFO));
+
+	if (r == 0) {
+		memcpy(enc, okm, 32);
+		memcpy(commit, okm + 32, 32);
+	}
+	rp_wipe(okm, sizeof(okm));
+	return r;
+}
+
+/* A chunk key is used for exactly one message, so the nonce is fixed. */
+static const uint8_t zero_nonce[RP_AEAD_NONCE_BYTES];
+
+/* Decrypt one chunk of entry e into out (e->len bytes). Nothing is written
+ * to out unless the commitment and the tag both check out. */
+static int chunk_open(rp_service *svc, const struct place *pl,
+		      const struct entry *e, const uint8_t site_key[32],
+		      const char *cred, uint8_t *blob, uint8_t *out)
+{
+	uint8_t k[SVC_KEY_BYTES], enc[32], commit[32], aad[CHUNK_AAD_BYTES];
+	size_t n = 0, got = 0;
+	int r;
+
+	r = rp_kwp_unwrap(k, sizeof(k), &n, e->wrapped, SVC_WRAPPED_BYTES,
+			  site_key, SVC_KEY_BYTES);
+	if (r < 0 || n != SVC_KEY_BYTES) {
+		r = RP_ERR_CORRUPT;
+		goto out;
+	}
+	if ((r = chunk_keys(k, enc, commit)) < 0)
+		goto out;
+	if (!rp_ct_equal(commit, e->commit, sizeof(commit))) {
+		r = RP_ERR_CORRUPT; /* not this chunk's key */
+		goto out;
+	}
+	r = rp_blob_get(svc->blobs, cred, e->account, e->id, blob,
+			e->len + RP_AEAD_TAG_BYTES, &got);
+	if (r == RP_ERR_BUFFER || r == RP_ERR_TOO_LARGE ||
+	    (r == 0 && got != e->len + RP_AEAD_TAG_BYTES)) {
+		r = RP_ERR_AUTH; /* a blob of another length: not ours */
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	chunk_aad(aad, pl, e);
+	r = rp_aead_open(out, blob, e->len, blob + e->len, aad, sizeof(aad),
+			 zero_nonce, enc);
+out:
+	rp_wipe(k, sizeof(k));
+	rp_wipe(enc, sizeof(enc));
+	return r;
+}
+
+/* ---- maps -------------------------------------------------------- */
+
+static void map_aad(uint8_t aad[MAP_AAD_BYTES], const struct place *pl,
+		    uint32_t version)
+{
+	size_t n = sizeof(MAP_AAD_LABEL);
+
+	memcpy(aad, MAP_AAD_LABEL, n);
+	put_u64(aad + n, (uint64_t)pl->tenant);
+	put_u64(aad + n + 8, (uint64_t)pl->site);
+	put_u64(aad + n + 16, (uint64_t)pl->file);
+	put_u32(aad + n + 24, version);
+}
+
+static void entry_put(uint8_t *p, const struct entry *e)
+{
+	p[0] = e->account;
+	memcpy(p + 1, e->id, RP_BLOB_ID_BYTES);
+	p += 1 + RP_BLOB_ID_BYTES;
+	put_u32(p, e->len);
+	put_u32(p + 4, e->origin_version);
+	put_u32(p + 8, e->origin_index);
+	p[12] = e->last;
+	memcpy(p + 13, e->wrapped, SVC_WRAPPED_BYTES);
+	memcpy(p + 13 + SVC_WRAPPED_BYTES, e->commit, 32);
+	memcpy(p + 13 + SVC_WRAPPED_BYTES + 32, e->fp, 32);
+}
+
+static void entry_get(const uint8_t *p, struct entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->account = p[0];
+	memcpy(e->id, p + 1, RP_BLOB_ID_BYTES);
+	p += 1 + RP_BLOB_ID_BYTES;
+	e->len = get_u32(p);
+	e->origin_version = get_u32(p + 4);
+	e->origin_index = get_u32(p + 8);
+	e->last = p[12];
+	memcpy(e->wrapped, p + 13, SVC_WRAPPED_BYTES);
+	memcpy(e->commit, p + 13 + SVC_WRAPPED_BYTES, 32);
+	memcpy(e->fp, p + 13 + SVC_WRAPPED_BYTES + 32, 32);
+}
+
+static int map_seal(rp_service *svc, const struct place *pl, uint32_t version,
+		    const struct entry *es, uint32_t count, uint64_t size,
+		    uint8_t **ret, size_t *ret_len)
+{
+	size_t plen = MAP_HEADER_BYTES + (size_t)count * ENTRY_BYTES;
+	uint8_t aad[MAP_AAD_BYTES], *plain, *box;
+	size_t n = 0;
+	int r;
+
+	plain = malloc(plen);
+	box = malloc(plen + RP_AEAD_BOX_OVERHEAD);
+	if (plain == NULL || box == NULL) {
+		free(plain);
+		free(box);
+		return RP_ERR_NOMEM;
+	}
+	memcpy(plain, MAP_MAGIC, 4);
+	put_u32(plain + 4, count);
+	put_u64(plain + 8, size);
+	for (uint32_t i = 0; i < count; i++)
+		entry_put(plain + MAP_HEADER_BYTES + (size_t)i * ENTRY_BYTES,
+			  &es[i]);
+	map_aad(aad, pl, version);
+	r = rp_aead_seal_box(box, plen + RP_AEAD_BOX_OVERHEAD, &n, plain, plen,
+			     aad, sizeof(aad), svc->content_key);
+	rp_wipe(plain, plen);
+	free(plain);
+	if (r < 0) {
+		free(box);
+		return r;
+	}
+	*ret = box;
+	*ret_len = n;
+	return 0;
+}
+
+static int map_open(rp_service *svc, const struct place *pl, uint32_t version,
+		    const uint8_t *box, size_t len, struct entry **ret,
+		    uint32_t *ret_count, uint64_t *ret_size)
+{
+	uint8_t aad[MAP_AAD_BYTES], *plain;
+	struct entry *es = NULL;
+	size_t n = 0;
+	uint32_t count;
+	int r;
+
+	if (len < RP_AEAD_BOX_OVERHEAD + MAP_HEADER_BYTES)
+		return RP_ERR_CORRUPT;
+	plain = malloc(len);
+	if (plain == NULL)
+		return RP_ERR_NOMEM;
+	map_aad(aad, pl, version);
+	r = rp_aead_open_box(plain, len, &n, box, len, aad, sizeof(aad),
+			     svc->content_key);
+	if (r < 0) {
+		r = RP_ERR_CORRUPT;
+		goto out;
+	}
+	count = get_u32(plain + 4);
+	if (memcmp(plain, MAP_MAGIC, 4) != 0 || count > MAX_CHUNKS ||
+	    n != MAP_HEADER_BYTES + (size_t)count * ENTRY_BYTES) {
+		r = RP_ERR_CORRUPT;
+		goto out;
+	}
+	es = calloc(count + 1, sizeof(*es));
+	if (es == NULL) {
+		r = RP_ERR_NOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		entry_get(plain + MAP_HEADER_BYTES + (size_t)i * ENTRY_BYTES,
+			  &es[i]);
+		if (es[i].len == 0 || es[i].len > RP_CDC_MAX_BYTES ||
+		    es[i].account >= svc->accounts) {
+			r = RP_ERR_CORRUPT;
+			goto out;
+		}
+	}
+	*ret = es;
+	*ret_count = count;
+	*ret_size = get_u64(plain + 8);
+	es = NULL;
+out:
+	rp_wipe(plain, len);
+	free(plain);
+	free(es);
+	return r;
+}
+
+/* ---- lookups ----------------------------------------------------- */
+
+static int site_find(rp_service *svc, int64_t tenant_id, const char *name,
+		     int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT id FROM sites WHERE tenant_id = ? AND name = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	else
+		r = RP_ERR_NOT_FOUND;
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Create a site under the tenant's assigned DEP (in a transaction). */
+static int site_create(rp_service *svc, const struct tenant_row *t,
+		       const char *name, int64_t *ret)
+{
+	uint8_t tk[SVC_KEY_BYTES], sk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
+	sqlite3_stmt *st = NULL;
+	int64_t tkey = 0;
+	size_t n = 0;
+	int r;
+
+	if ((r = tenant_key_for(svc, t->id, t->assigned_dep, &tkey)) < 0 ||
+	    (r = tenant_key(svc, tkey, tk)) < 0 ||
+	    (r = rp_random(sk, sizeof(sk))) < 0 ||
+	    (r = rp_kwp_wrap(w, sizeof(w), &n, sk, sizeof(sk), tk,
+			     sizeof(tk))) < 0)
+		goto out;
+	r = svc_prepare(svc, &st,
+			"INSERT INTO sites(tenant_id, name, tkey_id, wrapped,"
+			" created) VALUES(?, ?, ?, ?, ?)");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, t->id);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, tkey);
+		sqlite3_bind_blob(st, 4, w, sizeof(w), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, vault_now());
+		r = db_err(sqlite3_step(st));
+		*ret = sqlite3_last_insert_rowid(svc->db);
+	}
+	sqlite3_finalize(st);
+out:
+	rp_wipe(tk, sizeof(tk));
+	rp_wipe(sk, sizeof(sk));
+	return r;
+}
+
+static int file_find(rp_service *svc, int64_t site_id, const char *path,
+		     int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT id FROM files WHERE site_id = ? AND path = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, site_id);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	else
+		r = RP_ERR_NOT_FOUND;
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* The map box of a version (0: latest); *ret_version gets its number. */
+static int version_map(rp_service *svc, int64_t file_id, uint32_t version,
+		       uint8_t **ret, size_t *ret_len, uint32_t *ret_version)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    version == 0 ?
+				    "SELECT version, map FROM versions WHERE"
+				    " file_id = ?1 ORDER BY version DESC LIMIT 1" :
+				    "SELECT version, map FROM versions WHERE"
+				    " file_id = ?1 AND version = ?2");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, file_id);
+	sqlite3_bind_int64(st, 2, version);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = RP_ERR_NOT_FOUND;
+	} else {
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+
+		*ret = malloc(n + 1);
+		if (*ret == NULL) {
+			r = RP_ERR_NOMEM;
+		} else {
+			memcpy(*ret, sqlite3_column_blob(st, 1), n);
+			*ret_len = n;
+			*ret_version = (uint32_t)sqlite3_column_int64(st, 0);
+		}
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Resolve ref for reading: tenant (authorized), site and file ids. */
+static int resolve(rp_service *svc, const struct svc_call *c,
+		   const struct rp_file_ref *ref, struct place *pl)
+{
+	struct tenant_row t;
+	int r = tenant_load(svc, ref->tenant, &t);
+
+	if (r == 0)
+		r = tenant_authorize(c, &t);
+	if (r == 0)
+		r = site_find(svc, t.id, ref->site, &pl->site);
+	if (r == 0)
+		r = file_find(svc, pl->site, ref->path, &pl->file);
+	pl->tenant = t.id;
+	return r;
+}
+
+/* ---- put --------------------------------------------------------- */
+
+/* Fingerprints of the previous version, sorted, for reuse lookups. */
+struct prev {
+	struct entry *es;
+	uint32_t count;
+	uint32_t *order; /* indices sorted by fingerprint */
+};
+
+static const struct entry *prev_sort_base;
+
+static int fp_cmp(const void *a, const void *b)
+{
+	return memcmp(prev_sort_base[*(const uint32_t *)a].fp,
+		      prev_sort_base[*(const uint32_t *)b].fp, 32);
+}
+
+static const struct entry *prev_find(const struct prev *p, const uint8_t fp[32])
+{
+	uint32_t lo = 0, hi = p->count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(p->es[p->order[mid]].fp, fp, 32);
+
+		if (c == 0)
+			return &p->es[p->order[mid]];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+struct put_state {
+	rp_service *svc;
+	struct place pl;
+	uint32_t version;
+	uint8_t sk[SVC_KEY_BYTES];
+	uint8_t fp_key[32];
+	struct entry *es;
+	uint32_t count, cap;
+	uint64_t size;
+	uint8_t *ct;
+	char wcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
+	struct prev prev;
+};
+
+static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
+		     bool last)
+{
+	uint8_t k[SVC_KEY_BYTES], enc[32], aad[CHUNK_AAD_BYTES], rnd;
+	const struct entry *old;
+	struct entry *e;
+	size_t n = 0;
+	int r;
+
+	if (ps->count == ps->cap) {
+		uint32_t cap = ps->cap ? ps->cap * 2 : 64;
+		struct entry *ne;
+
+		if (cap > MAX_CHUNKS)
+			return RP_ERR_TOO_LARGE;
+		ne = realloc(ps->es, (size_t)cap * sizeof(*ne));
+		if (ne == NULL)
+			return RP_ERR_NOMEM;
+		ps->es = ne;
+		ps->cap = cap;
+	}
+	e = &ps->es[ps->count];
+	memset(e, 0, sizeof(*e));
+	r = rp_hmac_sha256(e->fp, ps->fp_key, sizeof(ps->fp_key), data, len);
+	if (r < 0)
+		return r;
+	old = ps->prev.count > 0 ? prev_find(&ps->prev, e->fp) : NULL;
+	if (old != NULL && old->len == len) {
+		/* Unchanged since the last version: keep blob and key. */
+		*e = *old;
+		e->reused = true;
+		ps->count++;
+		ps->size += len;
+		return 0;
+	}
+	e->len = (uint32_t)len;
+	e->origin_version = ps->version;
+	e->origin_index = ps->count;
+	e->last = last;
+	if ((r = rp_random(&rnd, 1)) < 0 || (r = rp_blob_id_new(e->id)) < 0 ||
+	    (r = rp_random(k, sizeof(k))) < 0 ||
+	    (r = chunk_keys(k, enc, e->commit)) < 0 ||
+	    (r = rp_kwp_wrap(e->wrapped, sizeof(e->wrapped), &n, k, sizeof(k),
+			     ps->sk, sizeof(ps->sk))) < 0)
+		goto out;
+	/* Placement: a random account. */
+	e->account = (uint8_t)(rnd % ps->svc->accounts);
+	chunk_aad(aad, &ps->pl, e);
+	r = rp_aead_seal(ps->ct, ps->ct + len, data, len, aad, sizeof(aad),
+			 zero_nonce, enc);
+	if (r == 0)
+		r = rp_blob_put(ps->svc->blobs, ps->wcred[e->account],
+				e->account, e->id, ps->ct,
+				len + RP_AEAD_TAG_BYTES);
+	if (r == 0) {
+		ps->count++;
+		ps->size += len;
+	}
+out:
+	rp_wipe(k, sizeof(k));
+	rp_wipe(enc, sizeof(enc));
+	return r;
+}
+
+static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
+{
+	struct rp_cdc cdc;
+	uint8_t cdc_key[RP_CDC_KEY_BYTES];
+	size_t cap = 2 * RP_CDC_MAX_BYTES, have = 0;
+	uint8_t *buf = malloc(cap);
+	bool eof = false;
+	int r;
+
+	if (buf == NULL)
+		return RP_ERR_NOMEM;
+	r = rp_hkdf_sha256(cdc_key, sizeof(cdc_key), ps->sk, sizeof(ps->sk),
+			   NULL, 0, (const uint8_t *)CDC_INFO, strlen(CDC_INFO));
+	if (r == 0)
+		r = rp_cdc_init(&cdc, cdc_key, 0, 0, 0);
+	rp_wipe(cdc_key, sizeof(cdc_key));
+	while (r == 0) {
+		size_t cut;
+
+		while (!eof && have < cap) {
+			ssize_t got = read(rctx, buf + have, cap - have);
+
+			if (got < 0) {
+				r = (int)got;
+				break;
+			}
+			if (got == 0)
+				eof = true;
+			have += (size_t)got;
+			if (ps->size + have > SVC_FILE_MAX_BYTES) {
+				r = RP_ERR_TOO_LARGE;
+				break;
+			}
+		}
+		if (r < 0 || have == 0)
+			break;
+		cut = rp_cdc_cut(&cdc, buf, have, eof);
+		if (cut == 0)
+			continue;
+		r = put_chunk(ps, buf, cut, eof && cut == have);
+		memmove(buf, buf + cut, have - cut);
+		have -= cut;
+	}
+	rp_cdc_clear(&cdc);
+	rp_wipe(buf, cap);
+	free(buf);
+	return r;
+}
+
+RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
+			  const struct rp_file_ref *ref, rp_read_fn read,
+			  void *rctx, uint32_t *ret_version)
+{
+	struct put_state *ps = NULL;
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	uint8_t *old_map = NULL, *map = NULL;
+	size_t old_len = 0, map_len = 0;
+	uint32_t old_ver = 0;
+	uint64_t old_size = 0;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (svc == NULL || ref == NULL || read == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "file.put", ref->tenant, ref->path);
+	if (r < 0)
+		return r;
+	frame_target(&c.f, ref->tenant, ref->site, 0);
+	ps = calloc(1, sizeof(*ps));
+	if (ps == NULL)
+		return svc_end(&c, RP_ERR_NOMEM);
+	ps->svc = svc;
+	ps->ct = malloc(RP_CDC_MAX_BYTES + RP_AEAD_TAG_BYTES);
+	if (ps->ct == NULL) {
+		r = RP_ERR_NOMEM;
+		goto out;
+	}
+	/* 1. Tenant, site (made on first use), file row, next version. */
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, ref->tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t);
+	ps->pl.tenant = t.id;
+	if (r == 0) {
+		r = site_find(svc, t.id, ref->site, &ps->pl.site);
+		if (r == RP_ERR_NOT_FOUND)
+			r = site_create(svc, &t, ref->site, &ps->pl.site);
+	}
+	if (r == 0) {
+		r = file_find(svc, ps->pl.site, ref->path, &ps->pl.file);
+		if (r == RP_ERR_NOT_FOUND) {
+			r = svc_prepare(svc, &st,
+					"INSERT INTO files(site_id, path, created)"
+					" VALUES(?, ?, ?)");
+			if (r == 0) {
+				sqlite3_bind_int64(st, 1, ps->pl.site);
+				sqlite3_bind_text(st, 2, ref->path, -1,
+						  SQLITE_STATIC);
+				sqlite3_bind_int64(st, 3, vault_now());
+				r = db_err(sqlite3_step(st));
+				ps->pl.file = sqlite3_last_insert_rowid(svc->db);
+			}
+			sqlite3_finalize(st);
+			st = NULL;
+		} else if (r == 0) {
+			r = version_map(svc, ps->pl.file, 0, &old_map,
+					&old_len, &old_ver);
+			if (r == RP_ERR_NOT_FOUND)
+				r = 0;
+		}
+	}
+	if (r == 0)
+		r = site_key(svc, ps->pl.site, ps->sk);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	else
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	ps->version = old_ver + 1;
+	c.f.rec.version = ps->version;
+	if (r == 0)
+		r = rp_hkdf_sha256(ps->fp_key, sizeof(ps->fp_key), ps->sk,
+				   sizeof(ps->sk), NULL, 0,
+				   (const uint8_t *)FP_INFO, strlen(FP_INFO));
+	if (r == 0 && old_map != NULL) {
+		r = map_open(svc, &ps->pl, old_ver, old_map, old_len,
+			     &ps->prev.es, &ps->prev.count, &old_size);
+		if (r == 0 && ps->prev.count > 0) {
+			ps->prev.order = malloc(ps->prev.count * sizeof(uint32_t));
+			if (ps->prev.order == NULL) {
+				r = RP_ERR_NOMEM;
+			} else {
+				for (uint32_t i = 0; i < ps->prev.count; i++)
+					ps->prev.order[i] = i;
+				prev_sort_base = ps->prev.es;
+				qsort(ps->prev.order, ps->prev.count,
+				      sizeof(uint32_t), fp_cmp);
+			}
+		}
+	}
+	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++)
+		r = svc_cred(svc, a, RP_BLOB_WRITE, ps->wcred[a]);
+	/* 2. Chunks to blobs, durably, outside any lock. */
+	if (r == 0)
+		r = put_stream(ps, read, rctx);
+	if (r == 0)
+		r = map_seal(svc, &ps->pl, ps->version, ps->es, ps->count,
+			     ps->size, &map, &map_len);
+	/* 3. One transaction commits the version and its new blobs. */
+	pthread_mutex_lock(&svc->lock);
+	if (r == 0)
+		r = svc_db_begin(svc);
+	if (r == 0) {
+		uint32_t latest = 0;
+		uint8_t *m = NULL;
+		size_t ml = 0;
+
+		/* Someone else committed a version meanwhile: refuse. */
+		if (version_map(svc, ps->pl.file, 0, &m, &ml, &latest) == 0 &&
+		    latest != old_ver)
+			r = RP_ERR_STATE;
+		free(m);
+	}
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"INSERT INTO versions(file_id, version, size,"
+				" chunks, created, map) VALUES(?, ?, ?, ?, ?, ?)");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, ps->pl.file);
+		sqlite3_bind_int64(st, 2, ps->version);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)ps->size);
+		sqlite3_bind_int64(st, 4, ps->count);
+		sqlite3_bind_int64(st, 5, vault_now());
+		sqlite3_bind_blob(st, 6, map, (int)map_len, SQLITE_STATIC);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"INSERT INTO blobs(account, id, file_id, size)"
+				" VALUES(?, ?, ?, ?)");
+	for (uint32_t i = 0; r == 0 && i < ps->count; i++) {
+		const struct entry *e = &ps->es[i];
+
+		if (e->reused)
+			continue;
+		sqlite3_reset(st);
+		sqlite3_bind_int(st, 1, e->account);
+		sqlite3_bind_blob(st, 2, e->id, RP_BLOB_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, ps->pl.file);
+		sqlite3_bind_int64(st, 4, e->len + RP_AEAD_TAG_BYTES);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	else
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	if (r == 0) {
+		uint32_t fresh = 0;
+
+		for (uint32_t i = 0; i < ps->count; i++)
+			fresh += !ps->es[i].reused;
+		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+			 "path=%.100s size=%llu chunks=%u new=%u", ref->path,
+			 (unsigned long long)ps->size, ps->count, fresh);
+		if (ret_version != NULL)
+			*ret_version = ps->version;
+	}
+	/* On failure, blobs already written are orphans: `store check`
+	 * reports and collects them. */
+out:
+	free(old_map);
+	free(map);
+	if (ps != NULL) {
+		rp_wipe(ps->sk, sizeof(ps->sk));
+		rp_wipe(ps->fp_key, sizeof(ps->fp_key));
+		free(ps->es);
+		free(ps->prev.es);
+		free(ps->prev.order);
+		free(ps->ct);
+		rp_wipe(ps->wcred, sizeof(ps->wcred));
+		free(ps);
+	}
+	return svc_end(&c, r);
+}
+
+/* ---- get --------------------------------------------------------- */
+
+/* Decrypt every chunk of a version to write (which may be NULL: verify). */
+static int read_version(rp_service *svc, const struct place *pl,
+			uint32_t version, const uint8_t *box, size_t box_len,
+			rp_write_fn write, void *wctx, uint64_t *ret_size)
+{
+	char rcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
+	uint8_t sk[SVC_KEY_BYTES], *blob = NULL, *out = NULL;
+	struct entry *es = NULL;
+	uint32_t count = 0;
+	uint64_t size = 0, total = 0;
+	int r;
+
+	r = map_open(svc, pl, version, box, box_len, &es, &count, &size);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = site_key(svc, pl->site, sk);
+	pthread_mutex_unlock(&svc->lock);
+	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++)
+		r = svc_cred(svc, a, RP_BLOB_READ, rcred[a]);
+	if (r == 0) {
+		blob = malloc(RP_CDC_MAX_BYTES + RP_AEAD_TAG_BYTES);
+		out = malloc(RP_CDC_MAX_BYTES);
+		if (blob == NULL || out == NULL)
+			r = RP_ERR_NOMEM;
+	}
+	for (uint32_t i = 0; r == 0 && i < count; i++) {
+		r = chunk_open(svc, pl, &es[i], sk, rcred[es[i].account], blob,
+			       out);
+		if (r == 0 && write != NULL)
+			r = write(wctx, out, es[i].len);
+		total += es[i].len;
+	}
+	if (r == 0 && total != size)
+		r = RP_ERR_CORRUPT;
+	if (r == 0 && ret_size != NULL)
+		*ret_size = size;
+	rp_wipe(sk, sizeof(sk));
+	rp_wipe(rcred, sizeof(rcred));
+	if (out != NULL)
+		rp_wipe(out, RP_CDC_MAX_BYTES);
+	free(out);
+	free(blob);
+	free(es);
+	return r;
+}
+
+RP_EXPORT int rp_file_get(rp_service *svc, const struct rp_call *call,
+			  const struct rp_file_ref *ref, uint32_t version,
+			  rp_write_fn write, void *wctx)
+{
+	struct svc_call c = { 0 };
+	struct place pl = { 0 };
+	uint8_t *box = NULL;
+	size_t box_len = 0;
+	uint32_t ver = 0;
+	uint64_t size = 0;
+	int r;
+
+	if (svc == NULL || ref == NULL || write == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "file.get", ref->tenant, ref->path);
+	if (r < 0)
+		return r;
+	frame_target(&c.f, ref->tenant, ref->site, version);
+	pthread_mutex_lock(&svc->lock);
+	r = resolve(svc, &c, ref, &pl);
+	if (r == 0)
+		r = version_map(svc, pl.file, version, &box, &box_len, &ver);
+	pthread_mutex_unlock(&svc->lock);
+	c.f.rec.version = ver;
+	if (r == 0)
+		r = read_version(svc, &pl, ver, box, box_len, write, wctx, &size);
+	if (r == 0)
+		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+			 "path=%.100s size=%llu", ref->path,
+			 (unsigned long long)size);
+	free(box);
+	return svc_end(&c, r);
+}
+
+/* ---- list, versions, remove -------------------------------------- */
+
+RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
+			   const char *tenant, const char *site,
+			   const char *prefix, json_t **ret)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	sqlite3_stmt *st = NULL;
+	json_t *list = NULL;
+	int64_t site_id = 0;
+	int r;
+
+	if (svc == NULL || tenant == NULL || site == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "file.list", tenant, site);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t);
+	if (r == 0)
+		r = site_find(svc, t.id, site, &site_id);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT f.path, COUNT(v.version), MAX(v.version),"
+				" (SELECT size FROM versions WHERE file_id = f.id"
+				"  ORDER BY version DESC LIMIT 1), MAX(v.created)"
+				" FROM files f JOIN versions v ON v.file_id = f.id"
+				" WHERE f.site_id = ? GROUP BY f.id ORDER BY f.path");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, site_id);
+		if ((list = json_array()) == NULL)
+			r = RP_ERR_NOMEM;
+	}
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 0);
+
+		if (prefix != NULL && strncmp(path, prefix, strlen(prefix)) != 0)
+			continue;
+		if (json_array_append_new(
+			    list, json_pack("{s:s,s:I,s:I,s:I,s:I}", "path", path,
+					    "versions",
+					    (json_int_t)sqlite3_column_int64(st, 1),
+					    "latest",
+					    (json_int_t)sqlite3_column_int64(st, 2),
+					    "size",
+					    (json_int_t)sqlite3_column_int64(st, 3),
+					    "updated",
+					    (json_int_t)sqlite3_column_int64(
+						    st, 4))) != 0)
+			r = RP_ERR_NOMEM;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&svc->lock);
+	r = svc_end(&c, r);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
+}
+
+RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
+			       const struct rp_file_ref *ref, json_t **ret)
+{
+	struct svc_call c = { 0 };
+	struct place pl = { 0 };
+	sqlite3_stmt *st = NULL;
+	json_t *list = NULL;
+	int r;
+
+	if (svc == NULL || ref == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "file.versions", ref->tenant, ref->path);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = resolve(svc, &c, ref, &pl);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT version, size, chunks, created FROM versions"
+				" WHERE file_id = ? ORDER BY version");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, pl.file);
+		if ((list = json_array()) == NULL)
+			r = RP_ERR_NOMEM;
+	}
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW)
+		if (json_array_append_new(
+			    list,
+			    json_pack("{s:I,s:I,s:I,s:I}", "version",
+				      (json_int_t)sqlite3_column_int64(st, 0),
+				      "size",
+				      (json_int_t)sqlite3_column_int64(st, 1),
+				      "chunks",
+				      (json_int_t)sqlite3_column_int64(st, 2),
+				      "created",
+				      (json_int_t)sqlite3_column_int64(st, 3))) !=
+		    0)
+			r = RP_ERR_NOMEM;
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&svc->lock);
+	if (r == 0 && json_array_size(list) == 0)
+		r = RP_ERR_NOT_FOUND;
+	r = svc_end(&c, r);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
+}
+
+struct blob_ref {
+	uint8_t account;
+	uint8_t id[RP_BLOB_ID_BYTES];
+};
+
+/* Drop the rows of the given files (tx held) and return their blobs. */
+static int files_forget(rp_service *svc, const char *where, int64_t arg,
+			struct blob_ref **ret, size_t *ret_n)
+{
+	char sql[512];
+	sqlite3_stmt *st = NULL;
+	struct blob_ref *bs = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT account, id FROM blobs WHERE file_id IN (SELECT id FROM"
+		 " files WHERE %s)", where);
+	r = svc_prepare(svc, &st, sql);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, arg);
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct blob_ref *nb = realloc(bs, nc * sizeof(*nb));
+
+			if (nb == NULL) {
+				r = RP_ERR_NOMEM;
+				break;
+			}
+			bs = nb;
+			cap = nc;
+		}
+		if (sqlite3_column_bytes(st, 1) != RP_BLOB_ID_BYTES) {
+			r = RP_ERR_CORRUPT;
+			break;
+		}
+		bs[n].account = (uint8_t)sqlite3_column_int(st, 0);
+		memcpy(bs[n].id, sqlite3_column_blob(st, 1), RP_BLOB_ID_BYTES);
+		n++;
+	}
+	sqlite3_finalize(st);
+	for (int step = 0; r == 0 && step < 3; step++) {
+		static const char *const del[] = {
+			"DELETE FROM blobs WHERE file_id IN (SELECT id FROM files WHERE ",
+			"DELETE FROM versions WHERE file_id IN (SELECT id FROM files WHERE ",
+			"DELETE FROM files WHERE (",
+		};
+
+		snprintf(sql, sizeof(sql), "%s%s)", del[step], where);
+		r = svc_prepare(svc, &st, sql);
+		if (r == 0) {
+			sqlite3_bind_int64(st, 1, arg);
+			r = db_err(sqlite3_step(st));
+		}
+		sqlite3_finalize(st);
+	}
+	if (r < 0) {
+		free(bs);
+		return r;
+	}
+	*ret = bs;
+	*ret_n = n;
+	return 0;
+}
+
+static void blobs_delete(rp_service *svc, const struct blob_ref *bs, size_t n)
+{
+	char dcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
+
+	for (uint32_t a = 0; a < svc->accounts; a++)
+		if (svc_cred(svc, a, RP_BLOB_DELETE, dcred[a]) < 0)
+			dcred[a][0] = '\0';
+	/* A blob left behind (crash, I/O error) is an orphan that
+	 * `store check --collect` removes later. */
+	for (size_t i = 0; i < n; i++)
+		if (bs[i].account < svc->accounts)
+			(void)rp_blob_delete(svc->blobs, dcred[bs[i].account],
+					     bs[i].account, bs[i].id);
+	rp_wipe(dcred, sizeof(dcred));
+}
+
+RP_EXPORT int rp_file_remove(rp_service *svc, const struct rp_call *call,
+			     const struct rp_file_ref *ref)
+{
+	struct svc_call c = { 0 };
+	struct place pl = { 0 };
+	struct blob_ref *bs = NULL;
+	size_t n = 0;
+	int r;
+
+	if (svc == NULL || ref == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "file.remove", ref->tenant, ref->path);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = resolve(svc, &c, ref, &pl);
+	if (r == 0)
+		r = files_forget(svc, "id = ?1", pl.file, &bs, &n);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	else
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	if (r == 0)
+		blobs_delete(svc, bs, n);
+	free(bs);
+	return svc_end(&c, r);
+}
+
+int files_delete_for_dep(rp_service *svc, int64_t dep_id, uint64_t *ret_blobs)
+{
+	struct blob_ref *bs = NULL;
+	size_t n = 0;
+	int r = svc_db_begin(svc);
+
+	if (r == 0)
+		r = files_forget(svc,
+				 "site_id IN (SELECT s.id FROM sites s JOIN"
+				 " tenant_keys k ON k.id = s.tkey_id WHERE"
+				 " k.dep_id = ?1)",
+				 dep_id, &bs, &n);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	else
+		svc_db_rollback(svc);
+	if (r == 0)
+		blobs_delete(svc, bs, n);
+	free(bs);
+	if (r == 0)
+		*ret_blobs = n;
+	return r;
+}
+
+/* ---- check ------------------------------------------------------- */
+
+struct listed {
+	uint8_t account;
+	uint8_t id[RP_BLOB_ID_BYTES];
+	uint64_t size;
+	bool known;
+};
+
+struct listing {
+	struct listed *ls;
+	size_t n, cap;
+	uint8_t account;
+	int err;
+};
+
+static int list_cb(void *ctx, const uint8_t id[RP_BLOB_ID_BYTES], uint64_t size)
+{
+	struct listing *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 256;
+		struct listed *nl = realloc(l->ls, nc * sizeof(*nl));
+
+		if (nl == NULL)
+			return RP_ERR_NOMEM;
+		l->ls = nl;
+		l->cap = nc;
+	}
+	l->ls[l->n].account = l->account;
+	memcpy(l->ls[l->n].id, id, RP_BLOB_ID_BYTES);
+	l->ls[l->n].size = size;
+	l->ls[l->n].known = false;
+	l->n++;
+	return 0;
+}
+
+static int listed_cmp(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+
+	if (x->account != y->account)
+		return x->account < y->account ? -1 : 1;
+	return memcmp(x->id, y->id, RP_BLOB_ID_BYTES);
+}
+
+static void hex_id(char out[2 * RP_BLOB_ID_BYTES + 1], const uint8_t *id)
+{
+	(void)rp_hex_encode(out, 2 * RP_BLOB_ID_BYTES + 1, NULL, id,
+			    RP_BLOB_ID_BYTES);
+}
+
+RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
+			       bool deep, bool collect, json_t **ret)
+{
+	struct svc_call c = { 0 };
+	struct listing l = { 0 };
+	sqlite3_stmt *st = NULL;
+	json_t *problems = NULL, *orphans = NULL, *rep = NULL;
+	uint64_t versions = 0, blobs = 0, collected = 0;
+	int r;
+
+	if (svc == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "store.check", NULL,
+		      deep ? "deep" : "shallow");
+	if (r < 0)
+		return r;
+	if (!c.f.who.admin)
+		return svc_end(&c, RP_ERR_DENIED);
+	problems = json_array();
+	orphans = json_array();
+	if (problems == NULL || orphans == NULL)
+		r = RP_ERR_NOMEM;
+	/* Every blob of every account. */
+	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++) {
+		char cred[RP_BLOB_CRED_MAX];
+
+		r = svc_cred(svc, a, RP_BLOB_LIST, cred);
+		l.account = (uint8_t)a;
+		if (r == 0)
+			r = rp_blob_list(svc->blobs, cred, a, list_cb, &l);
+	}
+	if (r == 0)
+		qsort(l.ls, l.n, sizeof(*l.ls), listed_cmp);
+	/* Every blob the content DB knows must exist with its size. */
+	pthread_mutex_lock(&svc->lock);
+	if (r == 0)
+		r = svc_prepare(svc, &st, "SELECT account, id, size FROM blobs");
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct listed key = { 0 }, *hit;
+		char hex[2 * RP_BLOB_ID_BYTES + 1];
+
+		blobs++;
+		key.account = (uint8_t)sqlite3_column_int(st, 0);
+		if (sqlite3_column_bytes(st, 1) != RP_BLOB_ID_BYTES) {
+			json_array_append_new(problems,
+					      json_string("malformed blob row"));
+			continue;
+		}
+		memcpy(key.id, sqlite3_column_blob(st, 1), RP_BLOB_ID_BYTES);
+		hit = bsearch(&key, l.ls, l.n, sizeof(*l.ls), listed_cmp);
+		hex_id(hex, key.id);
+		if (hit == NULL)
+			json_array_append_new(
+				problems, json_sprintf("blob %u/%s is missing",
+						       key.account, hex));
+		else if (hit->size != (uint64_t)sqlite3_column_int64(st, 2))
+			json_array_append_new(
+				problems,
+				json_sprintf("blob %u/%s has the wrong size",
+					     key.account, hex));
+		if (hit != NULL)
+			hit->known = true;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* Every map must open and name only known blobs (deep: decrypt). */
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT s.tenant_id, f.site_id, f.id, v.version,"
+				" v.map, t.name, f.path FROM versions v JOIN files f"
+				" ON f.id = v.file_id JOIN sites s ON s.id ="
+				" f.site_id JOIN tenants t ON t.id = s.tenant_id");
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct place pl = { sqlite3_column_int64(st, 0),
+				    sqlite3_column_int64(st, 1),
+				    sqlite3_column_int64(st, 2) };
+		uint32_t ver = (uint32_t)sqlite3_column_int64(st, 3);
+		const uint8_t *box = sqlite3_column_blob(st, 4);
+		size_t box_len = (size_t)sqlite3_column_bytes(st, 4);
+		const char *where = (const char *)sqlite3_column_text(st, 6);
+		struct entry *es = NULL;
+		uint32_t count = 0;
+		uint64_t size = 0;
+		int m;
+
+		versions++;
+		m = map_open(svc, &pl, ver, box, box_len, &es, &count, &size);
+		if (m < 0) {
+			json_array_append_new(
+				problems,
+				json_sprintf("%s v%u: map does not open (%s)",
+					     where, ver, rp_strerror(m)));
+			continue;
+		}
+		for (uint32_t i = 0; i < count; i++) {
+			struct listed key = { .account = es[i].account };
+
+			memcpy(key.id, es[i].id, RP_BLOB_ID_BYTES);
+			if (bsearch(&key, l.ls, l.n, sizeof(*l.ls),
+				    listed_cmp) == NULL) {
+				json_array_append_new(
+					problems,
+					json_sprintf("%s v%u: chunk %u missing",
+						     where, ver, i));
+				break;
+			}
+		}
+		free(es);
+		if (deep) {
+			uint8_t *copy = malloc(box_len);
+
+			if (copy == NULL) {
+				r = RP_ERR_NOMEM;
+				break;
+			}
+			memcpy(copy, box, box_len);
+			pthread_mutex_unlock(&svc->lock);
+			m = read_version(svc, &pl, ver, copy, box_len, NULL,
+					 NULL, NULL);
+			pthread_mutex_lock(&svc->lock);
+			free(copy);
+			if (m < 0)
+				json_array_append_new(
+					problems,
+					json_sprintf("%s v%u: %s", where, ver,
+						     rp_strerror(m)));
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&svc->lock);
+	/* Blobs no map knows: left by a put that never committed. */
+	for (size_t i = 0; r == 0 && i < l.n; i++) {
+		char hex[2 * RP_BLOB_ID_BYTES + 1];
+
+		if (l.ls[i].known)
+			continue;
+		hex_id(hex, l.ls[i].id);
+		json_array_append_new(orphans, json_sprintf("%u/%s",
+							    l.ls[i].account,
+							    hex));
+		if (collect) {
+			char cred[RP_BLOB_CRED_MAX];
+
+			if (svc_cred(svc, l.ls[i].account, RP_BLOB_DELETE,
+				     cred) == 0 &&
+			    rp_blob_delete(svc->blobs, cred, l.ls[i].account,
+					   l.ls[i].id) == 0)
+				collected++;
+		}
+	}
+	free(l.ls);
+	if (r == 0) {
+		rep = json_pack("{s:b,s:I,s:I,s:O,s:O,s:I,s:b}", "ok",
+				json_array_size(problems) == 0, "versions",
+				(json_int_t)versions, "blobs", (json_int_t)blobs,
+				"problems", problems, "orphans", orphans,
+				"collected", (json_int_t)collected, "deep", deep);
+		if (rep == NULL)
+			r = RP_ERR_NOMEM;
+	}
+	if (r == 0 && json_array_size(problems) > 0)
+		r = RP_ERR_CORRUPT;
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "%s versions=%llu problems=%zu orphans=%zu collected=%llu",
+		 deep ? "deep" : "shallow", (unsigned long long)versions,
+		 json_array_size(problems), json_array_size(orphans),
+		 (unsigned long long)collected);
+	json_decref(problems);
+	json_decref(orphans);
+	r = svc_end(&c, r);
+	if (ret != NULL && rep != NULL) {
+		*ret = rep;
+		rep = NULL;
+	}
+	json_decref(rep);
+	return r;
+}

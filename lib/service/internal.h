@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal interface of service encryption (lib/service/). */
+#ifndef RAMPART_SERVICE_INTERNAL_H
+#define RAMPART_SERVICE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <rampart/service.h>
+
+#include "store/blob.h"
+#include "vault/internal.h"
+
+#define SVC_SCHEMA_VERSION 1
+#define SVC_KEY_BYTES 32
+#define SVC_WRAPPED_BYTES (SVC_KEY_BYTES + 8) /* AES-KWP of 32 bytes */
+#define SVC_CACHE_SLOTS 256
+#define SVC_ACCESS_TYPES 4
+#define SVC_PATH_MAX 4096
+/* Largest file: bounds the chunk map kept in memory. */
+#define SVC_FILE_MAX_BYTES ((uint64_t)16 << 30)
+
+enum dep_kind {
+	DEP_SERVICE = 0,  /* rooted in the service root key */
+	DEP_CUSTOMER = 1, /* rooted in two customer keys + availability key */
+};
+
+enum dep_state {
+	DEP_ACTIVE = 0,
+	DEP_PURGED = 1,
+};
+
+/* Slots of a DEP key's wrapped forms. */
+enum dep_slot {
+	SLOT_ROOT1 = 1,
+	SLOT_ROOT2 = 2,
+	SLOT_AVAILABILITY = 3,
+};
+
+enum cache_kind {
+	CACHE_FREE = 0,
+	CACHE_DEP = 1,
+	CACHE_TENANT_KEY = 2,
+	CACHE_SITE = 3,
+};
+
+struct cache_slot {
+	int kind;
+	int64_t id;
+	int64_t expires;
+	uint8_t key[SVC_KEY_BYTES];
+};
+
+struct rp_service {
+	rp_store *ks;
+	sqlite3 *db;
+	pthread_mutex_t lock; /* serialises db and the cache */
+	struct rp_blob_store *blobs;
+	uint32_t accounts;
+	char data_dir[SVC_PATH_MAX];
+	char token[RP_TOKEN_LEN + 1]; /* the service principal's */
+	struct rp_call self;          /* calls made as the service */
+	uint8_t *content_key;         /* secret memory */
+	struct cache_slot *cache;     /* secret memory, SVC_CACHE_SLOTS */
+	uint8_t *cred_keys;           /* secret memory: accounts * 4 keys */
+	uint32_t *cred_versions;
+	uint32_t ttl;
+	uint64_t root_ops;
+	/* Test hook: forced error for a root slot (0: none). */
+	int root_fault[4];
+};
+
+/* Test hook: make root slot (1 or 2) fail with err (0 clears). */
+RP_HIDDEN void rp__service_root_fault(rp_service *svc, int slot, int err);
+
+/* ---- service.c ----------------------------------------------------- */
+
+/* Caller identity, audited on failure. */
+struct svc_call {
+	rp_service *svc;
+	struct call_frame f;
+};
+RP_HIDDEN int svc_begin(struct svc_call *c, rp_service *svc,
+			const struct rp_call *call, const char *op,
+			const char *tenant, const char *what);
+RP_HIDDEN int svc_end(struct svc_call *c, int r);
+
+RP_HIDDEN int svc_db_begin(rp_service *svc);
+RP_HIDDEN int svc_db_commit(rp_service *svc);
+RP_HIDDEN void svc_db_rollback(rp_service *svc);
+RP_HIDDEN int svc_prepare(rp_service *svc, sqlite3_stmt **st, const char *sql);
+
+struct tenant_row {
+	int64_t id;
+	char name[RP_NAME_MAX + 1];
+	char owner[RP_NAME_MAX + 1];
+	int64_t assigned_dep;
+};
+RP_HIDDEN int tenant_load(rp_service *svc, const char *name,
+			  struct tenant_row *ret);
+/* The caller must own the tenant (administrators do not). */
+RP_HIDDEN int tenant_authorize(const struct svc_call *c,
+			       const struct tenant_row *t);
+
+/* Key chain (keys.c). Output keys are copied into out (32 bytes). */
+RP_HIDDEN int dep_key(rp_service *svc, int64_t dep_id, uint8_t out[SVC_KEY_BYTES]);
+RP_HIDDEN int tenant_key(rp_service *svc, int64_t tkey_id,
+			 uint8_t out[SVC_KEY_BYTES]);
+RP_HIDDEN int site_key(rp_service *svc, int64_t site_id,
+		       uint8_t out[SVC_KEY_BYTES]);
+/* The tenant key row of (tenant, dep), created if missing (in a tx). */
+RP_HIDDEN int tenant_key_for(rp_service *svc, int64_t tenant_id,
+			     int64_t dep_id, int64_t *ret_tkey_id);
+RP_HIDDEN void cache_drop(rp_service *svc, int kind, int64_t id);
+RP_HIDDEN void cache_drop_all(rp_service *svc);
+
+/* Blob credentials of the current process. */
+RP_HIDDEN int svc_cred(rp_service *svc, uint32_t account, uint32_t access,
+		       char out[RP_BLOB_CRED_MAX]);
+
+/* Delete every blob of the files of sites under dep_id (after purge). */
+RP_HIDDEN int files_delete_for_dep(rp_service *svc, int64_t dep_id,
+				   uint64_t *ret_blobs);
+
+#endif /* RAMPART_SERVICE_INTERNAL_H */

@@ -1,0 +1,1028 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The key chain of service encryption and data encryption policies.
+ *
+ *   root key(s) --wrap--> DEP key --KWP--> tenant key --KWP--> site key
+ *                                                       --KWP--> chunk keys
+ *
+ * A service-managed DEP has one root, the service root key in the key store.
+ * A Customer Key DEP has its DEP key wrapped under each of two customer root
+ * keys (RSA-OAEP, through the vault and its access policy, as the service
+ * principal) and under an availability key in the key store (AES-KWP).
+ * Unwrapped DEP, tenant and site keys are cached in secret memory for the
+ * cache TTL; root keys are used only when the DEP key is not cached.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/internal.h"
+
+#define AVAIL_PREFIX "avail-"
+#define SERVICE_ROOT_REF RP_SERVICE_VAULT "/service-root"
+
+/* ---- cache ------------------------------------------------------- */
+
+static bool cache_get(rp_service *svc, int kind, int64_t id,
+		      uint8_t out[SVC_KEY_BYTES])
+{
+	int64_t now = vault_now();
+
+	if (svc->ttl == 0)
+		return false;
+	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++) {
+		struct cache_slot *c = &svc->cache[i];
+
+		if (c->kind != kind || c->id != id)
+			continue;
+		if (now >= c->expires) {
+			rp_wipe(c, sizeof(*c));
+			return false;
+		}
+		memcpy(out, c->key, SVC_KEY_BYTES);
+		return true;
+	}
+	return false;
+}
+
+static void cache_put(rp_service *svc, int kind, int64_t id,
+		      const uint8_t key[SVC_KEY_BYTES])
+{
+	int64_t now = vault_now();
+	size_t victim = 0;
+
+	if (svc->ttl == 0)
+		return;
+	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++) {
+		struct cache_slot *c = &svc->cache[i];
+
+		if (c->kind == CACHE_FREE || now >= c->expires ||
+		    (c->kind == kind && c->id == id)) {
+			victim = i;
+			break;
+		}
+		if (c->expires < svc->cache[victim].expires)
+			victim = i;
+	}
+	svc->cache[victim].kind = kind;
+	svc->cache[victim].id = id;
+	svc->cache[victim].expires = now + svc->ttl;
+	memcpy(svc->cache[victim].key, key, SVC_KEY_BYTES);
+}
+
+void cache_drop(rp_service *svc, int kind, int64_t id)
+{
+	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++)
+		if (svc->cache[i].kind == kind && svc->cache[i].id == id)
+			rp_wipe(&svc->cache[i], sizeof(svc->cache[i]));
+}
+
+void cache_drop_all(rp_service *svc)
+{
+	rp_wipe(svc->cache, SVC_CACHE_SLOTS * sizeof(struct cache_slot));
+}
+
+/* ---- root operations --------------------------------------------- */
+
+static int ref_of(const char *s, uint32_t version, struct rp_key_ref *ref)
+{
+	int r = rp_key_ref_parse(s, ref);
+
+	if (r == 0)
+		ref->version = version;
+	return r;
+}
+
+/* Wrap or unwrap with a root (or availability) key in the vault. */
+static int root_op(rp_service *svc, uint32_t op, const char *root,
+		   uint32_t version, const uint8_t *in, size_t in_len,
+		   uint8_t *out, size_t cap, size_t *ret_len,
+		   uint32_t *ret_version)
+{
+	struct rp_key_ref ref;
+	uint8_t *res = NULL;
+	size_t n = 0;
+	int r = ref_of(root, version, &ref);
+
+	if (r < 0)
+		return r;
+	svc->root_ops++;
+	r = rp_key_op(svc->ks, &svc->self, op, &ref, RP_ALG_DEFAULT, in, in_len,
+		      NULL, 0, &res, &n, ret_version);
+	if (r == 0 && n > cap)
+		r = RP_ERR_BUFFER;
+	if (r == 0) {
+		memcpy(out, res, n);
+		*ret_len = n;
+	}
+	rp_key_op_free(op, res, n);
+	return r;
+}
+
+/* What a root key's refusal means: the customer revoked it, or it could
+ * not be reached for now. */
+static bool revoked(int err)
+{
+	return err == RP_ERR_DENIED || err == RP_ERR_NOT_FOUND ||
+	       err == RP_ERR_STATE || err == RP_ERR_UNAUTHENTICATED;
+}
+
+struct dep_row {
+	int64_t id, tenant_id;
+	char name[RP_NAME_MAX + 1];
+	int kind, state;
+	char avail[RP_NAME_MAX + 1];
+};
+
+static int dep_load_by_id(rp_service *svc, int64_t id, struct dep_row *d)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT id, tenant_id, name, kind, state, avail_key"
+			    " FROM deps WHERE id = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		d->id = sqlite3_column_int64(st, 0);
+		d->tenant_id = sqlite3_column_int64(st, 1);
+		snprintf(d->name, sizeof(d->name), "%s",
+			 (const char *)sqlite3_column_text(st, 2));
+		d->kind = sqlite3_column_int(st, 3);
+		d->state = sqlite3_column_int(st, 4);
+		snprintf(d->avail, sizeof(d->avail), "%s",
+			 (const char *)sqlite3_column_text(st, 5));
+	} else {
+		r = RP_ERR_NOT_FOUND;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int dep_load(rp_service *svc, int64_t tenant_id, const char *name,
+		    struct dep_row *d)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	int r = svc_prepare(svc, &st,
+			    "SELECT id FROM deps WHERE tenant_id = ? AND name = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else
+		r = RP_ERR_NOT_FOUND;
+	sqlite3_finalize(st);
+	return r < 0 ? r : dep_load_by_id(svc, id, d);
+}
+
+struct wrap_row {
+	char root[2 * RP_NAME_MAX + 2];
+	uint32_t version;
+	uint8_t wrapped[RP_RSA_MAX_BYTES];
+	size_t len;
+};
+
+static int wrap_load(rp_service *svc, int64_t dep_id, int slot,
+		     struct wrap_row *w)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT root, root_version, wrapped FROM dep_wraps"
+			    " WHERE dep_id = ? AND slot = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, dep_id);
+	sqlite3_bind_int(st, 2, slot);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = RP_ERR_NOT_FOUND;
+	} else if ((size_t)sqlite3_column_bytes(st, 2) > sizeof(w->wrapped)) {
+		r = RP_ERR_CORRUPT;
+	} else {
+		snprintf(w->root, sizeof(w->root), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+		w->version = (uint32_t)sqlite3_column_int64(st, 1);
+		w->len = (size_t)sqlite3_column_bytes(st, 2);
+		memcpy(w->wrapped, sqlite3_column_blob(st, 2), w->len);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int wrap_store(rp_service *svc, int64_t dep_id, int slot,
+		      const char *root, uint32_t version, const uint8_t *w,
+		      size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "INSERT OR REPLACE INTO dep_wraps(dep_id, slot, root,"
+			    " root_version, wrapped) VALUES(?, ?, ?, ?, ?)");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, dep_id);
+	sqlite3_bind_int(st, 2, slot);
+	sqlite3_bind_text(st, 3, root, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, version);
+	sqlite3_bind_blob(st, 5, w, (int)len, SQLITE_STATIC);
+	r = db_err(sqlite3_step(st));
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Audit a service-side event with the service principal. */
+static void svc_event(rp_service *svc, const char *op, int64_t dep_id,
+		      const char *detail, int outcome)
+{
+	struct audit_rec rec = { .op = op };
+
+	snprintf(rec.principal, sizeof(rec.principal), "%s",
+		 RP_SERVICE_PRINCIPAL);
+	snprintf(rec.request_id, sizeof(rec.request_id), "service");
+	snprintf(rec.detail, sizeof(rec.detail), "dep=%lld %.160s",
+		 (long long)dep_id, detail);
+	audit_set_outcome(&rec, outcome);
+	(void)audit_append(svc->ks, &rec);
+}
+
+/* Unwrap a DEP key from its slots (db lock of the service held). */
+static int dep_unwrap(rp_service *svc, const struct dep_row *d,
+		      uint8_t out[SVC_KEY_BYTES])
+{
+	struct wrap_row w;
+	size_t n = 0;
+	int err[3] = { 0, 0, 0 }, r;
+
+	if (d->state == DEP_PURGED)
+		return RP_ERR_REVOKED;
+	for (int slot = SLOT_ROOT1; slot <= SLOT_ROOT2; slot++) {
+		if (d->kind == DEP_SERVICE && slot == SLOT_ROOT2)
+			break;
+		r = wrap_load(svc, d->id, slot, &w);
+		if (r < 0) {
+			err[slot] = r;
+			continue;
+		}
+		r = svc->root_fault[slot];
+		if (r == 0)
+			r = root_op(svc, RP_PERM_UNWRAP, w.root, w.version,
+				    w.wrapped, w.len, out, SVC_KEY_BYTES, &n,
+				    NULL);
+		else
+			svc->root_ops++;
+		if (r == 0 && n == SVC_KEY_BYTES)
+			return 0;
+		err[slot] = r == 0 ? RP_ERR_CORRUPT : r;
+	}
+	if (d->kind == DEP_SERVICE)
+		return err[SLOT_ROOT1];
+	/* Both customer roots refused. A revocation by the customer is
+	 * final; only when both are unreachable for a passing reason does
+	 * the availability key stand in, and that is audited. */
+	if (revoked(err[SLOT_ROOT1]) || revoked(err[SLOT_ROOT2]))
+		return RP_ERR_REVOKED;
+	r = wrap_load(svc, d->id, SLOT_AVAILABILITY, &w);
+	if (r == 0)
+		r = root_op(svc, RP_PERM_UNWRAP, w.root, w.version, w.wrapped,
+			    w.len, out, SVC_KEY_BYTES, &n, NULL);
+	if (r == 0 && n != SVC_KEY_BYTES)
+		r = RP_ERR_CORRUPT;
+	svc_event(svc, "dep.availability", d->id,
+		  "both customer roots unreachable: availability key used", r);
+	return r;
+}
+
+int dep_key(rp_service *svc, int64_t dep_id, uint8_t out[SVC_KEY_BYTES])
+{
+	struct dep_row d;
+	int r;
+
+	if (cache_get(svc, CACHE_DEP, dep_id, out))
+		return 0;
+	r = dep_load_by_id(svc, dep_id, &d);
+	if (r == 0)
+		r = dep_unwrap(svc, &d, out);
+	if (r == 0)
+		cache_put(svc, CACHE_DEP, dep_id, out);
+	return r;
+}
+
+/* KWP unwrap of a 32-byte key under parent. */
+static int kwp_open(const uint8_t *wrapped, size_t len,
+		    const uint8_t parent[SVC_KEY_BYTES],
+		    uint8_t out[SVC_KEY_BYTES])
+{
+	size_t n = 0;
+	int r = rp_kwp_unwrap(out, SVC_KEY_BYTES, &n, wrapped, len, parent,
+			      SVC_KEY_BYTES);
+
+	if (r == 0 && n != SVC_KEY_BYTES)
+		r = RP_ERR_AUTH;
+	return r == RP_ERR_AUTH ? RP_ERR_CORRUPT : r;
+}
+
+static int kwp_seal(const uint8_t key[SVC_KEY_BYTES],
+		    const uint8_t parent[SVC_KEY_BYTES],
+		    uint8_t out[SVC_WRAPPED_BYTES])
+{
+	size_t n = 0;
+	int r = rp_kwp_wrap(out, SVC_WRAPPED_BYTES, &n, key, SVC_KEY_BYTES,
+			    parent, SVC_KEY_BYTES);
+
+	return r == 0 && n != SVC_WRAPPED_BYTES ? RP_ERR_CRYPTO : r;
+}
+
+int tenant_key(rp_service *svc, int64_t tkey_id, uint8_t out[SVC_KEY_BYTES])
+{
+	uint8_t dk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
+	sqlite3_stmt *st = NULL;
+	int64_t dep_id = 0;
+	int r;
+
+	if (cache_get(svc, CACHE_TENANT_KEY, tkey_id, out))
+		return 0;
+	r = svc_prepare(svc, &st,
+			"SELECT dep_id, wrapped FROM tenant_keys WHERE id = ?");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tkey_id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		r = RP_ERR_NOT_FOUND;
+	else if (sqlite3_column_bytes(st, 1) != SVC_WRAPPED_BYTES)
+		r = RP_ERR_CORRUPT;
+	else {
+		dep_id = sqlite3_column_int64(st, 0);
+		memcpy(w, sqlite3_column_blob(st, 1), sizeof(w));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = dep_key(svc, dep_id, dk);
+	if (r == 0)
+		r = kwp_open(w, sizeof(w), dk, out);
+	if (r == 0)
+		cache_put(svc, CACHE_TENANT_KEY, tkey_id, out);
+	rp_wipe(dk, sizeof(dk));
+	return r;
+}
+
+int site_key(rp_service *svc, int64_t site_id, uint8_t out[SVC_KEY_BYTES])
+{
+	uint8_t tk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
+	sqlite3_stmt *st = NULL;
+	int64_t tkey = 0;
+	int r;
+
+	if (cache_get(svc, CACHE_SITE, site_id, out))
+		return 0;
+	r = svc_prepare(svc, &st, "SELECT tkey_id, wrapped FROM sites WHERE id = ?");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, site_id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		r = RP_ERR_NOT_FOUND;
+	else if (sqlite3_column_bytes(st, 1) != SVC_WRAPPED_BYTES)
+		r = RP_ERR_CORRUPT;
+	else {
+		tkey = sqlite3_column_int64(st, 0);
+		memcpy(w, sqlite3_column_blob(st, 1), sizeof(w));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = tenant_key(svc, tkey, tk);
+	if (r == 0)
+		r = kwp_open(w, sizeof(w), tk, out);
+	if (r == 0)
+		cache_put(svc, CACHE_SITE, site_id, out);
+	rp_wipe(tk, sizeof(tk));
+	return r;
+}
+
+int tenant_key_for(rp_service *svc, int64_t tenant_id, int64_t dep_id,
+		   int64_t *ret_tkey_id)
+{
+	uint8_t dk[SVC_KEY_BYTES], tk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT id FROM tenant_keys WHERE tenant_id = ? AND"
+			    " dep_id = ? ORDER BY id LIMIT 1");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, dep_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*ret_tkey_id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((r = dep_key(svc, dep_id, dk)) < 0 ||
+	    (r = rp_random(tk, sizeof(tk))) < 0 ||
+	    (r = kwp_seal(tk, dk, w)) < 0)
+		goto out;
+	r = svc_prepare(svc, &st,
+			"INSERT INTO tenant_keys(tenant_id, dep_id, wrapped)"
+			" VALUES(?, ?, ?)");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, tenant_id);
+		sqlite3_bind_int64(st, 2, dep_id);
+		sqlite3_bind_blob(st, 3, w, sizeof(w), SQLITE_STATIC);
+		r = db_err(sqlite3_step(st));
+		*ret_tkey_id = sqlite3_last_insert_rowid(svc->db);
+	}
+	sqlite3_finalize(st);
+out:
+	rp_wipe(dk, sizeof(dk));
+	rp_wipe(tk, sizeof(tk));
+	return r;
+}
+
+/* ---- creating DEPs ----------------------------------------------- */
+
+static int dep_insert(rp_service *svc, int64_t tenant_id, const char *name,
+		      int kind, const char *avail, int64_t *ret_id)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "INSERT INTO deps(tenant_id, name, kind, state,"
+			    " avail_key, created) VALUES(?, ?, ?, 0, ?, ?)");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, kind);
+	sqlite3_bind_text(st, 4, avail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, vault_now());
+	r = db_err(sqlite3_step(st));
+	if (r == 0)
+		*ret_id = sqlite3_last_insert_rowid(svc->db);
+	sqlite3_finalize(st);
+	return r;
+}
+
+RP_HIDDEN int dep_create_service(rp_service *svc, int64_t tenant_id,
+				 int64_t *ret_dep);
+
+int dep_create_service(rp_service *svc, int64_t tenant_id, int64_t *ret_dep)
+{
+	uint8_t dk[SVC_KEY_BYTES], w[RP_RSA_MAX_BYTES];
+	uint32_t ver = 0;
+	size_t n = 0;
+	int r;
+
+	if ((r = dep_insert(svc, tenant_id, "default", DEP_SERVICE, "",
+			    ret_dep)) < 0 ||
+	    (r = rp_random(dk, sizeof(dk))) < 0 ||
+	    (r = root_op(svc, RP_PERM_WRAP, SERVICE_ROOT_REF, 0, dk, sizeof(dk),
+			 w, sizeof(w), &n, &ver)) < 0 ||
+	    (r = wrap_store(svc, *ret_dep, SLOT_ROOT1, SERVICE_ROOT_REF, ver, w,
+			    n)) < 0)
+		goto out;
+out:
+	rp_wipe(dk, sizeof(dk));
+	return r;
+}
+
+/* The checks a customer root key must pass; *why names the first failure. */
+static int root_check(rp_service *svc, const char *root, const char **why)
+{
+	struct vault_key_info info;
+	struct rp_key_ref ref;
+	int r = rp_key_ref_parse(root, &ref);
+
+	(void)svc;
+	if (r < 0 || ref.version != 0) {
+		*why = "a root key is named VAULT/KEY";
+		return RP_ERR_INVALID;
+	}
+	if (strcmp(ref.vault, RP_SERVICE_VAULT) == 0) {
+		*why = "a root key must be the customer's, not the service's";
+		return RP_ERR_INVALID;
+	}
+	r = vault_key_info(svc->ks, ref.vault, ref.key, &info);
+	if (r == RP_ERR_NOT_FOUND) {
+		*why = "root key not found";
+		return RP_ERR_INVALID;
+	}
+	if (r < 0)
+		return r;
+	if (info.deleted) {
+		*why = "root key is deleted";
+		return RP_ERR_INVALID;
+	}
+	if (info.kty != RP_KTY_RSA_2048 && info.kty != RP_KTY_RSA_3072 &&
+	    info.kty != RP_KTY_RSA_4096) {
+		*why = "root key must be RSA of 2048 bits or more";
+		return RP_ERR_INVALID;
+	}
+	if (!info.enabled) {
+		*why = "root key is disabled";
+		return RP_ERR_INVALID;
+	}
+	if ((info.ops & (RP_PERM_WRAP | RP_PERM_UNWRAP)) !=
+	    (RP_PERM_WRAP | RP_PERM_UNWRAP)) {
+		*why = "root key does not permit wrap and unwrap";
+		return RP_ERR_INVALID;
+	}
+	if ((info.service_perms & (RP_PERM_WRAP | RP_PERM_UNWRAP)) !=
+	    (RP_PERM_WRAP | RP_PERM_UNWRAP)) {
+		*why = "the root key's vault must grant wrap and unwrap to "
+		       "principal rampart-service";
+		return RP_ERR_INVALID;
+	}
+	if (!info.purge_protection) {
+		*why = "the root key's vault must have purge protection on";
+		return RP_ERR_INVALID;
+	}
+	return 0;
+}
+
+RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
+			    const char *tenant, const char *name,
+			    const char *root1, const char *root2,
+			    const char **ret_reason)
+{
+	uint8_t dk[SVC_KEY_BYTES], w[RP_RSA_MAX_BYTES];
+	struct rp_key_ref r1, r2;
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	struct dep_row d;
+	const char *why = NULL;
+	char avail[RP_NAME_MAX + 1], avail_ref[2 * RP_NAME_MAX + 2];
+	char detail[RP_AUDIT_DETAIL_MAX];
+	int64_t dep_id = 0;
+	uint32_t ver = 0;
+	size_t n = 0;
+	int r;
+
+	if (svc == NULL || tenant == NULL || name == NULL || root1 == NULL ||
+	    root2 == NULL)
+		return RP_ERR_INVALID;
+	snprintf(detail, sizeof(detail), "dep=%.63s roots=%.60s,%.60s", name,
+		 root1, root2);
+	r = svc_begin(&c, svc, call, "dep.create", tenant, detail);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t);
+	if (r == 0 && !rp_name_valid(name)) {
+		why = "DEP names are letters, digits and '-'";
+		r = RP_ERR_INVALID;
+	}
+	if (r == 0 && dep_load(svc, t.id, name, &d) == 0)
+		r = RP_ERR_EXISTS;
+	if (r == 0 && (rp_key_ref_parse(root1, &r1) < 0 ||
+		       rp_key_ref_parse(root2, &r2) < 0)) {
+		why = "a root key is named VAULT/KEY";
+		r = RP_ERR_INVALID;
+	}
+	if (r == 0 && strcmp(r1.vault, r2.vault) == 0) {
+		why = "the two root keys must be in two different vaults";
+		r = RP_ERR_INVALID;
+	}
+	if (r == 0)
+		r = root_check(svc, root1, &why);
+	if (r == 0)
+		r = root_check(svc, root2, &why);
+	snprintf(avail, sizeof(avail), AVAIL_PREFIX "%lld-%.40s",
+		 (long long)t.id, name);
+	snprintf(avail_ref, sizeof(avail_ref), "%s/%s", RP_SERVICE_VAULT,
+		 avail);
+	if (r == 0)
+		r = dep_insert(svc, t.id, name, DEP_CUSTOMER, avail, &dep_id);
+	if (r == 0)
+		r = rp_random(dk, sizeof(dk));
+	/* Wrap under each root separately: any one of the three opens it. */
+	if (r == 0)
+		r = root_op(svc, RP_PERM_WRAP, root1, 0, dk, sizeof(dk), w,
+			    sizeof(w), &n, &ver);
+	if (r == 0)
+		r = wrap_store(svc, dep_id, SLOT_ROOT1, root1, ver, w, n);
+	if (r == 0)
+		r = root_op(svc, RP_PERM_WRAP, root2, 0, dk, sizeof(dk), w,
+			    sizeof(w), &n, &ver);
+	if (r == 0)
+		r = wrap_store(svc, dep_id, SLOT_ROOT2, root2, ver, w, n);
+	if (r == 0) {
+		r = rp_key_create(svc->ks, &svc->self, RP_SERVICE_VAULT, avail,
+				  RP_KTY_AES_256, NULL, NULL);
+		if (r == RP_ERR_EXISTS) /* left by an interrupted attempt */
+			r = 0;
+	}
+	if (r == 0)
+		r = root_op(svc, RP_PERM_WRAP, avail_ref, 0, dk, sizeof(dk), w,
+			    sizeof(w), &n, &ver);
+	if (r == 0)
+		r = wrap_store(svc, dep_id, SLOT_AVAILABILITY, avail_ref, ver, w,
+			       n);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	if (r < 0)
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	rp_wipe(dk, sizeof(dk));
+	if (why != NULL) {
+		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail), "%.190s", why);
+		if (ret_reason != NULL)
+			*ret_reason = why;
+	}
+	return svc_end(&c, r);
+}
+
+RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
+			    const char *tenant, const char *name)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	struct dep_row d;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (svc == NULL || tenant == NULL || name == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "dep.assign", tenant, name);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t);
+	if (r == 0)
+		r = dep_load(svc, t.id, name, &d);
+	if (r == 0 && d.state != DEP_ACTIVE)
+		r = RP_ERR_STATE;
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"UPDATE tenants SET assigned_dep = ? WHERE id = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, d.id);
+		sqlite3_bind_int64(st, 2, t.id);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	if (r < 0)
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	return svc_end(&c, r);
+}
+
+RP_EXPORT int rp_dep_show(rp_service *svc, const struct rp_call *call,
+			  const char *tenant, json_t **ret)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	sqlite3_stmt *st = NULL, *ws = NULL;
+	json_t *list = NULL;
+	int r;
+
+	if (svc == NULL || tenant == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "dep.show", tenant, NULL);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = tenant_load(svc, tenant, &t);
+	if (r == 0 && !c.f.who.admin)
+		r = tenant_authorize(&c, &t);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT id, name, kind, state FROM deps WHERE"
+				" tenant_id = ? ORDER BY id");
+	if (r == 0)
+		r = svc_prepare(svc, &ws,
+				"SELECT slot, root, root_version FROM dep_wraps"
+				" WHERE dep_id = ? ORDER BY slot");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, t.id);
+		if ((list = json_array()) == NULL)
+			r = RP_ERR_NOMEM;
+	}
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		json_t *roots = json_array();
+
+		sqlite3_reset(ws);
+		sqlite3_bind_int64(ws, 1, id);
+		while (roots != NULL && sqlite3_step(ws) == SQLITE_ROW) {
+			int slot = sqlite3_column_int(ws, 0);
+
+			json_array_append_new(
+				roots,
+				json_pack("{s:s,s:s,s:i}", "slot",
+					  slot == SLOT_AVAILABILITY ?
+						  "availability" :
+						  slot == SLOT_ROOT1 ? "root1" :
+								       "root2",
+					  "key",
+					  (const char *)sqlite3_column_text(ws, 1),
+					  "version",
+					  (int)sqlite3_column_int64(ws, 2)));
+		}
+		if (json_array_append_new(
+			    list,
+			    json_pack("{s:s,s:s,s:s,s:b,s:o}", "name",
+				      (const char *)sqlite3_column_text(st, 1),
+				      "kind",
+				      sqlite3_column_int(st, 2) == DEP_CUSTOMER ?
+					      "customer-key" :
+					      "service-managed",
+				      "state",
+				      sqlite3_column_int(st, 3) == DEP_PURGED ?
+					      "purged" :
+					      "active",
+				      "assigned", id == t.assigned_dep, "keys",
+				      roots != NULL ? roots : json_array())) != 0)
+			r = RP_ERR_NOMEM;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(ws);
+	pthread_mutex_unlock(&svc->lock);
+	r = svc_end(&c, r);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
+}
+
+RP_EXPORT int rp_dep_roll(rp_service *svc, const struct rp_call *call,
+			  const char *tenant, const char *name)
+{
+	uint8_t dk[SVC_KEY_BYTES], w[RP_RSA_MAX_BYTES];
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	struct dep_row d;
+	char detail[RP_AUDIT_DETAIL_MAX] = "";
+	int r;
+
+	if (svc == NULL || tenant == NULL || name == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "dep.roll", tenant, name);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t);
+	if (r == 0)
+		r = dep_load(svc, t.id, name, &d);
+	if (r == 0 && d.state != DEP_ACTIVE)
+		r = RP_ERR_STATE;
+	/* The DEP key itself does not change: O(1), nothing re-encrypted. */
+	if (r == 0) {
+		cache_drop(svc, CACHE_DEP, d.id);
+		r = dep_unwrap(svc, &d, dk);
+	}
+	for (int slot = SLOT_ROOT1; r == 0 && slot <= SLOT_ROOT2; slot++) {
+		struct wrap_row old;
+		uint32_t ver = 0;
+		size_t n = 0;
+
+		if (d.kind == DEP_SERVICE && slot == SLOT_ROOT2)
+			break;
+		r = wrap_load(svc, d.id, slot, &old);
+		if (r == 0)
+			r = root_op(svc, RP_PERM_WRAP, old.root, 0, dk,
+				    sizeof(dk), w, sizeof(w), &n, &ver);
+		if (r == 0)
+			r = wrap_store(svc, d.id, slot, old.root, ver, w, n);
+		if (r == 0) {
+			size_t l = strlen(detail);
+
+			snprintf(detail + l, sizeof(detail) - l,
+				 "%s%.60s v%u->v%u", l ? ", " : "", old.root,
+				 old.version, ver);
+		}
+	}
+	if (r == 0)
+		r = svc_db_commit(svc);
+	if (r < 0)
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	rp_wipe(dk, sizeof(dk));
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "dep=%.40s no data re-encrypted; rewrapped %.100s", name,
+		 detail);
+	return svc_end(&c, r);
+}
+
+/* Whether a customer root is revoked now (not merely unreachable). */
+static bool root_revoked(rp_service *svc, const char *root)
+{
+	struct vault_key_info info;
+	struct rp_key_ref ref;
+	int r;
+
+	if (rp_key_ref_parse(root, &ref) < 0)
+		return true;
+	r = vault_key_info(svc->ks, ref.vault, ref.key, &info);
+	if (r == RP_ERR_NOT_FOUND)
+		return true;
+	if (r < 0)
+		return false;
+	return info.deleted || !info.enabled ||
+	       (info.ops & RP_PERM_UNWRAP) == 0 ||
+	       (info.service_perms & RP_PERM_UNWRAP) == 0;
+}
+
+RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
+			   const char *tenant, const char *name,
+			   const char *confirm)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	struct dep_row d;
+	struct wrap_row w1, w2;
+	sqlite3_stmt *st = NULL;
+	char want[2 * RP_NAME_MAX + 2];
+	uint64_t blobs = 0;
+	int r;
+
+	if (svc == NULL || tenant == NULL || name == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "dep.purge", tenant, name);
+	if (r < 0)
+		return r;
+	snprintf(want, sizeof(want), "%s/%s", tenant, name);
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t);
+	if (r == 0)
+		r = dep_load(svc, t.id, name, &d);
+	if (r == 0 && (d.kind != DEP_CUSTOMER || d.state != DEP_ACTIVE))
+		r = RP_ERR_STATE;
+	if (r == 0 && (confirm == NULL || strcmp(confirm, want) != 0))
+		r = RP_ERR_INVALID;
+	if (r == 0)
+		r = wrap_load(svc, d.id, SLOT_ROOT1, &w1);
+	if (r == 0)
+		r = wrap_load(svc, d.id, SLOT_ROOT2, &w2);
+	/* Only the customer's revocation of both roots allows shredding. */
+	if (r == 0 && (!root_revoked(svc, w1.root) || !root_revoked(svc, w2.root)))
+		r = RP_ERR_STATE;
+	/* 1. Destroy every wrapped form of the DEP key and of the tenant
+	 * keys under it; the DEP is marked purged in the same commit. */
+	if (r == 0)
+		r = svc_prepare(svc, &st, "DELETE FROM dep_wraps WHERE dep_id = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, d.id);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"UPDATE tenant_keys SET wrapped = zeroblob(40)"
+				" WHERE dep_id = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, d.id);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0)
+		r = svc_prepare(svc, &st, "UPDATE deps SET state = 1 WHERE id = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, d.id);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	if (r < 0)
+		svc_db_rollback(svc);
+	if (r == 0) {
+		struct rp_key_ref av;
+
+		cache_drop_all(svc);
+		(void)sqlite3_wal_checkpoint_v2(svc->db, NULL,
+						SQLITE_CHECKPOINT_TRUNCATE,
+						NULL, NULL);
+		/* 2. The availability key, for good. */
+		snprintf(av.vault, sizeof(av.vault), "%s", RP_SERVICE_VAULT);
+		snprintf(av.key, sizeof(av.key), "%s", d.avail);
+		av.version = 0;
+		r = rp_key_delete(svc->ks, &svc->self, &av);
+		if (r == 0 || r == RP_ERR_NOT_FOUND)
+			r = rp_key_purge(svc->ks, &svc->self, &av);
+		if (r == RP_ERR_NOT_FOUND)
+			r = 0;
+		/* 3. The ciphertext itself. */
+		if (r == 0)
+			r = files_delete_for_dep(svc, d.id, &blobs);
+	}
+	pthread_mutex_unlock(&svc->lock);
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "dep=%.60s purged: DEP key and availability key destroyed,"
+		 " %llu blobs deleted",
+		 name, (unsigned long long)blobs);
+	return svc_end(&c, r);
+}
+
+RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
+			     const char *tenant, const char *name,
+			     const char *to)
+{
+	uint8_t old_dk[SVC_KEY_BYTES], new_dk[SVC_KEY_BYTES];
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	struct dep_row from, dest;
+	struct wrap_row aw;
+	sqlite3_stmt *st = NULL, *up = NULL;
+	size_t n = 0;
+	unsigned moved = 0;
+	int r;
+
+	if (svc == NULL || tenant == NULL || name == NULL || to == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "dep.recover", tenant, name);
+	if (r < 0)
+		return r;
+	if (!c.f.who.admin)
+		return svc_end(&c, RP_ERR_DENIED);
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = dep_load(svc, t.id, name, &from);
+	if (r == 0)
+		r = dep_load(svc, t.id, to, &dest);
+	if (r == 0 && (from.kind != DEP_CUSTOMER || from.state != DEP_ACTIVE ||
+		       dest.state != DEP_ACTIVE || from.id == dest.id))
+		r = RP_ERR_STATE;
+	/* The availability key is exactly for this. */
+	if (r == 0)
+		r = wrap_load(svc, from.id, SLOT_AVAILABILITY, &aw);
+	if (r == 0)
+		r = root_op(svc, RP_PERM_UNWRAP, aw.root, aw.version, aw.wrapped,
+			    aw.len, old_dk, sizeof(old_dk), &n, NULL);
+	if (r == 0 && n != SVC_KEY_BYTES)
+		r = RP_ERR_CORRUPT;
+	if (r == 0)
+		r = dep_key(svc, dest.id, new_dk);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT id, wrapped FROM tenant_keys WHERE dep_id = ?");
+	if (r == 0)
+		r = svc_prepare(svc, &up,
+				"UPDATE tenant_keys SET dep_id = ?, wrapped = ?"
+				" WHERE id = ?");
+	if (r == 0)
+		sqlite3_bind_int64(st, 1, from.id);
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t tk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
+		int64_t id = sqlite3_column_int64(st, 0);
+
+		if (sqlite3_column_bytes(st, 1) != SVC_WRAPPED_BYTES)
+			r = RP_ERR_CORRUPT;
+		if (r == 0)
+			r = kwp_open(sqlite3_column_blob(st, 1),
+				     SVC_WRAPPED_BYTES, old_dk, tk);
+		if (r == 0)
+			r = kwp_seal(tk, new_dk, w);
+		rp_wipe(tk, sizeof(tk));
+		if (r == 0) {
+			sqlite3_reset(up);
+			sqlite3_bind_int64(up, 1, dest.id);
+			sqlite3_bind_blob(up, 2, w, sizeof(w), SQLITE_STATIC);
+			sqlite3_bind_int64(up, 3, id);
+			r = db_err(sqlite3_step(up));
+			cache_drop(svc, CACHE_TENANT_KEY, id);
+			moved++;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	if (r < 0)
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	rp_wipe(old_dk, sizeof(old_dk));
+	rp_wipe(new_dk, sizeof(new_dk));
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "from=%.60s to=%.60s tenant_keys=%u (availability key)", name,
+		 to, moved);
+	return svc_end(&c, r);
+}

@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Service encryption: the content DB, its relation to the key store and the
+ * blob store, callers and tenants.
+ *
+ *   DIR/content/content.db   SQLite (WAL, synchronous=FULL)
+ *   DIR/blobs/acct-NN/       blob accounts (lib/store/blob.c)
+ *   DIR/vault/               the key store (lib/vault/)
+ *
+ * The service acts in the key store as the principal "rampart-service",
+ * whose token is derived from the key store's master key. Its own keys live
+ * in the vault "rampart-keystore": the service root key, the content-DB key,
+ * one HMAC key per blob account and access type, and one availability key
+ * per Customer Key DEP. Schema and formats: docs/FORMAT.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "service/internal.h"
+
+#define CONTENT_DIR "content"
+#define CONTENT_DB "content.db"
+#define BLOB_DIR "blobs"
+#define CONTENT_KEY_NAME "content-db"
+#define SERVICE_ROOT_NAME "service-root"
+#define BUSY_TIMEOUT_MS 10000
+
+static const char schema_sql[] =
+	"CREATE TABLE meta(name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;"
+	"CREATE TABLE tenants(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" owner TEXT NOT NULL, assigned_dep INTEGER NOT NULL,"
+	" created INTEGER NOT NULL) STRICT;"
+	"CREATE TABLE deps(id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL,"
+	" name TEXT NOT NULL, kind INTEGER NOT NULL, state INTEGER NOT NULL,"
+	" avail_key TEXT NOT NULL, created INTEGER NOT NULL,"
+	" UNIQUE(tenant_id, name)) STRICT;"
+	"CREATE TABLE dep_wraps(dep_id INTEGER NOT NULL, slot INTEGER NOT NULL,"
+	" root TEXT NOT NULL, root_version INTEGER NOT NULL,"
+	" wrapped BLOB NOT NULL, PRIMARY KEY(dep_id, slot)) STRICT;"
+	"CREATE TABLE tenant_keys(id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL, dep_id INTEGER NOT NULL,"
+	" wrapped BLOB NOT NULL) STRICT;"
+	"CREATE TABLE sites(id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL,"
+	" name TEXT NOT NULL, tkey_id INTEGER NOT NULL, wrapped BLOB NOT NULL,"
+	" created INTEGER NOT NULL, UNIQUE(tenant_id, name)) STRICT;"
+	"CREATE TABLE files(id INTEGER PRIMARY KEY, site_id INTEGER NOT NULL,"
+	" path TEXT NOT NULL, created INTEGER NOT NULL,"
+	" UNIQUE(site_id, path)) STRICT;"
+	"CREATE TABLE versions(file_id INTEGER NOT NULL, version INTEGER NOT NULL,"
+	" size INTEGER NOT NULL, chunks INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, map BLOB NOT NULL,"
+	" PRIMARY KEY(file_id, version)) STRICT;"
+	"CREATE TABLE blobs(account INTEGER NOT NULL, id BLOB NOT NULL,"
+	" file_id INTEGER NOT NULL, size INTEGER NOT NULL,"
+	" PRIMARY KEY(account, id)) STRICT;"
+	"CREATE INDEX blobs_file ON blobs(file_id);";
+
+static const char *const access_names[SVC_ACCESS_TYPES] = {
+	"read", "write", "list", "delete",
+};
+
+static int access_index(uint32_t access)
+{
+	switch (access) {
+	case RP_BLOB_READ:
+		return 0;
+	case RP_BLOB_WRITE:
+		return 1;
+	case RP_BLOB_LIST:
+		return 2;
+	case RP_BLOB_DELETE:
+		return 3;
+	default:
+		return -1;
+	}
+}
+
+static void cred_key_name(char *out, size_t cap, uint32_t account, int ai)
+{
+	snprintf(out, cap, "blob-%02u-%s", account, access_names[ai]);
+}
+
+/* ---- SQLite ------------------------------------------------------ */
+
+int svc_prepare(rp_service *svc, sqlite3_stmt **st, const char *sql)
+{
+	return db_err(sqlite3_prepare_v2(svc->db, sql, -1, st, NULL));
+}
+
+static int svc_exec(rp_service *svc, const char *sql)
+{
+	return db_err(sqlite3_exec(svc->db, sql, NULL, NULL, NULL));
+}
+
+int svc_db_begin(rp_service *svc)
+{
+	return svc_exec(svc, "BEGIN IMMEDIATE");
+}
+
+int svc_db_commit(rp_service *svc)
+{
+	return svc_exec(svc, "COMMIT");
+}
+
+void svc_db_rollback(rp_service *svc)
+{
+	if (!sqlite3_get_autocommit(svc->db))
+		(void)sqlite3_exec(svc->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int content_open(rp_service *svc, const char *path, bool create)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+		    SQLITE_OPEN_NOFOLLOW | (create ? SQLITE_OPEN_CREATE : 0);
+	int r = db_err(sqlite3_open_v2(path, &svc->db, flags, NULL));
+
+	if (r < 0)
+		return r;
+	sqlite3_busy_timeout(svc->db, BUSY_TIMEOUT_MS);
+	if ((r = svc_exec(svc, "PRAGMA journal_mode=WAL")) < 0 ||
+	    (r = svc_exec(svc, "PRAGMA synchronous=FULL")) < 0 ||
+	    (r = svc_exec(svc, "PRAGMA secure_delete=ON")) < 0 ||
+	    (r = svc_exec(svc, "PRAGMA trusted_schema=OFF")) < 0)
+		return r;
+	return 0;
+}
+
+static int meta_put(rp_service *svc, const char *name, const void *v, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "INSERT OR REPLACE INTO meta(name, value) VALUES(?, ?)");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
+	r = db_err(sqlite3_step(st));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int meta_get(rp_service *svc, const char *name, void *out, size_t cap,
+		    size_t *ret_len)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st, "SELECT value FROM meta WHERE name = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    (size_t)sqlite3_column_bytes(st, 0) > cap) {
+		r = RP_ERR_CORRUPT;
+	} else {
+		*ret_len = (size_t)sqlite3_column_bytes(st, 0);
+		memcpy(out, sqlite3_column_blob(st, 0), *ret_len);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* ---- callers ----------------------------------------------------- */
+
+int svc_begin(struct svc_call *c, rp_service *svc, const struct rp_call *call,
+	      const char *op, const char *tenant, const char *what)
+{
+	int r;
+
+	c->svc = svc;
+	r = frame_begin(&c->f, svc->ks, call, op, false);
+	frame_target(&c->f, tenant, NULL, 0);
+	if (what != NULL)
+		snprintf(c->f.rec.detail, sizeof(c->f.rec.detail), "%.190s",
+			 what);
+	if (r < 0) {
+		/* Audited here, as a refused call. */
+		(void)frame_end(&c->f, r);
+		c->svc = NULL;
+		return r;
+	}
+	return frame_end(&c->f, 0);
+}
+
+int svc_end(struct svc_call *c, int r)
+{
+	int a;
+
+	if (c->svc == NULL)
+		return r;
+	audit_set_outcome(&c->f.rec, r);
+	a = audit_append(c->svc->ks, &c->f.rec);
+	return r < 0 ? r : a;
+}
+
+/* ---- keys of the service itself ---------------------------------- */
+
+static int cred_key_fn(void *ctx, uint32_t account, uint32_t access,
+		       uint32_t version, uint8_t key[RP_BLOB_CRED_KEY_BYTES],
+		       uint32_t *ret_version)
+{
+	rp_service *svc = ctx;
+	int ai = access_index(access);
+	size_t slot;
+
+	if (ai < 0 || account >= svc->accounts)
+		return RP_ERR_INVALID;
+	slot = (size_t)account * SVC_ACCESS_TYPES + (size_t)ai;
+	if (version != 0 && version != svc->cred_versions[slot])
+		return RP_ERR_NOT_FOUND;
+	memcpy(key, svc->cred_keys + slot * RP_BLOB_CRED_KEY_BYTES,
+	       RP_BLOB_CRED_KEY_BYTES);
+	*ret_version = svc->cred_versions[slot];
+	return 0;
+}
+
+static int load_cred_keys(rp_service *svc)
+{
+	size_t n = (size_t)svc->accounts * SVC_ACCESS_TYPES;
+
+	svc->cred_keys = rp_secmem_alloc(n * RP_BLOB_CRED_KEY_BYTES);
+	svc->cred_versions = calloc(n, sizeof(*svc->cred_versions));
+	if (svc->cred_keys == NULL || svc->cred_versions == NULL)
+		return RP_ERR_NOMEM;
+	for (uint32_t a = 0; a < svc->accounts; a++) {
+		for (int ai = 0; ai < SVC_ACCESS_TYPES; ai++) {
+			size_t slot = (size_t)a * SVC_ACCESS_TYPES + (size_t)ai;
+			char name[32];
+			size_t len = 0;
+			int r;
+
+			cred_key_name(name, sizeof(name), a, ai);
+			r = vault_keystore_secret(
+				svc->ks, name, 0,
+				svc->cred_keys + slot * RP_BLOB_CRED_KEY_BYTES,
+				RP_BLOB_CRED_KEY_BYTES, &len,
+				&svc->cred_versions[slot]);
+			if (r == 0 && len != RP_BLOB_CRED_KEY_BYTES)
+				r = RP_ERR_CORRUPT;
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int svc_cred(rp_service *svc, uint32_t account, uint32_t access,
+	     char out[RP_BLOB_CRED_MAX])
+{
+	/* Short-lived: a credential made for one call. */
+	return rp_blob_cred_issue(svc->blobs, account, access, 3600, out);
+}
+
+static int ks_create(rp_service *svc, const char *name, rp_kty kty)
+{
+	return rp_key_create(svc->ks, &svc->self, RP_SERVICE_VAULT, name, kty,
+			     NULL, NULL);
+}
+
+/* ---- init, open, close ------------------------------------------- */
+
+static int path_of(char *out, size_t cap, const char *dir, const char *a,
+		   const char *b)
+{
+	int n = snprintf(out, cap, "%s/%s%s%s", dir, a, b != NULL ? "/" : "",
+			 b != NULL ? b : "");
+
+	return n < 0 || (size_t)n >= cap ? RP_ERR_INVALID : 0;
+}
+
+static rp_service *svc_new(rp_store *ks, const char *data_dir)
+{
+	rp_service *svc = calloc(1, sizeof(*svc));
+
+	if (svc == NULL)
+		return NULL;
+	svc->ks = ks;
+	pthread_mutex_init(&svc->lock, NULL);
+	snprintf(svc->data_dir, sizeof(svc->data_dir), "%s", data_dir);
+	svc->ttl = RP_KEY_CACHE_TTL_DEFAULT;
+	svc->cache = rp_secmem_alloc(SVC_CACHE_SLOTS * sizeof(struct cache_slot));
+	svc->content_key = rp_secmem_alloc(SVC_KEY_BYTES);
+	if (svc->cache == NULL || svc->content_key == NULL ||
+	    vault_service_token(ks, svc->token) < 0) {
+		rp_secmem_free(svc->cache);
+		rp_secmem_free(svc->content_key);
+		free(svc);
+		return NULL;
+	}
+	svc->self.token = svc->token;
+	svc->self.request_id = "service";
+	return svc;
+}
+
+RP_EXPORT void rp_service_close(rp_service *svc)
+{
+	if (svc == NULL)
+		return;
+	if (svc->db != NULL)
+		sqlite3_close_v2(svc->db);
+	rp_blob_store_close(svc->blobs);
+	rp_secmem_free(svc->cache);
+	rp_secmem_free(svc->content_key);
+	rp_secmem_free(svc->cred_keys);
+	free(svc->cred_versions);
+	pthread_mutex_destroy(&svc->lock);
+	rp_wipe(svc->token, sizeof(svc->token));
+	free(svc);
+}
+
+RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
+			      const char *data_dir, uint32_t accounts)
+{
+	char cdir[SVC_PATH_MAX], db_path[SVC_PATH_MAX], bdir[SVC_PATH_MAX];
+	uint8_t wrapped[SVC_WRAPPED_BYTES + 16], key[SVC_KEY_BYTES];
+	struct svc_call c = { 0 };
+	uint8_t *w = NULL;
+	size_t wl = 0;
+	uint32_t ver = 0;
+	int64_t schema = SVC_SCHEMA_VERSION;
+	rp_service *svc = NULL;
+	struct stat st;
+	int r;
+
+	if (ks == NULL || data_dir == NULL)
+		return RP_ERR_INVALID;
+	if (accounts == 0)
+		accounts = RP_SERVICE_ACCOUNTS_DEFAULT;
+	if (accounts > RP_BLOB_ACCOUNTS_MAX)
+		return RP_ERR_INVALID;
+	svc = svc_new(ks, data_dir);
+	if (svc == NULL)
+		return RP_ERR_NOMEM;
+	r = svc_begin(&c, svc, call, "service.init", NULL, NULL);
+	if (r < 0)
+		goto out;
+	if (!c.f.who.admin) {
+		r = RP_ERR_DENIED;
+		goto end;
+	}
+	if ((r = path_of(cdir, sizeof(cdir), data_dir, CONTENT_DIR, NULL)) < 0 ||
+	    (r = path_of(db_path, sizeof(db_path), data_dir, CONTENT_DIR,
+			 CONTENT_DB)) < 0 ||
+	    (r = path_of(bdir, sizeof(bdir), data_dir, BLOB_DIR, NULL)) < 0)
+		goto end;
+	if (lstat(db_path, &st) == 0) {
+		r = RP_ERR_EXISTS;
+		goto end;
+	}
+	/* The service principal and its vault, then its keys. */
+	if ((r = vault_service_setup(ks)) < 0)
+		goto end;
+	if ((r = ks_create(svc, SERVICE_ROOT_NAME, RP_KTY_AES_256)) < 0 &&
+	    r != RP_ERR_EXISTS)
+		goto end;
+	if ((r = ks_create(svc, CONTENT_KEY_NAME, RP_KTY_AES_256)) < 0 &&
+	    r != RP_ERR_EXISTS)
+		goto end;
+	for (uint32_t a = 0; a < accounts; a++) {
+		for (int ai = 0; ai < SVC_ACCESS_TYPES; ai++) {
+			char name[32];
+
+			cred_key_name(name, sizeof(name), a, ai);
+			r = ks_create(svc, name, RP_KTY_HMAC_SHA256);
+			if (r < 0 && r != RP_ERR_EXISTS)
+				goto end;
+		}
+	}
+	/* Blob accounts, then the content DB (its creation is the commit
+	 * point: an interrupted init can be run again). */
+	r = rp_blob_store_create(bdir, accounts);
+	if (r < 0 && r != RP_ERR_EXISTS)
+		goto end;
+	if (mkdir(cdir, 0700) != 0 && errno != EEXIST) {
+		r = RP_ERR_IO;
+		goto end;
+	}
+	{
+		struct rp_key_ref ck;
+
+		snprintf(ck.vault, sizeof(ck.vault), "%s", RP_SERVICE_VAULT);
+		snprintf(ck.key, sizeof(ck.key), "%s", CONTENT_KEY_NAME);
+		ck.version = 0;
+		if ((r = rp_random(key, sizeof(key))) < 0 ||
+		    (r = rp_key_op(ks, &svc->self, RP_PERM_WRAP, &ck,
+				   RP_ALG_A256KWP, key, sizeof(key), NULL, 0,
+				   &w, &wl, &ver)) < 0)
+			goto end;
+		if (wl > sizeof(wrapped)) {
+			r = RP_ERR_CRYPTO;
+			goto end;
+		}
+		memcpy(wrapped, w, wl);
+	}
+	if ((r = content_open(svc, db_path, true)) < 0 ||
+	    (r = svc_db_begin(svc)) < 0 || (r = svc_exec(svc, schema_sql)) < 0 ||
+	    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
+	    (r = meta_put(svc, "accounts", &accounts, sizeof(accounts))) < 0 ||
+	    (r = meta_put(svc, "content_key", wrapped, wl)) < 0 ||
+	    (r = meta_put(svc, "content_key_version", &ver, sizeof(ver))) < 0 ||
+	    (r = svc_db_commit(svc)) < 0)
+		goto end;
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail), "accounts=%u",
+		 accounts);
+end:
+	if (svc->db != NULL)
+		svc_db_rollback(svc);
+	r = svc_end(&c, r);
+out:
+	rp_key_op_free(RP_PERM_WRAP, w, wl);
+	rp_wipe(key, sizeof(key));
+	rp_service_close(svc);
+	return r;
+}
+
+RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
+			      const char *data_dir)
+{
+	char db_path[SVC_PATH_MAX], bdir[SVC_PATH_MAX];
+	uint8_t wrapped[SVC_WRAPPED_BYTES + 16], *ck = NULL;
+	size_t wl = 0, n = 0, cl = 0;
+	uint32_t ver = 0;
+	int64_t schema = 0;
+	rp_service *svc;
+	struct stat st;
+	int r;
+
+	if (ret == NULL || ks == NULL || data_dir == NULL)
+		return RP_ERR_INVALID;
+	svc = svc_new(ks, data_dir);
+	if (svc == NULL)
+		return RP_ERR_NOMEM;
+	if ((r = path_of(db_path, sizeof(db_path), data_dir, CONTENT_DIR,
+			 CONTENT_DB)) < 0 ||
+	    (r = path_of(bdir, sizeof(bdir), data_dir, BLOB_DIR, NULL)) < 0)
+		goto out;
+	if (lstat(db_path, &st) != 0) {
+		r = RP_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((r = content_open(svc, db_path, false)) < 0 ||
+	    (r = meta_get(svc, "schema", &schema, sizeof(schema), &n)) < 0)
+		goto out;
+	if (schema != SVC_SCHEMA_VERSION) {
+		r = RP_ERR_UNSUPPORTED;
+		goto out;
+	}
+	if ((r = meta_get(svc, "accounts", &svc->accounts,
+			  sizeof(svc->accounts), &n)) < 0 ||
+	    (r = meta_get(svc, "content_key", wrapped, sizeof(wrapped), &wl)) <
+		    0 ||
+	    (r = meta_get(svc, "content_key_version", &ver, sizeof(ver), &n)) <
+		    0)
+		goto out;
+	if (svc->accounts == 0 || svc->accounts > RP_BLOB_ACCOUNTS_MAX) {
+		r = RP_ERR_CORRUPT;
+		goto out;
+	}
+	{
+		struct rp_key_ref ref;
+
+		snprintf(ref.vault, sizeof(ref.vault), "%s", RP_SERVICE_VAULT);
+		snprintf(ref.key, sizeof(ref.key), "%s", CONTENT_KEY_NAME);
+		ref.version = ver;
+		r = rp_key_op(ks, &svc->self, RP_PERM_UNWRAP, &ref,
+			      RP_ALG_A256KWP, wrapped, wl, NULL, 0, &ck, &cl,
+			      NULL);
+		if (r == 0 && cl != SVC_KEY_BYTES)
+			r = RP_ERR_CORRUPT;
+		if (r < 0)
+			goto out;
+		memcpy(svc->content_key, ck, SVC_KEY_BYTES);
+	}
+	if ((r = load_cred_keys(svc)) < 0 ||
+	    (r = rp_blob_store_open(&svc->blobs, bdir, cred_key_fn, svc)) < 0)
+		goto out;
+	*ret = svc;
+	svc = NULL;
+out:
+	rp_key_op_free(RP_PERM_UNWRAP, ck, cl);
+	rp_service_close(svc);
+	return r;
+}
+
+RP_EXPORT void rp_service_set_cache_ttl(rp_service *svc, uint32_t seconds)
+{
+	if (svc == NULL)
+		return;
+	pthread_mutex_lock(&svc->lock);
+	svc->ttl = seconds;
+	pthread_mutex_unlock(&svc->lock);
+	cache_drop_all(svc);
+}
+
+RP_EXPORT uint64_t rp_service_root_ops(const rp_service *svc)
+{
+	return svc != NULL ? svc->root_ops : 0;
+}
+
+void rp__service_root_fault(rp_service *svc, int slot, int err)
+{
+	if (svc != NULL && slot >= 1 && slot <= 3)
+		svc->root_fault[slot] = err;
+}
+
+/* ---- tenants ----------------------------------------------------- */
+
+int tenant_load(rp_service *svc, const char *name, struct tenant_row *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (!rp_name_valid(name))
+		return RP_ERR_NOT_FOUND;
+	r = svc_prepare(svc, &st,
+			"SELECT id, name, owner, assigned_dep FROM tenants"
+			" WHERE name = ?");
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		ret->id = sqlite3_column_int64(st, 0);
+		snprintf(ret->name, sizeof(ret->name), "%s",
+			 (const char *)sqlite3_column_text(st, 1));
+		snprintf(ret->owner, sizeof(ret->owner), "%s",
+			 (const char *)sqlite3_column_text(st, 2));
+		ret->assigned_dep = sqlite3_column_int64(st, 3);
+	} else {
+		r = RP_ERR_NOT_FOUND;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int tenant_authorize(const struct svc_call *c, const struct tenant_row *t)
+{
+	/* No standing access: operators administer, owners use. */
+	return strcmp(c->f.who.name, t->owner) == 0 ? 0 : RP_ERR_DENIED;
+}
+
+/* In keys.c: a service-managed DEP for a new tenant (in a tx). */
+RP_HIDDEN int dep_create_service(rp_service *svc, int64_t tenant_id,
+				 int64_t *ret_dep);
+
+RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
+			       const char *name, const char *owner)
+{
+	struct svc_call c = { 0 };
+	struct principal p;
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0, dep = 0;
+	int r;
+
+	if (svc == NULL || name == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "tenant.create", NULL, name);
+	if (r < 0)
+		return r;
+	frame_target(&c.f, name, NULL, 0);
+	if (!c.f.who.admin)
+		r = RP_ERR_DENIED;
+	else if (!rp_name_valid(name))
+		r = RP_ERR_INVALID;
+	if (r == 0 && owner != NULL) {
+		pthread_mutex_lock(&svc->ks->lock);
+		r = db_begin(svc->ks, false);
+		if (r == 0) {
+			r = principal_by_name(svc->ks, owner, &p);
+			db_rollback(svc->ks);
+		}
+		pthread_mutex_unlock(&svc->ks->lock);
+	}
+	pthread_mutex_lock(&svc->lock);
+	if (r == 0)
+		r = svc_db_begin(svc);
+	if (r == 0) {
+		struct tenant_row t;
+
+		if (tenant_load(svc, name, &t) == 0)
+			r = RP_ERR_EXISTS;
+	}
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"INSERT INTO tenants(name, owner, assigned_dep,"
+				" created) VALUES(?, ?, 0, ?)");
+	if (r == 0) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, owner != NULL ? owner : c.f.who.name,
+				  -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, vault_now());
+		r = db_err(sqlite3_step(st));
+		tid = sqlite3_last_insert_rowid(svc->db);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0)
+		r = dep_create_service(svc, tid, &dep);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"UPDATE tenants SET assigned_dep = ? WHERE id = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, dep);
+		sqlite3_bind_int64(st, 2, tid);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	if (r < 0)
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	return svc_end(&c, r);
+}
+
+RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
+			     json_t **ret)
+{
+	struct svc_call c = { 0 };
+	sqlite3_stmt *st = NULL;
+	json_t *list = NULL;
+	int r;
+
+	if (svc == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "tenant.list", NULL, NULL);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = svc_prepare(svc, &st,
+			"SELECT t.name, t.owner, d.name FROM tenants t LEFT JOIN"
+			" deps d ON d.id = t.assigned_dep ORDER BY t.name");
+	if (r == 0 && (list = json_array()) == NULL)
+		r = RP_ERR_NOMEM;
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *owner = (const char *)sqlite3_column_text(st, 1);
+
+		if (!c.f.who.admin && strcmp(owner, c.f.who.name) != 0)
+			continue;
+		if (json_array_append_new(
+			    list,
+			    json_pack("{s:s,s:s,s:s?}", "name",
+				      (const char *)sqlite3_column_text(st, 0),
+				      "owner", owner, "assigned",
+				      (const char *)sqlite3_column_text(st, 2))) !=
+		    0)
+			r = RP_ERR_NOMEM;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&svc->lock);
+	r = svc_end(&c, r);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
+}

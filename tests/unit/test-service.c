@@ -1,0 +1,796 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Service encryption through the library: files round-trip through the
+ * three stores, tampering with any of them is caught, and the Customer Key
+ * scenario (DEP with two customer roots, roll, unreachable root, revocation,
+ * purge, recovery with the availability key) behaves as specified.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include <rampart/rampart.h>
+
+#include "service/internal.h"
+
+struct fx {
+	char dir[64];
+	rp_store *ks;
+	rp_service *svc;
+	char *admin, *alice;
+	struct rp_call acall, call;
+};
+
+static int rm_rf(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static void open_all(struct fx *f)
+{
+	assert_int_equal(rp_store_open(&f->ks, f->dir, NULL), 0);
+	assert_int_equal(rp_service_open(&f->svc, f->ks, f->dir), 0);
+}
+
+static void close_all(struct fx *f)
+{
+	rp_service_close(f->svc);
+	rp_store_close(f->ks);
+	f->svc = NULL;
+	f->ks = NULL;
+}
+
+static int setup(void **state)
+{
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/rampart-svc-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(rp_store_init(f->dir, &io, &f->admin), 0);
+	assert_int_equal(rp_store_open(&f->ks, f->dir, NULL), 0);
+	f->acall.token = f->admin;
+	assert_int_equal(rp_service_init(f->ks, &f->acall, f->dir, 4), 0);
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "alice", false, &f->alice), 0);
+	f->call.token = f->alice;
+	assert_int_equal(rp_service_open(&f->svc, f->ks, f->dir), 0);
+	assert_int_equal(rp_tenant_create(f->svc, &f->acall, "contoso", "alice"), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	close_all(f);
+	rp_secmem_free(f->admin);
+	rp_secmem_free(f->alice);
+	rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+/* In-memory reader and writer. */
+struct mem {
+	uint8_t *p;
+	size_t n, off, cap;
+};
+
+static ssize_t mem_read(void *ctx, uint8_t *buf, size_t cap)
+{
+	struct mem *m = ctx;
+	size_t k = m->n - m->off < cap ? m->n - m->off : cap;
+
+	/* Odd read sizes exercise the chunker's refill path. */
+	if (k > 300000)
+		k = 300000;
+	memcpy(buf, m->p + m->off, k);
+	m->off += k;
+	return (ssize_t)k;
+}
+
+static int mem_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct mem *m = ctx;
+
+	if (m->n + len > m->cap) {
+		size_t cap = (m->n + len) * 2;
+		uint8_t *p = realloc(m->p, cap);
+
+		if (p == NULL)
+			return RP_ERR_NOMEM;
+		m->p = p;
+		m->cap = cap;
+	}
+	memcpy(m->p + m->n, buf, len);
+	m->n += len;
+	return 0;
+}
+
+static struct rp_file_ref fref(const char *s)
+{
+	struct rp_file_ref r;
+
+	assert_int_equal(rp_file_ref_parse(s, &r), 0);
+	return r;
+}
+
+static uint8_t *random_bytes(size_t n)
+{
+	uint8_t *p = malloc(n + 1);
+
+	assert_non_null(p);
+	for (size_t off = 0; off < n; off += RP_RANDOM_MAX_BYTES)
+		assert_int_equal(rp_random(p + off, n - off < RP_RANDOM_MAX_BYTES ?
+							     n - off :
+							     RP_RANDOM_MAX_BYTES),
+				 0);
+	return p;
+}
+
+static uint32_t put(struct fx *f, const char *ref, const uint8_t *data, size_t n)
+{
+	struct rp_file_ref r = fref(ref);
+	struct mem in = { (uint8_t *)data, n, 0, 0 };
+	uint32_t ver = 0;
+
+	assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, &ver), 0);
+	return ver;
+}
+
+static int get(struct fx *f, const char *ref, uint32_t version, struct mem *out)
+{
+	struct rp_file_ref r = fref(ref);
+
+	memset(out, 0, sizeof(*out));
+	return rp_file_get(f->svc, &f->call, &r, version, mem_write, out);
+}
+
+static void expect_content(struct fx *f, const char *ref, uint32_t version,
+			   const uint8_t *data, size_t n)
+{
+	struct mem out;
+
+	assert_int_equal(get(f, ref, version, &out), 0);
+	assert_int_equal(out.n, n);
+	if (n > 0)
+		assert_memory_equal(out.p, data, n);
+	free(out.p);
+}
+
+static void test_refs(void **state)
+{
+	struct rp_file_ref r;
+
+	(void)state;
+	assert_int_equal(rp_file_ref_parse("t/s/a/b.txt", &r), 0);
+	assert_string_equal(r.path, "a/b.txt");
+	assert_int_equal(rp_file_ref_parse("t/s/../x", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/a//b", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/a/", &r), RP_ERR_PARSE);
+}
+
+static void test_round_trips(void **state)
+{
+	struct fx *f = *state;
+	const size_t sizes[] = { 0, 1, 4096, 300000, 1 << 20, (5 << 20) + 17 };
+	uint64_t before;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+		char ref[64];
+		uint8_t *d = random_bytes(sizes[i]);
+
+		snprintf(ref, sizeof(ref), "contoso/docs/file-%zu.bin", i);
+		assert_int_equal(put(f, ref, d, sizes[i]), 1);
+		expect_content(f, ref, 0, d, sizes[i]);
+		free(d);
+	}
+	/* Reading many files costs no root-key operation once cached. */
+	before = rp_service_root_ops(f->svc);
+	for (int k = 0; k < 20; k++) {
+		struct mem out;
+
+		assert_int_equal(get(f, "contoso/docs/file-2.bin", 0, &out), 0);
+		free(out.p);
+	}
+	assert_int_equal(rp_service_root_ops(f->svc), before);
+}
+
+static uint64_t blob_bytes(const char *dir)
+{
+	char cmd[256];
+	uint64_t total = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "du -sb --apparent-size '%s/blobs' | cut -f1", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%lu", &total), 1);
+	pclose(p);
+	return total;
+}
+
+static void test_versions_and_deltas(void **state)
+{
+	struct fx *f = *state;
+	size_t n = 20 << 20;
+	uint8_t *v1 = random_bytes(n), *v2 = malloc(n + 1);
+	uint64_t b1, b2;
+	json_t *j = NULL;
+
+	assert_non_null(v2);
+	assert_int_equal(put(f, "contoso/s/big.bin", v1, n), 1);
+	b1 = blob_bytes(f->dir);
+	/* A one-byte insertion in the middle. */
+	memcpy(v2, v1, n / 2);
+	v2[n / 2] = 0x42;
+	memcpy(v2 + n / 2 + 1, v1 + n / 2, n - n / 2);
+	assert_int_equal(put(f, "contoso/s/big.bin", v2, n + 1), 2);
+	b2 = blob_bytes(f->dir);
+	assert_true(b2 - b1 < (2u << 20));
+	expect_content(f, "contoso/s/big.bin", 1, v1, n);
+	expect_content(f, "contoso/s/big.bin", 2, v2, n + 1);
+	expect_content(f, "contoso/s/big.bin", 0, v2, n + 1);
+	{
+		struct rp_file_ref r = fref("contoso/s/big.bin");
+
+		assert_int_equal(rp_file_versions(f->svc, &f->call, &r, &j), 0);
+		assert_int_equal(json_array_size(j), 2);
+		json_decref(j);
+	}
+	assert_int_equal(rp_file_list(f->svc, &f->call, "contoso", "s", NULL, &j), 0);
+	assert_int_equal(json_array_size(j), 1);
+	json_decref(j);
+	free(v1);
+	free(v2);
+}
+
+static void test_access(void **state)
+{
+	struct fx *f = *state;
+	struct rp_file_ref r = fref("contoso/s/a.txt");
+	struct mem in = { (uint8_t *)"hello", 5, 0, 0 }, out = { 0 };
+
+	assert_int_equal(put(f, "contoso/s/a.txt", (const uint8_t *)"hello", 5), 1);
+	/* The operator has no standing access to tenant content. */
+	assert_int_equal(rp_file_get(f->svc, &f->acall, &r, 0, mem_write, &out), RP_ERR_DENIED);
+	assert_int_equal(rp_file_put(f->svc, &f->acall, &r, mem_read, &in, NULL), RP_ERR_DENIED);
+	r = fref("contoso/s/none");
+	assert_int_equal(rp_file_get(f->svc, &f->call, &r, 0, mem_write, &out), RP_ERR_NOT_FOUND);
+	r = fref("nobody/s/a.txt");
+	assert_int_equal(rp_file_get(f->svc, &f->call, &r, 0, mem_write, &out), RP_ERR_NOT_FOUND);
+	free(out.p);
+}
+
+/* ---- tampering --------------------------------------------------- */
+
+static void db_exec_file(struct fx *f, const char *q)
+{
+	char path[128];
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	snprintf(path, sizeof(path), "%s/content/content.db", f->dir);
+	close_all(f);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", q, err);
+	sqlite3_close(db);
+	open_all(f);
+}
+
+/* Flip one bit in the map of every version. */
+static void flip_map(struct fx *f)
+{
+	char path[128];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL, *up = NULL;
+
+	snprintf(path, sizeof(path), "%s/content/content.db", f->dir);
+	close_all(f);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT rowid, map FROM versions", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE versions SET map = ? WHERE rowid = ?", -1,
+					    &up, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(st, 1);
+		uint8_t *b = malloc((size_t)n);
+
+		memcpy(b, sqlite3_column_blob(st, 1), (size_t)n);
+		b[n / 2] ^= 1;
+		sqlite3_reset(up);
+		sqlite3_bind_blob(up, 1, b, n, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(up, 2, sqlite3_column_int64(st, 0));
+		assert_int_equal(sqlite3_step(up), SQLITE_DONE);
+		free(b);
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	sqlite3_close(db);
+	open_all(f);
+}
+
+/* Paths of all blob files, sorted. */
+static size_t blob_files(struct fx *f, char paths[][256], size_t max)
+{
+	char cmd[256];
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "find '%s/blobs' -path '*/acct-*' -type f ! -name '.*' | sort",
+		 f->dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (n < max && fgets(paths[n], 256, p) != NULL) {
+		paths[n][strcspn(paths[n], "\n")] = '\0';
+		n++;
+	}
+	pclose(p);
+	return n;
+}
+
+static void flip_file(const char *path, long at)
+{
+	FILE *fp = fopen(path, "r+b");
+	int c;
+
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, at, SEEK_SET), 0);
+	c = fgetc(fp);
+	assert_int_equal(fseek(fp, at, SEEK_SET), 0);
+	fputc(c ^ 1, fp);
+	fclose(fp);
+}
+
+static void expect_fails_no_output(struct fx *f, const char *ref)
+{
+	struct mem out;
+	int r = get(f, ref, 0, &out);
+
+	assert_true(r == RP_ERR_AUTH || r == RP_ERR_CORRUPT);
+	/* Whatever was written came from authenticated chunks only; for a
+	 * single-chunk file, that is nothing. */
+	assert_int_equal(out.n, 0);
+	free(out.p);
+}
+
+static void test_tamper_blob(void **state)
+{
+	struct fx *f = *state;
+	char paths[8][256];
+	uint8_t *d = random_bytes(100000);
+
+	put(f, "contoso/s/one", d, 100000);
+	assert_int_equal(blob_files(f, paths, 8), 1);
+	flip_file(paths[0], 5000);
+	expect_fails_no_output(f, "contoso/s/one");
+	flip_file(paths[0], 5000);
+	expect_content(f, "contoso/s/one", 0, d, 100000);
+	free(d);
+}
+
+static void test_tamper_swap_blobs_between_files(void **state)
+{
+	struct fx *f = *state;
+	char paths[8][256], tmp[300];
+	uint8_t *a = random_bytes(1000), *b = random_bytes(1000);
+
+	put(f, "contoso/s/a", a, 1000);
+	put(f, "contoso/s/b", b, 1000);
+	assert_int_equal(blob_files(f, paths, 8), 2);
+	snprintf(tmp, sizeof(tmp), "%s.x", paths[0]);
+	assert_int_equal(rename(paths[0], tmp), 0);
+	assert_int_equal(rename(paths[1], paths[0]), 0);
+	assert_int_equal(rename(tmp, paths[1]), 0);
+	expect_fails_no_output(f, "contoso/s/a");
+	expect_fails_no_output(f, "contoso/s/b");
+	free(a);
+	free(b);
+}
+
+static void test_tamper_map_and_keys(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(3 << 20);
+	struct mem out;
+
+	put(f, "contoso/s/m", d, 3 << 20);
+	/* A flipped bit in the map. */
+	flip_map(f);
+	assert_int_equal(get(f, "contoso/s/m", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	/* A map moved to another version number. */
+	put(f, "contoso/s/m2", d, 1000);
+	put(f, "contoso/s/m2", d + 1000, 1000);
+	db_exec_file(f, "UPDATE versions SET map = (SELECT map FROM versions v2 WHERE"
+			" v2.file_id = versions.file_id AND v2.version = 1)"
+			" WHERE version = 2 AND file_id = (SELECT id FROM files WHERE path = 'm2')");
+	assert_int_equal(get(f, "contoso/s/m2", 2, &out), RP_ERR_CORRUPT);
+	free(out.p);
+	/* A damaged wrapped site key. */
+	db_exec_file(f, "UPDATE sites SET wrapped = zeroblob(40)");
+	rp_service_set_cache_ttl(f->svc, 0);
+	assert_int_equal(get(f, "contoso/s/m2", 1, &out), RP_ERR_CORRUPT);
+	free(out.p);
+	free(d);
+}
+
+/* Reorder and truncate chunk lists: rebuild a map with the content key
+ * (which only the key store can provide) and check every chunk binding. */
+static void test_tamper_reorder_truncate_rollback(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *v1 = random_bytes(4 << 20), *v2 = random_bytes(4 << 20);
+	struct mem out;
+	char paths[64][256];
+	size_t n1, n2;
+
+	put(f, "contoso/s/r", v1, 4 << 20);
+	n1 = blob_files(f, paths, 64);
+	assert_true(n1 >= 3);
+	/* Swap two blobs of the same file (positions 0 and 1). */
+	{
+		char tmp[300];
+
+		snprintf(tmp, sizeof(tmp), "%s.x", paths[0]);
+		assert_int_equal(rename(paths[0], tmp), 0);
+		assert_int_equal(rename(paths[1], paths[0]), 0);
+		assert_int_equal(rename(tmp, paths[1]), 0);
+		assert_int_not_equal(get(f, "contoso/s/r", 0, &out), 0);
+		free(out.p);
+		assert_int_equal(rename(paths[0], tmp), 0);
+		assert_int_equal(rename(paths[1], paths[0]), 0);
+		assert_int_equal(rename(tmp, paths[1]), 0);
+	}
+	expect_content(f, "contoso/s/r", 0, v1, 4 << 20);
+	/* Restore an older blob over a newer one (rollback): version 2 of
+	 * another file, overwritten with a blob of version 1 of this one. */
+	put(f, "contoso/s/r", v2, 4 << 20);
+	n2 = blob_files(f, paths, 64);
+	assert_true(n2 > n1);
+	{
+		char cmd[600];
+
+		/* Copy every old blob over every blob: whichever ones belong
+		 * to version 2 now hold foreign ciphertext. */
+		snprintf(cmd, sizeof(cmd),
+			 "cd '%s/blobs' && f=$(find . -type f ! -name '.*' | sort | head -1);"
+			 " for g in $(find . -type f ! -name '.*'); do [ \"$g\" = \"$f\" ] || cp \"$f\" \"$g\"; done",
+			 f->dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_int_not_equal(get(f, "contoso/s/r", 2, &out), 0);
+	free(out.p);
+	free(v1);
+	free(v2);
+}
+
+/* ---- separation ---------------------------------------------------- */
+
+static void test_separation(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(200000);
+	char cmd[512];
+	struct mem out;
+	rp_store *ks = NULL;
+	rp_service *svc = NULL;
+
+	put(f, "contoso/s/secret", d, 200000);
+	close_all(f);
+	/* Without the key store (its master key file), nothing opens. */
+	snprintf(cmd, sizeof(cmd), "mv '%s/vault/master.key' '%s/mk.away'", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rp_store_open(&ks, f->dir, NULL), RP_ERR_AUTH);
+	snprintf(cmd, sizeof(cmd), "mv '%s/mk.away' '%s/vault/master.key'", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	/* Without the content DB: the service does not open; no map. */
+	snprintf(cmd, sizeof(cmd), "mv '%s/content' '%s/content.away'", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rp_store_open(&ks, f->dir, NULL), 0);
+	assert_int_equal(rp_service_open(&svc, ks, f->dir), RP_ERR_NOT_FOUND);
+	rp_store_close(ks);
+	snprintf(cmd, sizeof(cmd), "mv '%s/content.away' '%s/content'", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	/* Without the blobs: keys and map, but no ciphertext. */
+	snprintf(cmd, sizeof(cmd), "mv '%s/blobs' '%s/blobs.away' && cp -a '%s/blobs.away' '%s/blobs' &&"
+		 " find '%s/blobs' -path '*/acct-*' -type f -delete",
+		 f->dir, f->dir, f->dir, f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	open_all(f);
+	assert_int_not_equal(get(f, "contoso/s/secret", 0, &out), 0);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	/* With all three stores back, the file reads again. */
+	close_all(f);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/blobs' && mv '%s/blobs.away' '%s/blobs'",
+		 f->dir, f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	open_all(f);
+	expect_content(f, "contoso/s/secret", 0, d, 200000);
+	free(d);
+}
+
+/* ---- Customer Key -------------------------------------------------- */
+
+static int64_t fake_now;
+static int64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static void customer_vault(struct fx *f, const char *vault, const char *key)
+{
+	struct rp_vault_opts vo = { .owner = "alice", .purge_protection = true };
+
+	assert_int_equal(rp_vault_create(f->ks, &f->acall, vault, &vo), 0);
+	assert_int_equal(rp_key_create(f->ks, &f->call, vault, key, RP_KTY_RSA_2048, NULL, NULL), 0);
+}
+
+static void test_dep_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct rp_vault_opts nopp = { .owner = "alice" };
+	const char *why = NULL;
+
+	customer_vault(f, "ck1", "root");
+	customer_vault(f, "ck2", "root");
+	/* Not granted to the service yet. */
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", &why),
+			 RP_ERR_INVALID);
+	assert_non_null(strstr(why, "rampart-service"));
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	/* Same vault twice. */
+	assert_int_equal(rp_key_create(f->ks, &f->call, "ck1", "root2", RP_KTY_RSA_2048, NULL, NULL), 0);
+	why = NULL;
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck1/root2", &why),
+			 RP_ERR_INVALID);
+	assert_non_null(strstr(why, "different vaults"));
+	/* Wrong type. */
+	assert_int_equal(rp_key_create(f->ks, &f->call, "ck2", "ec", RP_KTY_EC_P256, NULL, NULL), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/ec", &why),
+			 RP_ERR_INVALID);
+	assert_non_null(strstr(why, "RSA"));
+	/* No purge protection. */
+	assert_int_equal(rp_vault_create(f->ks, &f->acall, "ck3", &nopp), 0);
+	assert_int_equal(rp_key_create(f->ks, &f->call, "ck3", "root", RP_KTY_RSA_2048, NULL, NULL), 0);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck3", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck3/root", &why),
+			 RP_ERR_INVALID);
+	assert_non_null(strstr(why, "purge protection"));
+	/* The operator cannot make DEPs for a tenant. */
+	assert_int_equal(rp_dep_create(f->svc, &f->acall, "contoso", "ck", "ck1/root", "ck2/root", &why),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", &why), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", &why),
+			 RP_ERR_EXISTS);
+}
+
+static void test_customer_key_scenario(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(2 << 20), *d2 = random_bytes(10000);
+	struct rp_key_ref r1, r2;
+	struct rp_key_attrs off = { .set = RP_KEY_SET_ENABLED, .enabled = false };
+	char before[4][256], after[4][256];
+	size_t nb, na;
+	json_t *j = NULL;
+	struct mem out;
+
+	fake_now = 1800000000;
+	rp_vault_set_clock(fake_clock);
+	customer_vault(f, "ck1", "root");
+	customer_vault(f, "ck2", "root");
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
+	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
+	put(f, "contoso/cksite/doc", d, 2 << 20);
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+
+	/* Rotate root 1 and roll: no blob is rewritten. */
+	assert_int_equal(rp_key_ref_parse("ck1/root", &r1), 0);
+	assert_int_equal(rp_key_ref_parse("ck2/root", &r2), 0);
+	nb = blob_files(f, before, 4);
+	assert_int_equal(rp_key_rotate(f->ks, &f->call, &r1, NULL), 0);
+	assert_int_equal(rp_dep_roll(f->svc, &f->call, "contoso", "ck"), 0);
+	na = blob_files(f, after, 4);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++)
+		assert_string_equal(before[i], after[i]);
+	assert_int_equal(rp_dep_show(f->svc, &f->call, "contoso", &j), 0);
+	{
+		json_t *dep = json_array_get(j, 1), *k1 = json_array_get(json_object_get(dep, "keys"), 0);
+
+		assert_string_equal(json_string_value(json_object_get(dep, "name")), "ck");
+		assert_int_equal(json_integer_value(json_object_get(k1, "version")), 2);
+	}
+	json_decref(j);
+	rp_service_set_cache_ttl(f->svc, 0);
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+
+	/* Root 1 unreachable (transient): root 2 serves. */
+	rp__service_root_fault(f->svc, 1, RP_ERR_IO);
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+	/* Both unreachable: the availability key serves, and it is audited. */
+	rp__service_root_fault(f->svc, 2, RP_ERR_IO);
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+	rp__service_root_fault(f->svc, 1, 0);
+	rp__service_root_fault(f->svc, 2, 0);
+
+	/* Revocation: reads continue from the cache, then fail after TTL. */
+	rp_service_set_cache_ttl(f->svc, 60);
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+	assert_int_equal(rp_key_set(f->ks, &f->call, &r1, &off), 0);
+	assert_int_equal(rp_vault_revoke(f->ks, &f->call, "ck2", "rampart-service",
+					 RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+	fake_now += 61;
+	assert_int_equal(get(f, "contoso/cksite/doc", 0, &out), RP_ERR_REVOKED);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	/* Even a transient failure does not let the availability key
+	 * override a revocation. */
+	rp__service_root_fault(f->svc, 1, RP_ERR_IO);
+	assert_int_equal(get(f, "contoso/cksite/doc", 0, &out), RP_ERR_REVOKED);
+	free(out.p);
+	rp__service_root_fault(f->svc, 1, 0);
+
+	/* Recovery before purge: the availability key moves the data to the
+	 * service-managed DEP. */
+	assert_int_equal(rp_dep_recover(f->svc, &f->call, "contoso", "ck", "default"), RP_ERR_DENIED);
+	/* New data cannot be written under the revoked DEP either. */
+	{
+		struct rp_file_ref r = fref("contoso/other/x");
+		struct mem in = { d2, 10000, 0, 0 };
+
+		assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, NULL),
+				 RP_ERR_REVOKED);
+	}
+	assert_int_equal(rp_dep_recover(f->svc, &f->acall, "contoso", "ck", "default"), 0);
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+
+	/* Purge needs both roots revoked (they are) and a confirmation. */
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", NULL), RP_ERR_INVALID);
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"), 0);
+	/* The recovered data lives on under the new DEP. */
+	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
+	{
+		json_t *rep = NULL;
+
+		assert_int_equal(rp_audit_verify(f->ks, &f->acall, &rep), 0);
+		json_decref(rep);
+		assert_int_equal(rp_audit_read(f->ks, &f->acall, 0, 100000, &j), 0);
+		{
+			size_t i, avail = 0, purge = 0, roll = 0;
+			json_t *rec;
+
+			json_array_foreach(j, i, rec) {
+				const char *op = json_string_value(json_object_get(rec, "op"));
+
+				avail += strcmp(op, "dep.availability") == 0;
+				purge += strcmp(op, "dep.purge") == 0 &&
+					 strcmp(json_string_value(json_object_get(rec, "outcome")), "ok") == 0;
+				roll += strcmp(op, "dep.roll") == 0;
+			}
+			assert_true(avail >= 1);
+			assert_int_equal(purge, 1);
+			assert_int_equal(roll, 1);
+		}
+		json_decref(j);
+	}
+	rp_vault_set_clock(NULL);
+	free(d);
+	free(d2);
+}
+
+static void test_purge_shreds(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(500000);
+	struct rp_key_attrs off = { .set = RP_KEY_SET_ENABLED, .enabled = false };
+	struct rp_key_ref r1, r2;
+	struct mem out;
+	char paths[4][256];
+
+	customer_vault(f, "ck1", "root");
+	customer_vault(f, "ck2", "root");
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
+	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
+	put(f, "contoso/ck/doc", d, 500000);
+	assert_int_equal(blob_files(f, paths, 4), 1);
+	/* Refused while a root is still live. */
+	assert_int_equal(rp_key_ref_parse("ck1/root", &r1), 0);
+	assert_int_equal(rp_key_ref_parse("ck2/root", &r2), 0);
+	assert_int_equal(rp_key_set(f->ks, &f->call, &r1, &off), 0);
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"), RP_ERR_STATE);
+	assert_int_equal(rp_key_delete(f->ks, &f->call, &r2), 0);
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"), 0);
+	/* Unreadable for everyone, blobs gone, and the roots coming back
+	 * does not help. */
+	assert_int_equal(blob_files(f, paths, 4), 0);
+	off.enabled = true;
+	assert_int_equal(rp_key_set(f->ks, &f->call, &r1, &off), 0);
+	assert_int_equal(rp_key_recover(f->ks, &f->call, &r2), 0);
+	assert_int_not_equal(get(f, "contoso/ck/doc", 0, &out), 0);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	free(d);
+}
+
+static void test_check_and_orphans(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1 << 20);
+	json_t *rep = NULL;
+	char cmd[256];
+
+	put(f, "contoso/s/a", d, 1 << 20);
+	assert_int_equal(rp_service_check(f->svc, &f->acall, true, false, &rep), 0);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+	/* An orphan blob (a put that crashed before commit). */
+	snprintf(cmd, sizeof(cmd), "head -c 100 /dev/urandom >"
+		 " '%s/blobs/acct-01/ab/000000000000000000000000000000'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rp_service_check(f->svc, &f->acall, false, true, &rep), 0);
+	assert_int_equal(json_array_size(json_object_get(rep, "orphans")), 1);
+	assert_int_equal(json_integer_value(json_object_get(rep, "collected")), 1);
+	json_decref(rep);
+	assert_int_equal(rp_service_check(f->svc, &f->acall, false, false, &rep), 0);
+	assert_int_equal(json_array_size(json_object_get(rep, "orphans")), 0);
+	json_decref(rep);
+	assert_int_equal(rp_service_check(f->svc, &f->call, false, false, &rep), RP_ERR_DENIED);
+	free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_refs),
+		cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_versions_and_deltas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_blob, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_swap_blobs_between_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_map_and_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_reorder_truncate_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_separation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dep_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_customer_key_scenario, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_shreds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_and_orphans, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
