@@ -14,6 +14,8 @@
  * per Customer Key DEP. Schema and formats: docs/FORMAT.md.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +396,17 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 			goto end;
 		}
 		memcpy(wrapped, w, wl);
+	}
+	{
+		int fd = open(db_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+					       O_CLOEXEC,
+			      0600);
+
+		if (fd < 0) {
+			r = errno == EEXIST ? RP_ERR_EXISTS : RP_ERR_IO;
+			goto end;
+		}
+		close(fd);
 	}
 	if ((r = content_open(svc, db_path, true)) < 0 ||
 	    (r = svc_db_begin(svc)) < 0 || (r = svc_exec(svc, schema_sql)) < 0 ||

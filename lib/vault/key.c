@@ -622,6 +622,12 @@ static int attrs_apply(struct key_row *k, const struct rp_key_attrs *a)
 	if (a->set & RP_KEY_SET_OPS) {
 		if (!ops_valid(k->kty, a->ops))
 			return RP_ERR_INVALID;
+		/* An import key only ever receives BYOK imports: letting it
+		 * unwrap would open every blob ever made for it. A key that
+		 * has done anything else never becomes one. */
+		if (k->created != 0 && k->ops != a->ops &&
+		    (k->ops == RP_PERM_IMPORT || a->ops == RP_PERM_IMPORT))
+			return RP_ERR_INVALID;
 		k->ops = a->ops;
 	}
 	if (a->set & RP_KEY_SET_ROTATE) {
@@ -781,9 +787,10 @@ static int key_insert(rp_store *s, struct key_call *kc, const char *name,
 	k->current_version = 1;
 	k->enabled = true;
 	k->ops = ktys[kty_index(kty)].ops;
-	k->created = k->updated = now;
+	/* created is still 0 here: attributes of a new key, not a change. */
 	if ((r = attrs_apply(k, attrs)) < 0)
 		return r;
+	k->created = k->updated = now;
 	if ((r = key_store(s, k, true)) < 0 ||
 	    (r = version_insert(s, k, kc->v.name, 1, now, pub, pub_len, sec)) <
 		    0)

@@ -10,11 +10,13 @@
  * HKDF derives one subkey per purpose; MK itself is wiped right after.
  * The schema and what is encrypted or MAC'd under what is in docs/FORMAT.md.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -349,6 +351,61 @@ static int fsync_dir(const char *dir)
 	return r;
 }
 
+/* ---- initialisation lock ----------------------------------------- */
+
+static int init_lock(const char *vdir, int *ret_fd)
+{
+	char path[PATH_MAX_LEN];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/init.lock", vdir) >=
+	    (int)sizeof(path))
+		return RP_ERR_INVALID;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return RP_ERR_IO;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return errno == EWOULDBLOCK ? RP_ERR_STATE : RP_ERR_IO;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Remove the debris of an interrupted init: the provider's secret (it
+ * protects nothing while there is no store.db) and temporary databases. */
+static void init_cleanup(const char *vdir, const struct seal_provider *prov)
+{
+	char path[PATH_MAX_LEN], data_dir[PATH_MAX_LEN];
+	struct dirent *de;
+	DIR *d;
+	size_t n = strlen(vdir);
+
+	if (n > strlen("/" STORE_DIR) && n < sizeof(data_dir)) {
+		memcpy(data_dir, vdir, n - strlen("/" STORE_DIR));
+		data_dir[n - strlen("/" STORE_DIR)] = '\0';
+		for (size_t i = 0; prov != NULL && i < 2; i++) {
+			const struct seal_provider *p =
+				seal_provider_by_method((rp_unseal_method)(i + 1));
+
+			if (p != NULL && p->abandon != NULL)
+				p->abandon(data_dir);
+		}
+	}
+	d = opendir(vdir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, STORE_DB ".init-",
+			    strlen(STORE_DB ".init-")) != 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", vdir, de->d_name) <
+		    (int)sizeof(path))
+			(void)unlink(path);
+	}
+	closedir(d);
+}
+
 /* ---- keys from the master key ------------------------------------ */
 
 static int derive_subkeys(rp_store *s, const uint8_t mk[RP_MASTER_KEY_BYTES])
@@ -481,9 +538,11 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 	size_t aad_len, wl = 0;
 	rp_store *s = NULL;
 	bool created = false;
+	int lock_fd = -1;
 	struct stat st;
 	int r;
 
+	tmp_path[0] = '\0';
 	if (data_dir == NULL || opts == NULL || ret_token == NULL)
 		return RP_ERR_INVALID;
 	prov = seal_provider_by_method(opts->method);
@@ -500,12 +559,34 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 		return RP_ERR_IO;
 	if (mkdir(vdir, 0700) != 0 && errno != EEXIST)
 		return RP_ERR_IO;
-	if (lstat(db_path, &st) == 0)
-		return RP_ERR_EXISTS;
+	/* One initialisation at a time; what an interrupted one left behind
+	 * (no store.db yet) is removed under the lock. */
+	r = init_lock(vdir, &lock_fd);
+	if (r < 0)
+		return r;
+	if (lstat(db_path, &st) == 0) {
+		r = RP_ERR_EXISTS;
+		goto out;
+	}
+	init_cleanup(vdir, prov);
 	if (snprintf(tmp_path, sizeof(tmp_path), "%s.init-%ld", db_path,
-		     (long)getpid()) >= (int)sizeof(tmp_path))
-		return RP_ERR_INVALID;
+		     (long)getpid()) >= (int)sizeof(tmp_path)) {
+		r = RP_ERR_INVALID;
+		goto out;
+	}
 	(void)unlink(tmp_path);
+	{
+		/* The database and its WAL (same mode) are 0600 from birth. */
+		int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+					       O_CLOEXEC,
+			      0600);
+
+		if (fd < 0) {
+			r = RP_ERR_IO;
+			goto out;
+		}
+		close(fd);
+	}
 
 	s = store_new();
 	mk = rp_secmem_alloc(RP_MASTER_KEY_BYTES);
@@ -594,7 +675,7 @@ out:
 		sqlite3_close_v2(s->db);
 		s->db = NULL;
 	}
-	if (r < 0) {
+	if (r < 0 && tmp_path[0] != '\0') {
 		char side[PATH_MAX_LEN];
 
 		(void)unlink(tmp_path);
@@ -614,6 +695,8 @@ out:
 	rp_secmem_free(kek);
 	rp_wipe(wrapped, sizeof(wrapped));
 	rp_store_close(s);
+	if (lock_fd >= 0)
+		close(lock_fd); /* releases the lock */
 	return r;
 }
 

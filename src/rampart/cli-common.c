@@ -822,8 +822,7 @@ int cli_write_secret(const char *s, size_t n)
 	return CLI_OK;
 }
 
-/* Make the rename of a file in the directory of path durable. */
-static int sync_parent(const char *path)
+int cli_sync_parent(const char *path)
 {
 	char *copy = strdup(path);
 	int fd, r = 0;
@@ -878,7 +877,7 @@ static int write_atomic(const char *path, const uint8_t *data, size_t len)
 		return cli_exit_for(RP_ERR_IO);
 	}
 	free(tmp);
-	r = sync_parent(path);
+	r = cli_sync_parent(path);
 	if (r < 0) {
 		cli_error("output", "%s: syncing its directory: %s", path,
 			  strerror(-r));

@@ -64,6 +64,12 @@ extern const struct cli_command cli_group_verbs[];
 extern const struct cli_command cli_audit_verbs[];
 extern const struct cli_command cli_key_verbs[];
 
+/* Verbs of the service nouns (cmd-service.c). */
+extern const struct cli_command cli_tenant_verbs[];
+extern const struct cli_command cli_dep_verbs[];
+extern const struct cli_command cli_file_verbs[];
+extern const struct cli_command cli_store_verbs[];
+
 /* ------------------------------------------------------------------ */
 /* Shared helpers of the vault commands (cli-common.c)                 */
 /* ------------------------------------------------------------------ */
@@ -186,6 +192,10 @@ void cli_input_free(uint8_t *p, size_t len, bool secret);
 int cli_write_output(const struct cli_ctx *cx, const char *path,
 		     const char *kid, const char *alg, const uint8_t *data,
 		     size_t len);
+
+/* Make the rename of a file in the directory of path durable (fsync of
+ * the directory). Returns 0 or -errno. */
+int cli_sync_parent(const char *path);
 
 /* A JSON string literal of s (malloc'ed, free()); NULL gives "null". */
 char *cli_json_quote(const char *s);

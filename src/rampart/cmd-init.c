@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* rampart init — create a new store and its first administrator. */
+/*
+ * rampart init — create a new store and its first administrator: the key
+ * vault, then service encryption over it (content DB, blob accounts, the
+ * service principal and its keys).
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +16,22 @@
 
 #include "cli.h"
 
+/* Blob accounts of the blob store (--accounts). */
+#define INIT_ACCOUNTS_MIN 1
+#define INIT_ACCOUNTS_MAX 64
+
 static void help(void)
 {
 	printf("usage: rampart init [--data DIR] [--passphrase-file FILE | --passphrase]\n"
-	       "                    [--admin NAME] [--json]\n\n"
+	       "                    [--admin NAME] [--accounts N] [--json]\n\n"
 	       "Creates a new store in DIR (created if missing; it must not\n"
 	       "hold a store yet) with its first administrator, and prints\n"
 	       "that administrator's bearer token. The token is shown once\n"
 	       "and only a hash of it is kept: store it safely.\n\n"
+	       "The store holds the key vault (DIR/vault), the content DB of\n"
+	       "service encryption (DIR/content) and the blob store with N\n"
+	       "accounts (DIR/blobs), with the principal rampart-service and\n"
+	       "its keys in the vault rampart-keystore.\n\n"
 	       "Without passphrase options the master key is sealed by a key\n"
 	       "file in DIR/vault/master.key. With --passphrase it is sealed\n"
 	       "by a passphrase (Argon2id), asked twice on the terminal; with\n"
@@ -32,8 +44,30 @@ static void help(void)
 	       "  --passphrase-file FILE  seal with the passphrase in FILE\n"
 	       "  --admin NAME            name of the first administrator\n"
 	       "                          (default: admin)\n"
-	       "  --json                  print {\"data\",\"admin\",\"token\",\"unseal\"}\n"
+	       "  --accounts N            blob accounts, 1 to 64 (default: 4)\n"
+	       "  --json                  print {\"data\",\"admin\",\"token\",\"unseal\",\n"
+	       "                          \"service\",\"accounts\"}\n"
 	       "  -h, --help              show this help\n");
+}
+
+/*
+ * Open the new store as its first administrator and create service
+ * encryption in it. Returns 0 or an rp_err code (not yet reported).
+ */
+static int init_service(const char *dir, const char *pass, size_t pass_len,
+			const char *token, uint32_t accounts)
+{
+	struct rp_store_open_opts oo = { pass, pass_len };
+	struct rp_call call = { token, NULL };
+	rp_store *store = NULL;
+	int r;
+
+	r = rp_store_open(&store, dir, &oo);
+	if (r < 0)
+		return r;
+	r = rp_service_init(store, &call, dir, accounts);
+	rp_store_close(store);
+	return r;
 }
 
 int cmd_init(const struct cli_globals *g, int argc, char **argv)
@@ -43,6 +77,7 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 		{ "passphrase", no_argument, NULL, 'p' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "admin", required_argument, NULL, 'a' },
+		{ "accounts", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -52,8 +87,9 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 	const char *unseal = "keyfile";
 	char *pass = NULL, *token = NULL, *qdir = NULL, *qadmin = NULL;
 	size_t pass_len = 0;
+	uint64_t accounts = RP_SERVICE_ACCOUNTS_DEFAULT;
 	bool json = g->json, use_pass = false;
-	int c, r;
+	int c, r, svc_r;
 
 	opterr = 0;
 	optind = 0;
@@ -71,6 +107,14 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 			break;
 		case 'a':
 			admin = optarg;
+			break;
+		case 'n':
+			if (cli_parse_uint(optarg, INIT_ACCOUNTS_MAX,
+					   &accounts) < 0 ||
+			    accounts < INIT_ACCOUNTS_MIN)
+				return cli_usage_error(
+					"init", "--accounts takes %d to %d",
+					INIT_ACCOUNTS_MIN, INIT_ACCOUNTS_MAX);
 			break;
 		case 'j':
 			json = true;
@@ -120,11 +164,14 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 	}
 	io.admin_name = admin;
 	r = rp_store_init(dir, &io, &token);
-	rp_secmem_free(pass);
 	if (r < 0) {
+		rp_secmem_free(pass);
 		cli_error("init", "%s: %s", dir, rp_strerror(r));
 		return cli_exit_for(r);
 	}
+	/* The key store exists: the token must be shown whatever follows. */
+	svc_r = init_service(dir, pass, pass_len, token, (uint32_t)accounts);
+	rp_secmem_free(pass);
 
 	/* The token goes to stdout with write(2), never through jansson or
 	 * stdio buffers that are freed without being wiped. */
@@ -141,18 +188,35 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 	}
 	if (json)
 		printf("{\"data\":%s,\"admin\":%s,\"token\":\"", qdir, qadmin);
-	else
+	else if (svc_r == 0)
 		printf("store created in %s (unseal: %s)\n"
+		       "service encryption: content DB and %u blob accounts "
+		       "created\n"
+		       "admin token (shown once, store it safely): ",
+		       dir, unseal, (unsigned)accounts);
+	else
+		printf("key store created in %s (unseal: %s)\n"
 		       "admin token (shown once, store it safely): ",
 		       dir, unseal);
 	r = cli_write_secret(token, strlen(token));
-	if (r == CLI_OK && json)
-		printf("\",\"unseal\":\"%s\"}\n", unseal);
+	if (r == CLI_OK && json && svc_r == 0)
+		printf("\",\"unseal\":\"%s\",\"service\":true,"
+		       "\"accounts\":%u}\n",
+		       unseal, (unsigned)accounts);
+	else if (r == CLI_OK && json)
+		printf("\",\"unseal\":\"%s\",\"service\":false}\n", unseal);
 	else if (r == CLI_OK)
 		putchar('\n');
 	if (r == CLI_OK && fflush(stdout) != 0) {
 		cli_error("output", "cannot write the token");
 		r = cli_exit_for(RP_ERR_IO);
+	}
+	if (r == CLI_OK && svc_r < 0) {
+		cli_error("init",
+			  "%s: service encryption: %s (the key store was "
+			  "created, but not its content DB and blob store)",
+			  dir, rp_strerror(svc_r));
+		r = cli_exit_for(svc_r);
 	}
 out:
 	rp_secmem_free(token);

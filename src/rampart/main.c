@@ -18,7 +18,8 @@
 #include "cli.h"
 
 static const struct cli_command commands[] = {
-	{ "init", "create a new key vault store", cmd_init, NULL },
+	{ "init", "create a new store: key vault, content DB, blob store",
+	  cmd_init, NULL },
 	{ "vault", "manage vaults and their access policies", NULL,
 	  cli_vault_verbs },
 	{ "key", "manage keys and use them (wrap, sign, ...)", NULL,
@@ -27,6 +28,14 @@ static const struct cli_command commands[] = {
 	  cli_principal_verbs },
 	{ "group", "manage groups of principals", NULL, cli_group_verbs },
 	{ "audit", "read and verify the audit log", NULL, cli_audit_verbs },
+	{ "tenant", "manage tenants of service encryption", NULL,
+	  cli_tenant_verbs },
+	{ "dep", "manage data encryption policies (Customer Key)", NULL,
+	  cli_dep_verbs },
+	{ "file", "store and read files encrypted per chunk", NULL,
+	  cli_file_verbs },
+	{ "store", "check the content DB and the blob store", NULL,
+	  cli_store_verbs },
 	{ "selftest", "run the built-in known-answer tests", cmd_selftest,
 	  NULL },
 	{ NULL, NULL, NULL, NULL },
@@ -103,7 +112,7 @@ static void usage(FILE *f)
 		   "  --json       machine-readable output\n"
 		   "  --version    print the version and exit\n"
 		   "  -h, --help   show this help\n\n"
-		   "Environment of the vault commands:\n"
+		   "Environment of the vault and service commands:\n"
 		   "  $RAMPART_DATA             data directory (--data)\n"
 		   "  $RAMPART_TOKEN            bearer token (--token-file, --token)\n"
 		   "  $RAMPART_TOKEN_FILE       file holding the bearer token\n"

@@ -39,7 +39,7 @@ EX_NOPERM = 77
 
 # Files a store directory may hold (docs/FORMAT.md "Vault store"; SQLite
 # in WAL mode adds the -wal and -shm files).
-STORE_FILES = {"store.db", "store.db-wal", "store.db-shm", "master.key"}
+STORE_FILES = {"store.db", "store.db-wal", "store.db-shm", "master.key", "init.lock"}
 
 # What each key type can do, and the fast ones for tests that make many.
 KTYS = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519",

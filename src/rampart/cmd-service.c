@@ -1,0 +1,1181 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rampart tenant | dep | file | store — service encryption: tenants and
+ * their data encryption policies (DEPs, Customer Key), files encrypted
+ * chunk by chunk, and the consistency check of the content DB and the
+ * blob store.
+ *
+ * Every command opens the key store (cli_open) and the service over it,
+ * and closes both at the end. File contents are streamed through
+ * rp_read_fn / rp_write_fn callbacks over file descriptors: memory stays
+ * bounded whatever the size. SIGINT, SIGTERM and SIGHUP during a transfer
+ * make the next read or write fail, so that the library audits the call
+ * and a partial output file is removed; the signal is then delivered.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <rampart/rampart.h>
+#include <rampart/service.h>
+#include <rampart/vault.h>
+
+#include "cli.h"
+
+/* A Customer Key DEP has exactly this many root keys. */
+#define DEP_ROOTS 2
+/* Progress bar: redrawn at most every PROGRESS_INTERVAL_NS (10 a second). */
+#define PROGRESS_INTERVAL_NS 100000000LL
+#define PROGRESS_BAR_WIDTH 24
+#define PROGRESS_LINE_MAX 128
+#define NS_PER_SEC 1000000000LL
+#define BYTES_PER_MB 1e6
+/* "TENANT/NAME" and "TENANT/SITE/PATH" as text, with the NUL. */
+#define PAIR_LEN (2 * (RP_NAME_MAX + 1))
+/* One cell of the ROOTS column of 'dep show'. */
+#define ROOTS_TEXT_MAX 512
+/* Suffix of the temporary file next to the output of 'file get -o'. */
+#define TMP_SUFFIX ".tmp-XXXXXX"
+
+enum svc_opt {
+	SO_OWNER,
+	SO_ROOT,
+	SO_CONFIRM,
+	SO_TO,
+	SO_IN,
+	SO_OUT,
+	SO_VERSION,
+	SO_PREFIX,
+	SO_DEEP,
+	SO_COLLECT,
+	SO_COUNT
+};
+
+static const struct cli_opt svc_opts[] = {
+	[SO_OWNER] = { "owner", true, 0, "PRINCIPAL",
+		       "owner of the tenant (default: the caller); only the "
+		       "owner manages its DEPs and reads and writes its files" },
+	[SO_ROOT] = { "root", true, 0, "VAULT/KEY",
+		      "a customer root key: RSA, enabled, wrap and unwrap "
+		      "granted to rampart-service, in a vault with purge "
+		      "protection; give exactly two, in two different vaults" },
+	[SO_CONFIRM] = { "confirm", true, 0, "TENANT/NAME",
+			 "repeat the DEP: purging destroys its keys and every "
+			 "file under it, for every user, for good" },
+	[SO_TO] = { "to", true, 0, "NAME",
+		    "the DEP of the same tenant that takes the data over" },
+	[SO_IN] = { "in", true, 'i', "FILE",
+		    "read the content from FILE (default or -: stdin)" },
+	[SO_OUT] = { "out", true, 'o', "FILE",
+		     "write to FILE: a 0600 temporary file next to it, "
+		     "renamed over FILE only when complete (default or -: "
+		     "stdout)" },
+	[SO_VERSION] = { "version", true, 0, "N",
+			 "the version to read (default: the latest)" },
+	[SO_PREFIX] = { "prefix", true, 0, "P",
+			"only the paths that start with P" },
+	[SO_DEEP] = { "deep", false, 0, NULL,
+		      "also read, decrypt and authenticate every chunk" },
+	[SO_COLLECT] = { "collect", false, 0, NULL,
+			 "delete orphan blobs (left by puts that never "
+			 "committed)" },
+	[SO_COUNT] = { NULL, false, 0, NULL, NULL },
+};
+
+#define B(o) CLI_OPT_BIT(o)
+
+/* What the positional argument is. */
+enum svc_target {
+	TARGET_NONE,
+	TARGET_TENANT, /* NAME */
+	TARGET_PAIR,   /* TENANT/NAME (a DEP) or TENANT/SITE */
+	TARGET_FILE,   /* TENANT/SITE/PATH */
+};
+
+struct svc_args {
+	struct cli_ctx cx;
+	rp_service *svc;
+	const char *target; /* the positional argument as given */
+	char tenant[RP_NAME_MAX + 1];
+	char name[RP_NAME_MAX + 1]; /* DEP or site of TARGET_PAIR */
+	struct rp_file_ref ref;     /* TARGET_FILE */
+	const char *owner;
+	const char *roots[DEP_ROOTS];
+	unsigned nroots;
+	const char *confirm, *to, *in, *out, *prefix;
+	uint32_t version; /* 0: latest */
+	bool deep, collect;
+};
+
+struct svc_verb {
+	struct cli_spec spec;
+	enum svc_target target;
+	int (*run)(struct svc_args *a);
+};
+
+static int svc_opt(void *ctx, unsigned opt, const char *arg)
+{
+	struct svc_args *a = ctx;
+	uint64_t v;
+
+	switch (opt) {
+	case SO_OWNER:
+		a->owner = arg;
+		break;
+	case SO_ROOT:
+		if (a->nroots >= DEP_ROOTS)
+			return cli_usage_error(a->cx.cmd,
+					       "give exactly %d --root options",
+					       DEP_ROOTS);
+		a->roots[a->nroots++] = arg;
+		break;
+	case SO_CONFIRM:
+		a->confirm = arg;
+		break;
+	case SO_TO:
+		a->to = arg;
+		break;
+	case SO_IN:
+		a->in = arg;
+		break;
+	case SO_OUT:
+		a->out = arg;
+		break;
+	case SO_VERSION:
+		if (cli_parse_uint(arg, UINT32_MAX, &v) < 0 || v == 0)
+			return cli_usage_error(a->cx.cmd,
+					       "--version takes a version number "
+					       "(1 or more)");
+		a->version = (uint32_t)v;
+		break;
+	case SO_PREFIX:
+		a->prefix = arg;
+		break;
+	case SO_DEEP:
+		a->deep = true;
+		break;
+	case SO_COLLECT:
+		a->collect = true;
+		break;
+	default:
+		return CLI_SOFTWARE;
+	}
+	return CLI_OK;
+}
+
+static bool is_std(const char *path)
+{
+	return path == NULL || strcmp(path, "-") == 0;
+}
+
+/* "TENANT/NAME": two valid names around exactly one '/'. */
+static int parse_pair(struct svc_args *a, const char *what)
+{
+	const char *s = a->target, *slash = strchr(s, '/');
+	size_t n1, n2;
+
+	if (slash == NULL || strchr(slash + 1, '/') != NULL)
+		goto bad;
+	n1 = (size_t)(slash - s);
+	n2 = strlen(slash + 1);
+	if (n1 == 0 || n1 > RP_NAME_MAX || n2 == 0 || n2 > RP_NAME_MAX)
+		goto bad;
+	memcpy(a->tenant, s, n1);
+	a->tenant[n1] = '\0';
+	memcpy(a->name, slash + 1, n2 + 1);
+	if (rp_name_valid(a->tenant) && rp_name_valid(a->name))
+		return CLI_OK;
+bad:
+	return cli_usage_error(a->cx.cmd,
+			       "'%s' is not %s (names of 1 to %d of A-Z a-z "
+			       "0-9 -)",
+			       s, what, RP_NAME_MAX);
+}
+
+/* Check the positional argument and the option combinations. */
+static int svc_check(struct svc_args *a, const struct svc_verb *v)
+{
+	int r = CLI_OK;
+
+	a->target = a->cx.nargs > 0 ? a->cx.args[0] : NULL;
+	switch (v->target) {
+	case TARGET_NONE:
+		break;
+	case TARGET_TENANT:
+		if (!rp_name_valid(a->target))
+			return cli_usage_error(
+				a->cx.cmd,
+				"'%s' is not a valid name: 1 to %d of A-Z a-z "
+				"0-9 -, not starting with '-' or 'rampart-'",
+				a->target, RP_NAME_MAX);
+		snprintf(a->tenant, sizeof(a->tenant), "%s", a->target);
+		break;
+	case TARGET_PAIR:
+		r = parse_pair(a, v->spec.params);
+		break;
+	case TARGET_FILE:
+		if (rp_file_ref_parse(a->target, &a->ref) < 0)
+			return cli_usage_error(
+				a->cx.cmd,
+				"'%s' is not a file reference (TENANT/SITE/PATH; "
+				"no empty, '.' or '..' segment)",
+				a->target);
+		break;
+	}
+	if (r != CLI_OK)
+		return r;
+	if (strcmp(a->cx.cmd, "dep create") == 0 && a->nroots != DEP_ROOTS)
+		return cli_usage_error(a->cx.cmd,
+				       "give exactly %d --root VAULT/KEY options, "
+				       "in two different vaults",
+				       DEP_ROOTS);
+	if (strcmp(a->cx.cmd, "dep purge") == 0) {
+		if (a->confirm == NULL)
+			return cli_usage_error(
+				a->cx.cmd,
+				"purging destroys the DEP's keys and deletes "
+				"every file under it, for every user of the "
+				"tenant, for good; to go ahead, repeat its name: "
+				"--confirm %s",
+				a->target);
+		if (strcmp(a->confirm, a->target) != 0)
+			return cli_usage_error(a->cx.cmd,
+					       "--confirm '%s' does not repeat "
+					       "'%s' exactly",
+					       a->confirm, a->target);
+	}
+	if (strcmp(a->cx.cmd, "dep recover") == 0 && a->to == NULL)
+		return cli_usage_error(a->cx.cmd, "--to NAME is required");
+	if (strcmp(a->cx.cmd, "file get") == 0 && a->cx.json && is_std(a->out))
+		return cli_usage_error(a->cx.cmd,
+				       "--json needs -o FILE: without it the "
+				       "file's content goes to stdout");
+	return CLI_OK;
+}
+
+/* Report a library error of the service; a revoked customer key says so. */
+static int svc_fail(const struct svc_args *a, const char *obj, int err)
+{
+	if (err == RP_ERR_REVOKED) {
+		cli_error(a->cx.cmd,
+			  "%s: customer key revoked: the tenant's root keys no "
+			  "longer let the service unwrap the DEP key",
+			  obj != NULL ? obj : a->target);
+		return cli_exit_for(err);
+	}
+	return cli_fail(a->cx.cmd, obj, err);
+}
+
+static int svc_open(struct svc_args *a)
+{
+	int r = cli_open(&a->cx);
+
+	if (r != CLI_OK)
+		return r;
+	r = rp_service_open(&a->svc, a->cx.store, a->cx.data_dir);
+	if (r < 0) {
+		a->svc = NULL;
+		cli_error("open service", "%s: %s", a->cx.data_dir,
+			  r == RP_ERR_NOT_FOUND ?
+				  "no content DB here (the store was made "
+				  "without service encryption)" :
+				  rp_strerror(r));
+		return cli_exit_for(r);
+	}
+	return CLI_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transfers: signals, progress, file descriptors                      */
+/* ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t io_signal;
+
+static void io_on_signal(int sig)
+{
+	io_signal = sig;
+}
+
+static const int io_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define IO_NSIGNALS (sizeof(io_signals) / sizeof(io_signals[0]))
+
+struct io_guard {
+	struct sigaction old[IO_NSIGNALS];
+};
+
+/* Catch the signals that end a transfer (those not ignored already). */
+static void guard_on(struct io_guard *g)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = io_on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a read blocked on a pipe or terminal returns. */
+	io_signal = 0;
+	for (size_t i = 0; i < IO_NSIGNALS; i++) {
+		if (sigaction(io_signals[i], &sa, &g->old[i]) == 0 &&
+		    g->old[i].sa_handler == SIG_IGN)
+			(void)sigaction(io_signals[i], &g->old[i], NULL);
+	}
+}
+
+/* Restore the handlers; a signal caught meanwhile is delivered now
+ * (call it after cleaning up). */
+static void guard_off(struct io_guard *g)
+{
+	for (size_t i = 0; i < IO_NSIGNALS; i++)
+		(void)sigaction(io_signals[i], &g->old[i], NULL);
+	if (io_signal != 0)
+		raise(io_signal);
+}
+
+struct progress {
+	bool on;
+	uint64_t total, done;
+	struct timespec start, last;
+	int width; /* of the line on screen, to clear it */
+};
+
+static long long ns_between(const struct timespec *a, const struct timespec *b)
+{
+	return (long long)(b->tv_sec - a->tv_sec) * NS_PER_SEC +
+	       (b->tv_nsec - a->tv_nsec);
+}
+
+/* A bar on stderr only when it is a terminal, the size is known and the
+ * output is not JSON. */
+static void progress_start(struct progress *p, bool json, uint64_t total)
+{
+	memset(p, 0, sizeof(*p));
+	p->on = !json && total > 0 && isatty(STDERR_FILENO);
+	p->total = total;
+	(void)clock_gettime(CLOCK_MONOTONIC, &p->start);
+	p->last = p->start;
+}
+
+static void progress_draw(struct progress *p, const struct timespec *now)
+{
+	char bar[PROGRESS_BAR_WIDTH + 1], line[PROGRESS_LINE_MAX];
+	uint64_t done = p->done < p->total ? p->done : p->total;
+	size_t fill = (size_t)(done * PROGRESS_BAR_WIDTH / p->total);
+	double secs = (double)ns_between(&p->start, now) / (double)NS_PER_SEC;
+	double rate = secs > 0 ? (double)p->done / secs / BYTES_PER_MB : 0;
+	int n;
+
+	memset(bar, '#', fill);
+	memset(bar + fill, '-', PROGRESS_BAR_WIDTH - fill);
+	bar[PROGRESS_BAR_WIDTH] = '\0';
+	n = snprintf(line, sizeof(line), "[%s] %3u%%  %.1f/%.1f MB  %.1f MB/s",
+		     bar, (unsigned)(done * 100 / p->total),
+		     (double)done / BYTES_PER_MB,
+		     (double)p->total / BYTES_PER_MB, rate);
+	if (n < 0)
+		return;
+	if (n >= (int)sizeof(line))
+		n = (int)sizeof(line) - 1;
+	fprintf(stderr, "\r%s%*s", line, p->width > n ? p->width - n : 0, "");
+	if (n > p->width)
+		p->width = n;
+}
+
+static void progress_add(struct progress *p, size_t n)
+{
+	struct timespec now;
+
+	if (p == NULL || !p->on)
+		return;
+	p->done += n;
+	if (clock_gettime(CLOCK_MONOTONIC, &now) < 0 ||
+	    ns_between(&p->last, &now) < PROGRESS_INTERVAL_NS)
+		return;
+	p->last = now;
+	progress_draw(p, &now);
+}
+
+/* Clear the line, leaving the cursor where it was before the bar. */
+static void progress_end(struct progress *p)
+{
+	if (p->on && p->width > 0)
+		fprintf(stderr, "\r%*s\r", p->width, "");
+	p->width = 0;
+}
+
+struct fd_io {
+	int fd;
+	int err;        /* errno of the read or write that failed, 0 if none */
+	uint64_t bytes; /* read or written so far */
+	struct progress *pg;
+};
+
+static ssize_t fd_read(void *ctx, uint8_t *buf, size_t cap)
+{
+	struct fd_io *io = ctx;
+
+	for (;;) {
+		ssize_t n;
+
+		if (io_signal != 0) {
+			io->err = EINTR;
+			return RP_ERR_IO;
+		}
+		n = read(io->fd, buf, cap);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			io->err = errno;
+			return RP_ERR_IO;
+		}
+		io->bytes += (uint64_t)n;
+		progress_add(io->pg, (size_t)n);
+		return n;
+	}
+}
+
+static int fd_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct fd_io *io = ctx;
+
+	while (len > 0) {
+		ssize_t n;
+
+		if (io_signal != 0) {
+			io->err = EINTR;
+			return RP_ERR_IO;
+		}
+		n = write(io->fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			io->err = errno;
+			return RP_ERR_IO;
+		}
+		buf += n;
+		len -= (size_t)n;
+		io->bytes += (uint64_t)n;
+		progress_add(io->pg, (size_t)n);
+	}
+	return 0;
+}
+
+/* The error of a transfer: our read or write, or the library's. */
+static int io_fail(const struct svc_args *a, const struct fd_io *io,
+		   const char *name, const char *obj, int err)
+{
+	if (err == RP_ERR_IO && io->err == EINTR) {
+		cli_error(a->cx.cmd, "%s: interrupted", obj);
+		return cli_exit_for(RP_ERR_IO);
+	}
+	if (err == RP_ERR_IO && io->err != 0) {
+		cli_error(a->cx.cmd, "%s: %s", name, strerror(io->err));
+		return cli_exit_for(RP_ERR_IO);
+	}
+	return svc_fail(a, obj, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* tenant                                                              */
+/* ------------------------------------------------------------------ */
+
+static int tenant_create(struct svc_args *a)
+{
+	int r = rp_tenant_create(a->svc, &a->cx.call, a->tenant, a->owner);
+
+	if (r < 0)
+		return svc_fail(a, a->tenant, r);
+	return cli_print_ok(&a->cx, json_pack("{s:s}", "tenant", a->tenant),
+			    "tenant %s created (DEP default assigned)",
+			    a->tenant);
+}
+
+static int tenant_list(struct svc_args *a)
+{
+	static const struct cli_column cols[] = {
+		{ "name", "NAME" },
+		{ "owner", "OWNER" },
+		{ "assigned", "ASSIGNED" },
+		{ "deps", "DEPS" },
+		{ NULL, NULL },
+	};
+	struct cli_column shown[sizeof(cols) / sizeof(cols[0])];
+	json_t *list = NULL, *row;
+	size_t i, n = 0;
+	bool deps = false;
+	int r;
+
+	r = rp_tenant_list(a->svc, &a->cx.call, &list);
+	if (r < 0)
+		return svc_fail(a, NULL, r);
+	if (a->cx.json) {
+		r = cli_print_json(list);
+		goto out;
+	}
+	/* DEPS only when the library lists them. */
+	json_array_foreach(list, i, row)
+		deps = deps || json_object_get(row, "deps") != NULL;
+	for (i = 0; cols[i].field != NULL; i++)
+		if (deps || strcmp(cols[i].field, "deps") != 0)
+			shown[n++] = cols[i];
+	shown[n] = (struct cli_column){ NULL, NULL };
+	r = cli_print_table(list, shown);
+out:
+	json_decref(list);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* dep                                                                 */
+/* ------------------------------------------------------------------ */
+
+static int dep_create(struct svc_args *a)
+{
+	const char *reason = NULL;
+	int r;
+
+	r = rp_dep_create(a->svc, &a->cx.call, a->tenant, a->name, a->roots[0],
+			  a->roots[1], &reason);
+	if (r == RP_ERR_INVALID && reason != NULL) {
+		cli_error(a->cx.cmd, "%s", reason);
+		return cli_exit_for(r);
+	}
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	return cli_print_ok(&a->cx, json_pack("{s:s}", "dep", a->target),
+			    "dep %s created (Customer Key: %s, %s)", a->target,
+			    a->roots[0], a->roots[1]);
+}
+
+static int dep_assign(struct svc_args *a)
+{
+	int r = rp_dep_assign(a->svc, &a->cx.call, a->tenant, a->name);
+
+	if (r == RP_ERR_STATE) {
+		cli_error(a->cx.cmd, "%s: the DEP is purged", a->target);
+		return cli_exit_for(r);
+	}
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	return cli_print_ok(&a->cx, json_pack("{s:s}", "dep", a->target),
+			    "dep %s assigned: new sites of tenant %s are "
+			    "created under it",
+			    a->target, a->tenant);
+}
+
+/* "root1 V/K/1, root2 V/K/3, availability V/K/1" of a DEP's "keys". */
+static void roots_text(char *buf, size_t cap, const json_t *keys)
+{
+	size_t used = 0, i;
+	json_t *k;
+
+	buf[0] = '\0';
+	json_array_foreach(keys, i, k)
+	{
+		int n;
+
+		if (used >= cap)
+			break;
+		n = snprintf(buf + used, cap - used, "%s%s %s/%lld",
+			     i > 0 ? ", " : "",
+			     json_string_value(json_object_get(k, "slot")) ?: "?",
+			     json_string_value(json_object_get(k, "key")) ?: "?",
+			     (long long)json_integer_value(
+				     json_object_get(k, "version")));
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static int dep_show(struct svc_args *a)
+{
+	static const struct cli_column cols[] = {
+		{ "name", "NAME" },
+		{ "kind", "KIND" },
+		{ "state", "STATE" },
+		{ "assigned", "ASSIGNED" },
+		{ "roots", "KEYS" },
+		{ NULL, NULL },
+	};
+	json_t *list = NULL, *rows = NULL, *d;
+	size_t i;
+	int r;
+
+	r = rp_dep_show(a->svc, &a->cx.call, a->tenant, &list);
+	if (r < 0)
+		return svc_fail(a, a->tenant, r);
+	if (a->cx.json) {
+		r = cli_print_json(list);
+		goto out;
+	}
+	rows = json_array();
+	r = rows != NULL ? CLI_OK : CLI_OSERR;
+	json_array_foreach(list, i, d)
+	{
+		char roots[ROOTS_TEXT_MAX];
+		json_t *row = json_copy(d);
+
+		roots_text(roots, sizeof(roots), json_object_get(d, "keys"));
+		if (row == NULL ||
+		    json_object_set_new(row, "roots", json_string(roots)) < 0 ||
+		    json_array_append_new(rows, row) < 0) {
+			r = CLI_OSERR;
+			break;
+		}
+	}
+	if (r == CLI_OK)
+		r = cli_print_table(rows, cols);
+	else
+		cli_error("output", "out of memory");
+out:
+	json_decref(rows);
+	json_decref(list);
+	return r;
+}
+
+static int dep_roll(struct svc_args *a)
+{
+	int r = rp_dep_roll(a->svc, &a->cx.call, a->tenant, a->name);
+
+	if (r == RP_ERR_STATE) {
+		cli_error(a->cx.cmd, "%s: the DEP is purged", a->target);
+		return cli_exit_for(r);
+	}
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	return cli_print_ok(&a->cx, json_pack("{s:s}", "dep", a->target),
+			    "dep %s rolled: its key is wrapped under the roots' "
+			    "current versions (no data re-encrypted)",
+			    a->target);
+}
+
+static int dep_purge(struct svc_args *a)
+{
+	int r = rp_dep_purge(a->svc, &a->cx.call, a->tenant, a->name,
+			     a->confirm);
+
+	if (r == RP_ERR_STATE) {
+		cli_error(a->cx.cmd,
+			  "%s: refused: only an active Customer Key DEP can be "
+			  "purged, and only once both its root keys are "
+			  "revoked (disabled, deleted, or unwrap taken from "
+			  "rampart-service)",
+			  a->target);
+		return cli_exit_for(r);
+	}
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	return cli_print_ok(&a->cx, json_pack("{s:s}", "dep", a->target),
+			    "dep %s purged: its keys are destroyed and its "
+			    "files deleted",
+			    a->target);
+}
+
+static int dep_recover(struct svc_args *a)
+{
+	int r = rp_dep_recover(a->svc, &a->cx.call, a->tenant, a->name, a->to);
+
+	if (r == RP_ERR_STATE) {
+		cli_error(a->cx.cmd,
+			  "%s: refused: recover moves the data of an active "
+			  "Customer Key DEP to another active DEP of the same "
+			  "tenant",
+			  a->target);
+		return cli_exit_for(r);
+	}
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	return cli_print_ok(&a->cx,
+			    json_pack("{s:s,s:s}", "dep", a->target, "to",
+				      a->to),
+			    "dep %s recovered: its data is now under %s/%s",
+			    a->target, a->tenant, a->to);
+}
+
+/* ------------------------------------------------------------------ */
+/* file                                                                */
+/* ------------------------------------------------------------------ */
+
+static int file_put(struct svc_args *a)
+{
+	struct fd_io io = { .fd = STDIN_FILENO };
+	const char *name = "stdin";
+	struct progress pg;
+	struct io_guard g;
+	struct stat st;
+	uint32_t version = 0;
+	int r;
+
+	if (!is_std(a->in)) {
+		io.fd = open(a->in, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (io.fd < 0) {
+			int e = errno;
+
+			cli_error(a->cx.cmd, "%s: %s", a->in, strerror(e));
+			return cli_exit_for(e == ENOENT ? RP_ERR_NOT_FOUND :
+							  RP_ERR_IO);
+		}
+		name = a->in;
+	}
+	/* The size is known for a regular file only. */
+	progress_start(&pg, a->cx.json,
+		       fstat(io.fd, &st) == 0 && S_ISREG(st.st_mode) ?
+			       (uint64_t)st.st_size :
+			       0);
+	io.pg = &pg;
+	guard_on(&g);
+	r = rp_file_put(a->svc, &a->cx.call, &a->ref, fd_read, &io, &version);
+	progress_end(&pg);
+	if (io.fd != STDIN_FILENO)
+		close(io.fd);
+	guard_off(&g);
+	if (r < 0)
+		return io_fail(a, &io, name, a->target, r);
+	if (a->cx.json) {
+		json_t *o = json_pack("{s:s,s:I}", "file", a->target, "version",
+				      (json_int_t)version);
+
+		if (o == NULL) {
+			cli_error("output", "out of memory");
+			return CLI_OSERR;
+		}
+		r = cli_print_json(o);
+		json_decref(o);
+		return r;
+	}
+	printf("%s version %u\n", a->target, version);
+	return cli_flush();
+}
+
+/*
+ * The version to read and its size, from rp_file_versions: version 0 is
+ * the latest. Leaves *version and *size alone when the version is not
+ * listed (rp_file_get then reports it).
+ */
+static int file_lookup(struct svc_args *a, uint32_t *version, uint64_t *size)
+{
+	json_t *list = NULL, *v, *hit = NULL;
+	size_t i;
+	int r;
+
+	r = rp_file_versions(a->svc, &a->cx.call, &a->ref, &list);
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	/* Sorted by version: the latest is the last one. */
+	json_array_foreach(list, i, v)
+	{
+		json_int_t n = json_integer_value(json_object_get(v, "version"));
+
+		if (n > 0 && n <= UINT32_MAX &&
+		    (*version == 0 || (uint32_t)n == *version))
+			hit = v;
+	}
+	if (hit != NULL) {
+		*version = (uint32_t)json_integer_value(
+			json_object_get(hit, "version"));
+		*size = (uint64_t)json_integer_value(json_object_get(hit, "size"));
+	}
+	json_decref(list);
+	return CLI_OK;
+}
+
+/* Create FILE.tmp-XXXXXX next to path, mode 0600. */
+static int tmp_create(const struct svc_args *a, const char *path, char **ret,
+		      int *ret_fd)
+{
+	size_t n = strlen(path);
+	char *tmp = malloc(n + sizeof(TMP_SUFFIX));
+	int fd;
+
+	if (tmp == NULL) {
+		cli_error(a->cx.cmd, "out of memory");
+		return CLI_OSERR;
+	}
+	memcpy(tmp, path, n);
+	memcpy(tmp + n, TMP_SUFFIX, sizeof(TMP_SUFFIX));
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0 || fchmod(fd, S_IRUSR | S_IWUSR) < 0) {
+		int e = errno;
+
+		cli_error(a->cx.cmd, "%s: %s", path, strerror(e));
+		if (fd >= 0) {
+			close(fd);
+			(void)unlink(tmp);
+		}
+		free(tmp);
+		return cli_exit_for(RP_ERR_IO);
+	}
+	*ret = tmp;
+	*ret_fd = fd;
+	return CLI_OK;
+}
+
+/* Make the temporary file durable and put it in place of path. */
+static int tmp_commit(const struct svc_args *a, const char *tmp,
+		      const char *path, int fd)
+{
+	int r = 0;
+
+	if (fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && io_signal != 0)
+		r = -EINTR;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r == 0)
+		r = cli_sync_parent(path);
+	if (r < 0) {
+		cli_error(a->cx.cmd, "%s: %s", path,
+			  r == -EINTR ? "interrupted" : strerror(-r));
+		return cli_exit_for(RP_ERR_IO);
+	}
+	return CLI_OK;
+}
+
+static int file_get(struct svc_args *a)
+{
+	char obj[PAIR_LEN + RP_PATH_MAX + 32];
+	struct fd_io io = { .fd = STDOUT_FILENO };
+	const char *name = is_std(a->out) ? "stdout" : a->out;
+	char *tmp = NULL;
+	struct progress pg;
+	struct io_guard g;
+	uint32_t version = a->version;
+	uint64_t size = 0;
+	bool renamed = false;
+	int r;
+
+	/* The size for the progress bar, the version for --json. */
+	if ((!a->cx.json && isatty(STDERR_FILENO)) ||
+	    (a->cx.json && version == 0)) {
+		r = file_lookup(a, &version, &size);
+		if (r != CLI_OK)
+			return r;
+	}
+	if (a->version != 0)
+		snprintf(obj, sizeof(obj), "%s version %u", a->target,
+			 a->version);
+	else
+		snprintf(obj, sizeof(obj), "%s", a->target);
+	if (!is_std(a->out)) {
+		r = tmp_create(a, a->out, &tmp, &io.fd);
+		if (r != CLI_OK)
+			return r;
+	}
+	progress_start(&pg, a->cx.json, size);
+	io.pg = &pg;
+	guard_on(&g);
+	/* With the version found above, the size shown is that version's. */
+	r = rp_file_get(a->svc, &a->cx.call, &a->ref, version, fd_write, &io);
+	progress_end(&pg);
+	if (r < 0) {
+		r = io_fail(a, &io, name, obj, r);
+		if (tmp != NULL)
+			close(io.fd);
+	} else if (tmp != NULL) {
+		r = tmp_commit(a, tmp, a->out, io.fd);
+		renamed = r == CLI_OK;
+	} else {
+		r = CLI_OK;
+	}
+	/* The library may have written part of the data before it found a
+	 * bad chunk: never leave that behind. */
+	if (tmp != NULL && !renamed)
+		(void)unlink(tmp);
+	free(tmp);
+	guard_off(&g);
+	if (r != CLI_OK || !a->cx.json)
+		return r;
+	{
+		json_t *o = json_pack("{s:s,s:I,s:s,s:I}", "file", a->target,
+				      "version", (json_int_t)version, "out",
+				      a->out, "bytes", (json_int_t)io.bytes);
+
+		if (o == NULL) {
+			cli_error("output", "out of memory");
+			return CLI_OSERR;
+		}
+		r = cli_print_json(o);
+		json_decref(o);
+	}
+	return r;
+}
+
+static int file_ls(struct svc_args *a)
+{
+	static const struct cli_column cols[] = {
+		{ "path", "PATH" },
+		{ "versions", "VERSIONS" },
+		{ "size", "SIZE" },
+		{ "updated", "UPDATED" },
+		{ NULL, NULL },
+	};
+	json_t *list = NULL;
+	int r;
+
+	r = rp_file_list(a->svc, &a->cx.call, a->tenant, a->name, a->prefix,
+			 &list);
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
+	json_decref(list);
+	return r;
+}
+
+static int file_versions(struct svc_args *a)
+{
+	static const struct cli_column cols[] = {
+		{ "version", "VERSION" },
+		{ "size", "SIZE" },
+		{ "chunks", "CHUNKS" },
+		{ "created", "CREATED" },
+		{ NULL, NULL },
+	};
+	json_t *list = NULL;
+	int r;
+
+	r = rp_file_versions(a->svc, &a->cx.call, &a->ref, &list);
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
+	json_decref(list);
+	return r;
+}
+
+static int file_rm(struct svc_args *a)
+{
+	int r = rp_file_remove(a->svc, &a->cx.call, &a->ref);
+
+	if (r < 0)
+		return svc_fail(a, a->target, r);
+	return cli_print_ok(&a->cx, json_pack("{s:s}", "file", a->target),
+			    "%s removed", a->target);
+}
+
+/* ------------------------------------------------------------------ */
+/* store                                                               */
+/* ------------------------------------------------------------------ */
+
+static int store_check(struct svc_args *a)
+{
+	static const char *const counts[] = { "versions", "blobs", "problems",
+					      "orphans", "collected", NULL };
+	json_t *rep = NULL, *e;
+	bool ok;
+	size_t i;
+	int r;
+
+	r = rp_service_check(a->svc, &a->cx.call, a->deep, a->collect, &rep);
+	/* Inconsistency is the answer of the check, not a refused call. */
+	if (r < 0 && !(r == RP_ERR_CORRUPT && rep != NULL)) {
+		json_decref(rep);
+		return svc_fail(a, NULL, r);
+	}
+	ok = r == 0;
+	if (a->cx.json) {
+		r = cli_print_json(rep);
+	} else {
+		printf("store check (%s): %s\n", a->deep ? "deep" : "shallow",
+		       ok ? "consistent" : "INCONSISTENT");
+		for (i = 0; counts[i] != NULL; i++) {
+			json_t *v = json_object_get(rep, counts[i]);
+
+			printf("%s: %lld\n", counts[i],
+			       json_is_array(v) ?
+				       (long long)json_array_size(v) :
+				       (long long)json_integer_value(v));
+		}
+		json_array_foreach(json_object_get(rep, "problems"), i, e)
+			printf("problem: %s\n", json_string_value(e) ?: "?");
+		json_array_foreach(json_object_get(rep, "orphans"), i, e)
+			printf("orphan: %s\n", json_string_value(e) ?: "?");
+		r = cli_flush();
+	}
+	json_decref(rep);
+	if (r != CLI_OK)
+		return r;
+	return ok ? CLI_OK : CLI_CHECK_FAILED;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+/* ------------------------------------------------------------------ */
+
+static const struct svc_verb verbs[] = {
+	{ { "tenant create", "NAME", "[--owner PRINCIPAL]",
+	    "Creates a tenant owned by PRINCIPAL (default: the caller), with\n"
+	    "a service-managed DEP 'default' assigned to it. Store\n"
+	    "administrators only. Only the owner manages the tenant's DEPs\n"
+	    "and reads and writes its files.",
+	    svc_opts, B(SO_OWNER), 1, 1 },
+	  TARGET_TENANT, tenant_create },
+	{ { "tenant list", NULL, NULL,
+	    "Lists the tenants the caller owns (administrators: all) with\n"
+	    "their owner and the DEP new data is written under.",
+	    svc_opts, 0, 0, 0 },
+	  TARGET_NONE, tenant_list },
+	{ { "dep create", "TENANT/NAME", "--root VAULT/KEY --root VAULT/KEY",
+	    "Creates a Customer Key DEP rooted in two customer keys: RSA of\n"
+	    "2048 bits or more, enabled, in two different vaults that have\n"
+	    "purge protection on and grant wrap and unwrap to principal\n"
+	    "rampart-service. Its key is wrapped under each root and under\n"
+	    "an availability key of the service. Tenant owner only.",
+	    svc_opts, B(SO_ROOT), 1, 1 },
+	  TARGET_PAIR, dep_create },
+	{ { "dep assign", "TENANT/NAME", NULL,
+	    "Makes the DEP the one new data of the tenant is written under.\n"
+	    "Existing data keeps its DEP. Tenant owner only.",
+	    svc_opts, 0, 1, 1 },
+	  TARGET_PAIR, dep_assign },
+	{ { "dep show", "TENANT", NULL,
+	    "Shows the DEPs of a tenant: kind, state, whether assigned, and\n"
+	    "the keys their key is wrapped under (slot VAULT/KEY/VERSION).",
+	    svc_opts, 0, 1, 1 },
+	  TARGET_TENANT, dep_show },
+	{ { "dep roll", "TENANT/NAME", NULL,
+	    "After a root key was rotated, wraps the DEP key under the roots'\n"
+	    "current versions. No data is re-encrypted. Tenant owner only.",
+	    svc_opts, 0, 1, 1 },
+	  TARGET_PAIR, dep_roll },
+	{ { "dep purge", "TENANT/NAME", "--confirm TENANT/NAME",
+	    "Crypto-shreds a Customer Key DEP whose two root keys are both\n"
+	    "revoked: destroys every wrapped form of its key and its\n"
+	    "availability key, then deletes the blobs of every file under\n"
+	    "it. This cannot be undone and affects every user of the tenant.\n"
+	    "Tenant owner only.",
+	    svc_opts, B(SO_CONFIRM), 1, 1 },
+	  TARGET_PAIR, dep_purge },
+	{ { "dep recover", "TENANT/NAME", "--to NAME",
+	    "With the DEP's availability key, re-wraps the tenant keys under\n"
+	    "it to DEP NAME of the same tenant, so data survives lost\n"
+	    "customer keys. Administrators only.",
+	    svc_opts, B(SO_TO), 1, 1 },
+	  TARGET_PAIR, dep_recover },
+	{ { "file put", "TENANT/SITE/PATH", "[-i FILE]",
+	    "Stores a new version of a file read from FILE (default: stdin),\n"
+	    "streamed and encrypted chunk by chunk; unchanged chunks of the\n"
+	    "previous version are reused. Prints 'TENANT/SITE/PATH version\n"
+	    "N'. The site is created on first use. Tenant owner only.",
+	    svc_opts, B(SO_IN), 1, 1 },
+	  TARGET_FILE, file_put },
+	{ { "file get", "TENANT/SITE/PATH", "[-o FILE] [--version N]",
+	    "Writes a version of a file (default: the latest) to stdout, or\n"
+	    "to FILE through a temporary file that replaces FILE only when\n"
+	    "every chunk authenticated. Each chunk is authenticated before a\n"
+	    "byte of it is written. Tenant owner only.",
+	    svc_opts, B(SO_OUT) | B(SO_VERSION), 1, 1 },
+	  TARGET_FILE, file_get },
+	{ { "file ls", "TENANT/SITE", "[--prefix P]",
+	    "Lists the files of a site: path, versions, size of the latest\n"
+	    "version, when it was written.",
+	    svc_opts, B(SO_PREFIX), 1, 1 },
+	  TARGET_PAIR, file_ls },
+	{ { "file versions", "TENANT/SITE/PATH", NULL,
+	    "Lists the versions of a file with their size and chunks.",
+	    svc_opts, 0, 1, 1 },
+	  TARGET_FILE, file_versions },
+	{ { "file rm", "TENANT/SITE/PATH", NULL,
+	    "Removes a file and every version of it; its blobs are deleted.",
+	    svc_opts, 0, 1, 1 },
+	  TARGET_FILE, file_rm },
+	{ { "store check", NULL, "[--deep] [--collect]",
+	    "Checks the content DB against the blob store: every chunk map\n"
+	    "opens and names blobs that exist with the right size, and every\n"
+	    "blob belongs to a map. Orphan blobs (from a put that never\n"
+	    "committed) are listed, and deleted with --collect. --deep also\n"
+	    "decrypts and authenticates every chunk. Exits 0 when\n"
+	    "consistent, 1 when not. Administrators only.",
+	    svc_opts, B(SO_DEEP) | B(SO_COLLECT), 0, 0 },
+	  TARGET_NONE, store_check },
+};
+
+static int dispatch(const char *noun, const struct cli_globals *g, int argc,
+		    char **argv)
+{
+	const struct svc_verb *v = NULL;
+	struct svc_args a = { .svc = NULL };
+	size_t nl = strlen(noun);
+	int r;
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strncmp(verbs[i].spec.cmd, noun, nl) == 0 &&
+		    verbs[i].spec.cmd[nl] == ' ' &&
+		    strcmp(verbs[i].spec.cmd + nl + 1, argv[0]) == 0)
+			v = &verbs[i];
+	if (v == NULL)
+		return CLI_SOFTWARE;
+	r = cli_parse(&a.cx, g, &v->spec, argc, argv, svc_opt, &a);
+	if (r != CLI_OK)
+		return r == CLI_DONE ? CLI_OK : r;
+	r = svc_check(&a, v);
+	if (r == CLI_OK)
+		r = svc_open(&a);
+	if (r == CLI_OK)
+		r = v->run(&a);
+	rp_service_close(a.svc);
+	cli_close(&a.cx);
+	return r;
+}
+
+static int tenant_main(const struct cli_globals *g, int argc, char **argv)
+{
+	return dispatch("tenant", g, argc, argv);
+}
+
+static int dep_main(const struct cli_globals *g, int argc, char **argv)
+{
+	return dispatch("dep", g, argc, argv);
+}
+
+static int file_main(const struct cli_globals *g, int argc, char **argv)
+{
+	return dispatch("file", g, argc, argv);
+}
+
+static int store_main(const struct cli_globals *g, int argc, char **argv)
+{
+	return dispatch("store", g, argc, argv);
+}
+
+const struct cli_command cli_tenant_verbs[] = {
+	{ "create", "create a tenant with its default DEP", tenant_main, NULL },
+	{ "list", "list the tenants you can see", tenant_main, NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct cli_command cli_dep_verbs[] = {
+	{ "create", "create a Customer Key DEP on two root keys", dep_main,
+	  NULL },
+	{ "assign", "write a tenant's new data under a DEP", dep_main, NULL },
+	{ "show", "show a tenant's DEPs and their keys", dep_main, NULL },
+	{ "roll", "re-wrap a DEP key after a root key rotated", dep_main,
+	  NULL },
+	{ "purge", "crypto-shred a DEP whose root keys are revoked", dep_main,
+	  NULL },
+	{ "recover", "move a DEP's data to another DEP", dep_main, NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct cli_command cli_file_verbs[] = {
+	{ "put", "store a new version of a file", file_main, NULL },
+	{ "get", "read a version of a file", file_main, NULL },
+	{ "ls", "list the files of a site", file_main, NULL },
+	{ "versions", "list the versions of a file", file_main, NULL },
+	{ "rm", "remove a file and all its versions", file_main, NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct cli_command cli_store_verbs[] = {
+	{ "check", "check the content DB against the blob store", store_main,
+	  NULL },
+	{ NULL, NULL, NULL, NULL },
+};
