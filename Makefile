@@ -10,7 +10,7 @@ FUZZ_SMOKE_SECONDS ?= 15
 BENCH_SECONDS ?= 3
 MESON_FLAGS ?=
 
-FUZZ_TARGETS := codec aead keywrap pkey jwk vectors blobcred
+FUZZ_TARGETS := codec aead keywrap pkey jwk vectors blobcred cdc
 
 .PHONY: all deps build build-asan build-fuzz run test test-unit test-asan \
 	test-integration fuzz fuzz-smoke bench format clean

@@ -279,7 +279,7 @@ static void *worker_main(void *arg)
 	while (!b->go)
 		pthread_cond_wait(&b->gate_cond, &b->gate_lock);
 	pthread_mutex_unlock(&b->gate_lock);
-	if (w->b->mode == MODE_UNWRAP)
+	if (b->mode == MODE_UNWRAP)
 		unwrap_loop(w);
 	else
 		audit_loop(w);

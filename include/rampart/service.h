@@ -65,7 +65,7 @@ RP_EXPORT uint64_t rp_service_root_ops(const rp_service *svc);
  */
 RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
 			       const char *name, const char *owner);
-/* [{"name","owner","deps":[…],"assigned":"NAME"}] of tenants the caller owns (administrators: all). */
+/* [{"name","owner","assigned":"NAME","deps":[…]}] of tenants the caller owns (administrators: all). */
 RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 			     json_t **ret);
 
@@ -82,8 +82,10 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 			    const char *tenant, const char *name,
 			    const char *root1, const char *root2,
 			    const char **ret_reason);
-/* Make DEP name the one new data of the tenant is written under; existing
- * data keeps its DEP (its tenant key is re-wrapped on rp_dep_recover). */
+/* Put the whole tenant under DEP name: its tenant keys are re-wrapped under
+ * the DEP key (no data re-encrypted) and new sites are made under it.
+ * Tenant owner only. Errors: RP_ERR_REVOKED (the current DEP's roots are
+ * revoked: an administrator must use rp_dep_recover). */
 RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 			    const char *tenant, const char *name);
 /* DEPs of a tenant with their roots, versions and state. */
@@ -99,7 +101,8 @@ RP_EXPORT int rp_dep_roll(rp_service *svc, const struct rp_call *call,
  * rp_dep_purge - crypto-shred a Customer Key DEP: only when both root keys
  * are revoked, and only with confirm equal to "TENANT/NAME". Destroys every
  * wrapped form of the DEP key and the availability key, then deletes the
- * blobs of every file under it. Errors: RP_ERR_STATE (roots not revoked),
+ * blobs of every file under it; a tenant assigned to it goes back to its
+ * service-managed DEP for new data. Errors: RP_ERR_STATE (roots not revoked),
  * RP_ERR_INVALID (no or wrong confirmation).
  */
 RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
@@ -108,7 +111,8 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 /*
  * rp_dep_recover - with the availability key, re-wrap every tenant key under
  * DEP name to DEP to (of the same tenant), so data survives lost customer
- * keys. Administrators only.
+ * keys; the tenant is assigned to DEP to if it was on name.
+ * Administrators only.
  */
 RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
 			     const char *tenant, const char *name,

@@ -640,13 +640,96 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 	return svc_end(&c, r);
 }
 
+static int tenant_assign(rp_service *svc, int64_t tenant_id, int64_t dep_id)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "UPDATE tenants SET assigned_dep = ? WHERE id = ?");
+
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, dep_id);
+		sqlite3_bind_int64(st, 2, tenant_id);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Re-wrap every tenant key of tenant under DEP to (key to_dk), taking each
+ * from its current DEP; with from_dk, only keys under DEP from_id, opened
+ * with from_dk (recovery with the availability key). Returns the count.
+ */
+static int tenant_keys_move(rp_service *svc, int64_t tenant_id,
+			    int64_t to_id, const uint8_t to_dk[SVC_KEY_BYTES],
+			    int64_t from_id, const uint8_t *from_dk,
+			    unsigned *ret_moved)
+{
+	sqlite3_stmt *st = NULL, *up = NULL;
+	unsigned moved = 0;
+	int r;
+
+	r = svc_prepare(svc, &st,
+			from_dk != NULL ?
+				"SELECT id, dep_id, wrapped FROM tenant_keys"
+				" WHERE dep_id = ?2" :
+				"SELECT id, dep_id, wrapped FROM tenant_keys"
+				" WHERE tenant_id = ?1 AND dep_id != ?3");
+	if (r == 0)
+		r = svc_prepare(svc, &up,
+				"UPDATE tenant_keys SET dep_id = ?, wrapped = ?"
+				" WHERE id = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, tenant_id);
+		sqlite3_bind_int64(st, 2, from_id);
+		sqlite3_bind_int64(st, 3, to_id);
+	}
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t tk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
+		uint8_t dk[SVC_KEY_BYTES];
+		int64_t id = sqlite3_column_int64(st, 0);
+
+		if (sqlite3_column_bytes(st, 2) != SVC_WRAPPED_BYTES) {
+			r = RP_ERR_CORRUPT;
+			break;
+		}
+		if (from_dk != NULL)
+			memcpy(dk, from_dk, SVC_KEY_BYTES);
+		else
+			r = dep_key(svc, sqlite3_column_int64(st, 1), dk);
+		if (r == 0)
+			r = kwp_open(sqlite3_column_blob(st, 2),
+				     SVC_WRAPPED_BYTES, dk, tk);
+		if (r == 0)
+			r = kwp_seal(tk, to_dk, w);
+		rp_wipe(tk, sizeof(tk));
+		rp_wipe(dk, sizeof(dk));
+		if (r == 0) {
+			sqlite3_reset(up);
+			sqlite3_bind_int64(up, 1, to_id);
+			sqlite3_bind_blob(up, 2, w, sizeof(w), SQLITE_STATIC);
+			sqlite3_bind_int64(up, 3, id);
+			r = db_err(sqlite3_step(up));
+			cache_drop(svc, CACHE_TENANT_KEY, id);
+			moved++;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	if (r == 0 && ret_moved != NULL)
+		*ret_moved = moved;
+	return r;
+}
+
 RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 			    const char *tenant, const char *name)
 {
+	uint8_t dk[SVC_KEY_BYTES];
 	struct svc_call c = { 0 };
 	struct tenant_row t;
 	struct dep_row d;
 	sqlite3_stmt *st = NULL;
+	unsigned moved = 0;
 	int r;
 
 	if (svc == NULL || tenant == NULL || name == NULL)
@@ -664,6 +747,12 @@ RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 		r = dep_load(svc, t.id, name, &d);
 	if (r == 0 && d.state != DEP_ACTIVE)
 		r = RP_ERR_STATE;
+	/* The whole tenant moves under the DEP: its tenant keys are
+	 * re-wrapped (one key operation each, no data re-encrypted). */
+	if (r == 0)
+		r = dep_key(svc, d.id, dk);
+	if (r == 0)
+		r = tenant_keys_move(svc, t.id, d.id, dk, 0, NULL, &moved);
 	if (r == 0)
 		r = svc_prepare(svc, &st,
 				"UPDATE tenants SET assigned_dep = ? WHERE id = ?");
@@ -678,6 +767,9 @@ RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 	if (r < 0)
 		svc_db_rollback(svc);
 	pthread_mutex_unlock(&svc->lock);
+	rp_wipe(dk, sizeof(dk));
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "dep=%.60s tenant_keys_rewrapped=%u", name, moved);
 	return svc_end(&c, r);
 }
 
@@ -900,6 +992,14 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	/* New data of the tenant goes back under its service-managed DEP. */
+	if (r == 0 && t.assigned_dep == d.id) {
+		struct dep_row def;
+
+		r = dep_load(svc, t.id, "default", &def);
+		if (r == 0)
+			r = tenant_assign(svc, t.id, def.id);
+	}
 	if (r == 0)
 		r = svc_prepare(svc, &st, "UPDATE deps SET state = 1 WHERE id = ?");
 	if (r == 0) {
@@ -948,7 +1048,6 @@ RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
 	struct tenant_row t;
 	struct dep_row from, dest;
 	struct wrap_row aw;
-	sqlite3_stmt *st = NULL, *up = NULL;
 	size_t n = 0;
 	unsigned moved = 0;
 	int r;
@@ -982,38 +1081,11 @@ RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = dep_key(svc, dest.id, new_dk);
 	if (r == 0)
-		r = svc_prepare(svc, &st,
-				"SELECT id, wrapped FROM tenant_keys WHERE dep_id = ?");
-	if (r == 0)
-		r = svc_prepare(svc, &up,
-				"UPDATE tenant_keys SET dep_id = ?, wrapped = ?"
-				" WHERE id = ?");
-	if (r == 0)
-		sqlite3_bind_int64(st, 1, from.id);
-	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		uint8_t tk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
-		int64_t id = sqlite3_column_int64(st, 0);
-
-		if (sqlite3_column_bytes(st, 1) != SVC_WRAPPED_BYTES)
-			r = RP_ERR_CORRUPT;
-		if (r == 0)
-			r = kwp_open(sqlite3_column_blob(st, 1),
-				     SVC_WRAPPED_BYTES, old_dk, tk);
-		if (r == 0)
-			r = kwp_seal(tk, new_dk, w);
-		rp_wipe(tk, sizeof(tk));
-		if (r == 0) {
-			sqlite3_reset(up);
-			sqlite3_bind_int64(up, 1, dest.id);
-			sqlite3_bind_blob(up, 2, w, sizeof(w), SQLITE_STATIC);
-			sqlite3_bind_int64(up, 3, id);
-			r = db_err(sqlite3_step(up));
-			cache_drop(svc, CACHE_TENANT_KEY, id);
-			moved++;
-		}
-	}
-	sqlite3_finalize(st);
-	sqlite3_finalize(up);
+		r = tenant_keys_move(svc, t.id, dest.id, new_dk, from.id, old_dk,
+				     &moved);
+	/* New data goes under the DEP the data was moved to. */
+	if (r == 0 && t.assigned_dep == from.id)
+		r = tenant_assign(svc, t.id, dest.id);
 	if (r == 0)
 		r = svc_db_commit(svc);
 	if (r < 0)

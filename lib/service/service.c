@@ -313,10 +313,29 @@ RP_EXPORT void rp_service_close(rp_service *svc)
 	free(svc);
 }
 
+/* Whether dir already holds the blob store this init would create. */
+static bool blob_store_matches(const char *dir, uint32_t accounts)
+{
+	char path[SVC_PATH_MAX + 16], want[64], have[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/blobstore", dir);
+	snprintf(want, sizeof(want), "rampart-blobstore-v1\naccounts=%u\n",
+		 accounts);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, have, sizeof(have) - 1);
+	close(fd);
+	return n == (ssize_t)strlen(want) && memcmp(have, want, (size_t)n) == 0;
+}
+
 RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 			      const char *data_dir, uint32_t accounts)
 {
 	char cdir[SVC_PATH_MAX], db_path[SVC_PATH_MAX], bdir[SVC_PATH_MAX];
+	char tmp_path[SVC_PATH_MAX + 32] = "";
 	uint8_t wrapped[SVC_WRAPPED_BYTES + 16], key[SVC_KEY_BYTES];
 	struct svc_call c = { 0 };
 	uint8_t *w = NULL;
@@ -374,7 +393,9 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 	/* Blob accounts, then the content DB (its creation is the commit
 	 * point: an interrupted init can be run again). */
 	r = rp_blob_store_create(bdir, accounts);
-	if (r < 0 && r != RP_ERR_EXISTS)
+	if (r == RP_ERR_EXISTS)
+		r = blob_store_matches(bdir, accounts) ? 0 : RP_ERR_EXISTS;
+	if (r < 0)
 		goto end;
 	if (mkdir(cdir, 0700) != 0 && errno != EEXIST) {
 		r = RP_ERR_IO;
@@ -397,18 +418,26 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 		}
 		memcpy(wrapped, w, wl);
 	}
+	/* Built under a temporary name and renamed into place complete: an
+	 * interrupted init leaves no content DB and can be run again. */
+	if (snprintf(tmp_path, sizeof(tmp_path), "%s.init-%ld", db_path,
+		     (long)getpid()) >= (int)sizeof(tmp_path)) {
+		r = RP_ERR_INVALID;
+		goto end;
+	}
+	(void)unlink(tmp_path);
 	{
-		int fd = open(db_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-					       O_CLOEXEC,
+		int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+						O_CLOEXEC,
 			      0600);
 
 		if (fd < 0) {
-			r = errno == EEXIST ? RP_ERR_EXISTS : RP_ERR_IO;
+			r = RP_ERR_IO;
 			goto end;
 		}
 		close(fd);
 	}
-	if ((r = content_open(svc, db_path, true)) < 0 ||
+	if ((r = content_open(svc, tmp_path, true)) < 0 ||
 	    (r = svc_db_begin(svc)) < 0 || (r = svc_exec(svc, schema_sql)) < 0 ||
 	    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
 	    (r = meta_put(svc, "accounts", &accounts, sizeof(accounts))) < 0 ||
@@ -416,11 +445,31 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 	    (r = meta_put(svc, "content_key_version", &ver, sizeof(ver))) < 0 ||
 	    (r = svc_db_commit(svc)) < 0)
 		goto end;
+	sqlite3_close_v2(svc->db);
+	svc->db = NULL;
+	if (rename(tmp_path, db_path) != 0) {
+		r = RP_ERR_IO;
+		goto end;
+	}
+	tmp_path[0] = '\0';
 	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail), "accounts=%u",
 		 accounts);
 end:
 	if (svc->db != NULL)
 		svc_db_rollback(svc);
+	if (tmp_path[0] != '\0') {
+		char side[SVC_PATH_MAX + 8];
+
+		if (svc->db != NULL) {
+			sqlite3_close_v2(svc->db);
+			svc->db = NULL;
+		}
+		(void)unlink(tmp_path);
+		snprintf(side, sizeof(side), "%s-wal", tmp_path);
+		(void)unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", tmp_path);
+		(void)unlink(side);
+	}
 	r = svc_end(&c, r);
 out:
 	rp_key_op_free(RP_PERM_WRAP, w, wl);
@@ -652,13 +701,32 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 
 		if (!c.f.who.admin && strcmp(owner, c.f.who.name) != 0)
 			continue;
+		json_t *deps = json_array();
+		sqlite3_stmt *ds = NULL;
+
+		if (deps != NULL &&
+		    svc_prepare(svc, &ds,
+				"SELECT d.name FROM deps d JOIN tenants t ON"
+				" t.id = d.tenant_id WHERE t.name = ? AND"
+				" d.state = 0 ORDER BY d.id") == 0) {
+			sqlite3_bind_text(ds, 1,
+					  (const char *)sqlite3_column_text(st, 0),
+					  -1, SQLITE_TRANSIENT);
+			while (sqlite3_step(ds) == SQLITE_ROW)
+				json_array_append_new(
+					deps, json_string((const char *)
+								  sqlite3_column_text(
+									  ds, 0)));
+		}
+		sqlite3_finalize(ds);
 		if (json_array_append_new(
 			    list,
-			    json_pack("{s:s,s:s,s:s?}", "name",
+			    json_pack("{s:s,s:s,s:s?,s:o}", "name",
 				      (const char *)sqlite3_column_text(st, 0),
 				      "owner", owner, "assigned",
-				      (const char *)sqlite3_column_text(st, 2))) !=
-		    0)
+				      (const char *)sqlite3_column_text(st, 2),
+				      "deps",
+				      deps != NULL ? deps : json_array())) != 0)
 			r = RP_ERR_NOMEM;
 	}
 	sqlite3_finalize(st);

@@ -26,17 +26,30 @@
  *    64 bytes just before the first tested position are still hashed, so
  *    the test there sees a full window and boundaries stay a function of
  *    the local content, not of where the chunk began);
- *  - while the chunk is shorter than avg a hard test is used, k =
- *    log2(avg) + 2 bits, so early cuts are rare;
- *  - from avg on an easy test, k = log2(avg) - 3 bits, so the cut soon
+ *  - while the chunk is shorter than avg the hard test is used, k =
+ *    log2(avg) bits;
+ *  - from avg on the easy test, k = log2(avg) - 2 bits, so the cut soon
  *    follows; and at max bytes the chunk is cut regardless.
  * The easy mask's bits are a subset of the hard mask's, so a position that
  * passes the hard test passes the easy one too: a boundary that moves a
  * little later relative to its chunk start after an insertion survives.
- * With the default sizes (min avg/2, max 2 avg) this gives a mean of about
- * 1.08 avg and a forced cut at max for roughly one chunk in 3,400 of random
- * data. (With log2(avg) - 2 bits for the easy mask the mean would be near
- * 1.19 avg because of the long skipped prefix.)
+ *
+ * Choosing the two masks. FastCDC centres them on log2(avg) (e.g. +2 and
+ * -2 bits), assuming a short minimum. Here the minimum is half the average,
+ * which already removes the small chunks, and a harder early mask then
+ * costs twice: the mean drifts well above avg (about 1.19 avg for +2/-2),
+ * and boundaries become a function of where the chunk started (the first
+ * easy candidate after start + avg) rather than of the content alone. When
+ * an edit does move a boundary, or inserts enough data to create a new
+ * one, the following chunks then take longer to fall back onto the old
+ * boundaries. Boundaries found by the hard test are the ones chunks started
+ * at different places agree on, so they should not be made rarer than
+ * necessary. Measured on random data at the default sizes, +0/-2 bits
+ * against +2/-2: mean chunk 1.03 avg against 1.18 avg; after a one-byte
+ * insertion one chunk changes in 99% of cases against 98%; after inserting
+ * 100 kB the changed data beyond the insertion averages 0.9 MiB against
+ * 1.45 MiB (worst of 3,000 trials 4.9 MiB against 10.4 MiB). About one chunk
+ * in 90 of random data is cut at max (e^-0.5 * e^-4).
  *
  * The key. The gear table is 2 KiB of HKDF-SHA-256 output from a secret
  * key, with info "rampart cdc gear v1"; entry i is bytes 8i..8i+7 read
@@ -64,9 +77,9 @@
 /* Bounds of caller-supplied sizes. */
 #define CDC_AVG_MIN_BYTES ((size_t)64)
 #define CDC_MAX_LIMIT_BYTES ((size_t)64 << 20)
-/* Normalization: mask bits relative to log2(avg) before and after avg. */
-#define CDC_HARD_EXTRA_BITS 2
-#define CDC_EASY_FEWER_BITS 3
+/* Normalization: the easy mask has this many bits fewer than log2(avg),
+ * the hard mask has log2(avg). */
+#define CDC_EASY_FEWER_BITS 2
 
 static const char gear_info[] = "rampart cdc gear v1";
 
@@ -129,7 +142,7 @@ int rp_cdc_init(struct rp_cdc *c, const uint8_t key[RP_CDC_KEY_BYTES],
 	for (size_t i = 0; i < CDC_GEAR_ENTRIES; i++)
 		c->gear[i] = load_le64(raw + 8 * i);
 	rp_wipe(raw, sizeof(raw));
-	c->mask_small = top_mask(lg + CDC_HARD_EXTRA_BITS);
+	c->mask_small = top_mask(lg);
 	c->mask_large = top_mask(lg - CDC_EASY_FEWER_BITS);
 	c->min = min;
 	c->avg = avg;

@@ -190,10 +190,11 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 		printf("{\"data\":%s,\"admin\":%s,\"token\":\"", qdir, qadmin);
 	else if (svc_r == 0)
 		printf("store created in %s (unseal: %s)\n"
-		       "service encryption: content DB and %u blob accounts "
+		       "service encryption: content DB and %u blob account%s "
 		       "created\n"
 		       "admin token (shown once, store it safely): ",
-		       dir, unseal, (unsigned)accounts);
+		       dir, unseal, (unsigned)accounts,
+		       accounts == 1 ? "" : "s");
 	else
 		printf("key store created in %s (unseal: %s)\n"
 		       "admin token (shown once, store it safely): ",
@@ -214,7 +215,8 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 	if (r == CLI_OK && svc_r < 0) {
 		cli_error("init",
 			  "%s: service encryption: %s (the key store was "
-			  "created, but not its content DB and blob store)",
+			  "created and its admin token printed, but service "
+			  "encryption was not set up)",
 			  dir, rp_strerror(svc_r));
 		r = cli_exit_for(svc_r);
 	}

@@ -265,10 +265,12 @@ static int svc_check(struct svc_args *a, const struct svc_verb *v)
 static int svc_fail(const struct svc_args *a, const char *obj, int err)
 {
 	if (err == RP_ERR_REVOKED) {
+		if (obj == NULL)
+			obj = a->target;
 		cli_error(a->cx.cmd,
-			  "%s: customer key revoked: the tenant's root keys no "
+			  "%s%scustomer key revoked: the tenant's root keys no "
 			  "longer let the service unwrap the DEP key",
-			  obj != NULL ? obj : a->target);
+			  obj != NULL ? obj : "", obj != NULL ? ": " : "");
 		return cli_exit_for(err);
 	}
 	return cli_fail(a->cx.cmd, obj, err);
@@ -623,8 +625,11 @@ static int dep_show(struct svc_args *a)
 		json_t *row = json_copy(d);
 
 		roots_text(roots, sizeof(roots), json_object_get(d, "keys"));
+		/* A purged DEP has no wrapped key left: "-". */
 		if (row == NULL ||
-		    json_object_set_new(row, "roots", json_string(roots)) < 0 ||
+		    json_object_set_new(row, "roots",
+					roots[0] != '\0' ? json_string(roots) :
+							    json_null()) < 0 ||
 		    json_array_append_new(rows, row) < 0) {
 			r = CLI_OSERR;
 			break;
@@ -680,8 +685,15 @@ static int dep_purge(struct svc_args *a)
 
 static int dep_recover(struct svc_args *a)
 {
+	char both[2 * PAIR_LEN + 8];
 	int r = rp_dep_recover(a->svc, &a->cx.call, a->tenant, a->name, a->to);
 
+	if (r == RP_ERR_NOT_FOUND) {
+		/* The tenant, the DEP or the one to move to. */
+		snprintf(both, sizeof(both), "%s or %s/%s", a->target,
+			 a->tenant, a->to);
+		return svc_fail(a, both, r);
+	}
 	if (r == RP_ERR_STATE) {
 		cli_error(a->cx.cmd,
 			  "%s: refused: recover moves the data of an active "
@@ -736,6 +748,13 @@ static int file_put(struct svc_args *a)
 	if (io.fd != STDIN_FILENO)
 		close(io.fd);
 	guard_off(&g);
+	if (r == RP_ERR_STATE) {
+		cli_error(a->cx.cmd,
+			  "%s: another version was committed meanwhile; put "
+			  "again",
+			  a->target);
+		return cli_exit_for(r);
+	}
 	if (r < 0)
 		return io_fail(a, &io, name, a->target, r);
 	if (a->cx.json) {
@@ -851,12 +870,14 @@ static int file_get(struct svc_args *a)
 	struct io_guard g;
 	uint32_t version = a->version;
 	uint64_t size = 0;
+	/* No bar over data written to the same terminal. */
+	bool bar = !a->cx.json && isatty(STDERR_FILENO) &&
+		   !(is_std(a->out) && isatty(STDOUT_FILENO));
 	bool renamed = false;
 	int r;
 
 	/* The size for the progress bar, the version for --json. */
-	if ((!a->cx.json && isatty(STDERR_FILENO)) ||
-	    (a->cx.json && version == 0)) {
+	if (bar || (a->cx.json && version == 0)) {
 		r = file_lookup(a, &version, &size);
 		if (r != CLI_OK)
 			return r;
@@ -996,8 +1017,6 @@ static int store_check(struct svc_args *a)
 		}
 		json_array_foreach(json_object_get(rep, "problems"), i, e)
 			printf("problem: %s\n", json_string_value(e) ?: "?");
-		json_array_foreach(json_object_get(rep, "orphans"), i, e)
-			printf("orphan: %s\n", json_string_value(e) ?: "?");
 		r = cli_flush();
 	}
 	json_decref(rep);

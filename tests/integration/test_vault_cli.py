@@ -79,7 +79,7 @@ def test_principals_groups_vaults(v):
     alice = v.principal("alice")
     v.cmd("principal", "create", "alice", check=EX_CANTCREAT)
     names = [p["name"] for p in v.json("principal", "list")]
-    assert names == ["admin", "alice"]
+    assert names == ["admin", "alice", "rampart-service"]
     assert v.json("principal", "whoami", token=alice)["name"] == "alice"
     # only administrators manage principals, groups and vaults
     v.cmd("principal", "create", "eve", token=alice, check=EX_NOPERM)
