@@ -20,6 +20,9 @@ libsqlite3-dev
 libcmocka-dev
 python3
 python3-pytest
+time
+age
+restic
 ca-certificates
 "
 

@@ -239,14 +239,24 @@ static int load_cred_keys(rp_service *svc)
 				svc->ks, name, 0,
 				svc->cred_keys + slot * RP_BLOB_CRED_KEY_BYTES,
 				RP_BLOB_CRED_KEY_BYTES, &len,
-				&svc->cred_versions[slot]);
+				&svc->cred_versions[slot], true);
 			if (r == 0 && len != RP_BLOB_CRED_KEY_BYTES)
 				r = RP_ERR_CORRUPT;
-			if (r < 0)
+			if (r < 0) {
+				(void)vault_keystore_audit(
+					svc->ks, "blob credential keys", r);
 				return r;
+			}
 		}
 	}
-	return 0;
+	/* One record for the whole set, before any is used. */
+	{
+		char detail[64];
+
+		snprintf(detail, sizeof(detail),
+			 "blob credential keys: %u accounts x 4", svc->accounts);
+		return vault_keystore_audit(svc->ks, detail, 0);
+	}
 }
 
 int svc_cred(rp_service *svc, uint32_t account, uint32_t access,

@@ -73,9 +73,9 @@
 /* Bits in the hash: the number of bytes a position's test depends on. */
 #define CDC_WINDOW_BYTES 64
 #define CDC_GEAR_ENTRIES 256
-#define CDC_GEAR_BYTES (CDC_GEAR_ENTRIES * sizeof(uint64_t))
+#define CDC_GEAR_BYTES	 (CDC_GEAR_ENTRIES * sizeof(uint64_t))
 /* Bounds of caller-supplied sizes. */
-#define CDC_AVG_MIN_BYTES ((size_t)64)
+#define CDC_AVG_MIN_BYTES   ((size_t)64)
 #define CDC_MAX_LIMIT_BYTES ((size_t)64 << 20)
 /* Normalization: the easy mask has this many bits fewer than log2(avg),
  * the hard mask has log2(avg). */
@@ -190,7 +190,7 @@ size_t rp_cdc_cut(const struct rp_cdc *c, const uint8_t *buf, size_t len,
 		  bool eof)
 {
 	const uint64_t *gear;
-	size_t n, first, hard_end, cut;
+	size_t n, first, warm, hard_end, cut;
 	uint64_t h = 0;
 
 	if (c == NULL || buf == NULL || len == 0)
@@ -203,8 +203,8 @@ size_t rp_cdc_cut(const struct rp_cdc *c, const uint8_t *buf, size_t len,
 		return eof ? len : 0;
 	first = c->min - 1;
 	/* Warm up on the window before the first tested position. */
-	for (size_t i = first >= CDC_WINDOW_BYTES ? first - CDC_WINDOW_BYTES : 0;
-	     i < first; i++)
+	warm = first >= CDC_WINDOW_BYTES ? first - CDC_WINDOW_BYTES : 0;
+	for (size_t i = warm; i < first; i++)
 		h = (h << 1) + gear[buf[i]];
 	hard_end = n < c->avg - 1 ? n : c->avg - 1;
 	cut = scan(gear, buf, first, hard_end, c->mask_small, &h);

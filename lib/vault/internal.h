@@ -193,11 +193,13 @@ RP_HIDDEN int vault_service_token(rp_store *s, char out[RP_TOKEN_LEN + 1]);
 /* Create the service principal and its key-store vault (idempotent). */
 RP_HIDDEN int vault_service_setup(rp_store *s);
 /* Raw material of a key in the key-store vault, for the in-process
- * service only (audited as keystore.read). */
+ * service only. Each read is audited as keystore.read, unless quiet: then
+ * the caller audits the batch with vault_keystore_audit. */
 RP_HIDDEN int vault_keystore_secret(rp_store *s, const char *key,
 				    uint32_t version, uint8_t *out,
 				    size_t cap, size_t *ret_len,
-				    uint32_t *ret_version);
+				    uint32_t *ret_version, bool quiet);
+RP_HIDDEN int vault_keystore_audit(rp_store *s, const char *detail, int err);
 RP_HIDDEN void frame_target(struct call_frame *f, const char *vault,
 			    const char *key, uint32_t version);
 

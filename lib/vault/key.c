@@ -1992,9 +1992,22 @@ RP_EXPORT int rp_vault_maintain(rp_store *s, const struct rp_call *call,
 
 /* ---- the service's own key store --------------------------------- */
 
+int vault_keystore_audit(rp_store *s, const char *detail, int err)
+{
+	struct audit_rec rec = { .op = "keystore.read" };
+
+	snprintf(rec.principal, sizeof(rec.principal), "%s",
+		 RP_SERVICE_PRINCIPAL);
+	snprintf(rec.request_id, sizeof(rec.request_id), "service");
+	snprintf(rec.vault, sizeof(rec.vault), "%s", RP_SERVICE_VAULT);
+	snprintf(rec.detail, sizeof(rec.detail), "%.190s", detail);
+	audit_set_outcome(&rec, err);
+	return audit_append(s, &rec);
+}
+
 int vault_keystore_secret(rp_store *s, const char *key, uint32_t version,
 			  uint8_t *out, size_t cap, size_t *ret_len,
-			  uint32_t *ret_version)
+			  uint32_t *ret_version, bool quiet)
 {
 	struct version_row v = { 0 };
 	struct secret sec = { 0 };
@@ -2025,6 +2038,19 @@ int vault_keystore_secret(rp_store *s, const char *key, uint32_t version,
 	snprintf(rec.key, sizeof(rec.key), "%s", key);
 	rec.version = v.version;
 	audit_set_outcome(&rec, r);
+	if (quiet) {
+		if (r == 0)
+			r = db_commit(s);
+		else
+			db_rollback(s);
+		if (r < 0)
+			goto out;
+		memcpy(out, sec.p, sec.n);
+		*ret_len = sec.n;
+		if (ret_version != NULL)
+			*ret_version = v.version;
+		goto out;
+	}
 	if (r < 0) {
 		db_rollback(s);
 		if (db_begin(s, true) == 0) {

@@ -66,8 +66,8 @@ static size_t chunk_pieces(const uint8_t *data, size_t size, size_t *lens)
 		if (n == 0) {
 			if (eof || have - pos >= F_MAX)
 				abort();
-			have += 1 + (size_t)data[size - 1 - k % size] *
-					    PIECE_SCALE;
+			have += 1 +
+				(size_t)data[size - 1 - k % size] * PIECE_SCALE;
 			if (have > size)
 				have = size;
 			k++;

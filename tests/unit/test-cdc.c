@@ -22,10 +22,10 @@
 
 #include "store/cdc.h"
 
-#define MIB ((size_t)1 << 20)
-#define AVG_DATA_BYTES (64 * MIB)
-#define DELTA_DATA_BYTES (100 * MIB)
-#define DELTA_LIMIT_BYTES (2 * MIB)
+#define MIB			 ((size_t)1 << 20)
+#define AVG_DATA_BYTES		 (64 * MIB)
+#define DELTA_DATA_BYTES	 (100 * MIB)
+#define DELTA_LIMIT_BYTES	 (2 * MIB)
 #define DELTA_RESYNC_LIMIT_BYTES (8 * MIB)
 /* Small parameters: many chunks from little data. */
 #define S_MIN 64
@@ -35,17 +35,15 @@
 #define CHUNKS_CAP(len) ((len) + 1)
 
 static const uint8_t key_a[RP_CDC_KEY_BYTES] = {
-	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
-	0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
-	0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
-	0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+	0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+	0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
 };
 
 static const uint8_t key_b[RP_CDC_KEY_BYTES] = {
-	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
-	0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
-	0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
-	0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1e,
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+	0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+	0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1e,
 };
 
 /* SplitMix64: fast, seedable, good enough to stand in for random content. */
@@ -81,8 +79,8 @@ static uint8_t *random_buf(size_t len, uint64_t seed)
 }
 
 /* Chunk a whole buffer at once; returns the number of chunks. */
-static size_t chunk_all(const struct rp_cdc *c, const uint8_t *buf,
-			size_t len, size_t *lens, size_t cap)
+static size_t chunk_all(const struct rp_cdc *c, const uint8_t *buf, size_t len,
+			size_t *lens, size_t cap)
 {
 	size_t pos = 0, count = 0;
 
@@ -124,18 +122,18 @@ static void test_params(void **state)
 {
 	struct rp_cdc c, saved;
 	static const size_t bad[][3] = {
-		{ 0, 256, 1024 },           /* one size 0, others not */
-		{ 64, 0, 1024 },
-		{ 64, 256, 0 },
-		{ 256, 256, 1024 },         /* min == avg */
-		{ 300, 256, 1024 },         /* min > avg */
-		{ 64, 1024, 1024 },         /* avg == max */
-		{ 64, 2048, 1024 },         /* avg > max */
-		{ 64, 384, 1024 },          /* avg not a power of two */
-		{ 64, 255, 1024 },
-		{ 16, 32, 1024 },           /* avg below 64 */
-		{ 1, 2, 3 },
-		{ 64, 256, (64 << 20) + 1 } /* max above 64 MiB */
+		{0, 256, 1024}, /* one size 0, others not */
+		{64, 0, 1024},
+		{64, 256, 0},
+		{256, 256, 1024}, /* min == avg */
+		{300, 256, 1024}, /* min > avg */
+		{64, 1024, 1024}, /* avg == max */
+		{64, 2048, 1024}, /* avg > max */
+		{64, 384, 1024},  /* avg not a power of two */
+		{64, 255, 1024},
+		{16, 32, 1024}, /* avg below 64 */
+		{1, 2, 3},
+		{64, 256, ((size_t)64 << 20) + 1} /* max above 64 MiB */
 	};
 
 	(void)state;
@@ -144,9 +142,9 @@ static void test_params(void **state)
 	assert_int_equal(rp_cdc_init(NULL, key_a, 0, 0, 0), RP_ERR_INVALID);
 	assert_int_equal(rp_cdc_init(&c, NULL, 0, 0, 0), RP_ERR_INVALID);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(rp_cdc_init(&c, key_a, bad[i][0], bad[i][1],
-					     bad[i][2]),
-				 RP_ERR_INVALID);
+		assert_int_equal(
+			rp_cdc_init(&c, key_a, bad[i][0], bad[i][1], bad[i][2]),
+			RP_ERR_INVALID);
 		/* Nothing written on failure. */
 		assert_memory_equal(&c, &saved, sizeof(c));
 	}
@@ -161,9 +159,9 @@ static void test_params(void **state)
 
 	/* Extremes that are allowed. */
 	assert_int_equal(rp_cdc_init(&c, key_a, 1, 64, 65), 0);
-	assert_int_equal(rp_cdc_init(&c, key_a, 1, (size_t)32 << 20,
-				     (size_t)64 << 20),
-			 0);
+	assert_int_equal(
+		rp_cdc_init(&c, key_a, 1, (size_t)32 << 20, (size_t)64 << 20),
+		0);
 	assert_int_equal(rp_cdc_init(&c, key_a, S_MIN, S_AVG, S_MAX), 0);
 
 	rp_cdc_clear(&c);
@@ -182,10 +180,9 @@ static void test_params(void **state)
 static void test_known_answer(void **state)
 {
 	static const size_t want[] = {
-		260, 406, 66,  312, 260, 145, 76,  298, 274, 274,
-		259, 80,  241, 316, 281, 314, 159, 265, 185, 146,
-		105, 174, 318, 235, 186, 274, 148, 327, 291, 327,
-		279, 147, 79,  99,  73,  125, 266, 122,
+		260, 406, 66,  312, 260, 145, 76,  298, 274, 274, 259, 80,  241,
+		316, 281, 314, 159, 265, 185, 146, 105, 174, 318, 235, 186, 274,
+		148, 327, 291, 327, 279, 147, 79,  99,	73,  125, 266, 122,
 	};
 	const size_t len = 8192;
 	struct rp_cdc c;
@@ -393,8 +390,7 @@ static void test_streaming(void **state)
 	np = chunk_streamed(&c, buf, len, 64 << 10, 6, pieces, cap);
 	assert_int_equal(np, nw);
 	assert_memory_equal(pieces, whole, nw * sizeof(*whole));
-	np = chunk_streamed(&c, buf, len, 2 * RP_CDC_MAX_BYTES, 7, pieces,
-			    cap);
+	np = chunk_streamed(&c, buf, len, 2 * RP_CDC_MAX_BYTES, 7, pieces, cap);
 	assert_int_equal(np, nw);
 	assert_memory_equal(pieces, whole, nw * sizeof(*whole));
 
@@ -463,7 +459,7 @@ static size_t new_bytes(const struct rp_cdc *c, const struct digest *old,
 
 enum edit { EDIT_INSERT, EDIT_DELETE, EDIT_CHANGE };
 
-static const char *const edit_name[] = { "insert", "delete", "change" };
+static const char *const edit_name[] = {"insert", "delete", "change"};
 
 /* Build the edited copy of old (len bytes) in out; returns its length. */
 static size_t make_edit(uint8_t *out, const uint8_t *old, size_t len,
