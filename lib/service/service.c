@@ -468,7 +468,7 @@ end:
 	if (svc->db != NULL)
 		svc_db_rollback(svc);
 	if (tmp_path[0] != '\0') {
-		char side[SVC_PATH_MAX + 8];
+		char side[SVC_PATH_MAX + 48];
 
 		if (svc->db != NULL) {
 			sqlite3_close_v2(svc->db);
