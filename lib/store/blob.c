@@ -14,17 +14,19 @@
  *   keyversion  decimal, 1 .. 2^32-1: version of the credential key of
  *               (account, access) it was issued under; refused once that
  *               key has been rotated (is no longer the current version)
- *   mac         base64url without padding (43 chars) of
- *               HMAC-SHA-256(key, "rpb1.<account>.<access>.<expires>.<keyversion>")
- *               where key is the 32-byte credential key of (account, access)
- *               at keyversion
+ *   mac         base64url without padding (43 chars) of HMAC-SHA-256 under
+ *               the 32-byte credential key of (account, access) at
+ *               keyversion, over the string before the last '.', i.e.
+ *               "rpb1.<account>.<access>.<expires>.<keyversion>"
  *
- *   Numbers are canonical: digits only, no sign, no leading zeros (0 is
- *   written "0" but never valid in these fields except account). There is
- *   exactly one accepted spelling of every credential: the parser refuses
- *   anything else (no whitespace, no padding, unused base64 bits zero).
- *   Every account and access type has its own key, and the MAC covers the
- *   fields as well, so a credential cannot be turned into another by editing.
+ *   Numbers are canonical decimal: digits only, no sign, no leading zeros;
+ *   only the account may be 0. Every credential has exactly one accepted
+ *   spelling: anything else is refused (no whitespace, no padding, unused
+ *   base64 bits zero, nothing after the MAC). Every account and access type
+ *   has its own key and the MAC covers the fields too, so no credential can
+ *   be edited into another. Verification: parse, fetch the key of the named
+ *   (account, access, keyversion) (refused if rotated), check the MAC in
+ *   constant time, then account, access type and expiry against the call.
  *
  * Local backend layout (directories 0700, files 0600):
  *
@@ -54,28 +56,28 @@
 
 #include "store/blob.h"
 
-#define CRED_MAGIC "rpb1."
-#define CRED_MAC_BYTES RP_HMAC_SHA256_BYTES
-#define CRED_MAC_CHARS (RP_BASE64URL_ENCODED_LEN(CRED_MAC_BYTES) - 1)
+#define CRED_MAGIC	"rpb1."
+#define CRED_MAC_BYTES	RP_HMAC_SHA256_BYTES
+#define CRED_MAC_CHARS	(RP_BASE64URL_ENCODED_LEN(CRED_MAC_BYTES) - 1)
 #define CRED_FIELDS_MAX (RP_BLOB_CRED_MAX - CRED_MAC_CHARS - 1)
-#define DEC_DIGITS_U32 10
-#define DEC_DIGITS_I64 19
+#define DEC_DIGITS_U32	10
+#define DEC_DIGITS_I64	19
 
-#define ID_HEX_LEN (RP_BLOB_ID_BYTES * 2)
-#define SHARD_HEX_LEN 2
-#define SHARD_COUNT 256
-#define NAME_HEX_LEN (ID_HEX_LEN - SHARD_HEX_LEN)
-#define TMP_PREFIX ".tmp-"
+#define ID_HEX_LEN	 (RP_BLOB_ID_BYTES * 2)
+#define SHARD_HEX_LEN	 2
+#define SHARD_COUNT	 256
+#define NAME_HEX_LEN	 (ID_HEX_LEN - SHARD_HEX_LEN)
+#define TMP_PREFIX	 ".tmp-"
 #define TMP_RANDOM_BYTES 16
-#define TMP_NAME_MAX (sizeof(TMP_PREFIX) + TMP_RANDOM_BYTES * 2)
-#define ACCT_NAME_MAX 16 /* "acct-" and up to 10 digits */
-#define MARKER_NAME "blobstore"
-#define MARKER_TMP ".blobstore.tmp"
-#define MARKER_MAGIC "rampart-blobstore-v1\naccounts="
-#define MARKER_MAX 64
-#define DIR_MODE 0700
-#define FILE_MODE 0600
-#define IO_CHUNK ((size_t)1 << 20)
+#define TMP_NAME_MAX	 (sizeof(TMP_PREFIX) + TMP_RANDOM_BYTES * 2)
+#define ACCT_NAME_MAX	 16 /* "acct-" and up to 10 digits */
+#define MARKER_NAME	 "blobstore"
+#define MARKER_TMP	 ".blobstore.tmp"
+#define MARKER_MAGIC	 "rampart-blobstore-v1\naccounts="
+#define MARKER_MAX	 64
+#define DIR_MODE	 0700
+#define FILE_MODE	 0600
+#define IO_CHUNK	 ((size_t)1 << 20)
 
 #define OPEN_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 /* DIR itself is the administrator's choice and may be a symlink. */
@@ -294,8 +296,7 @@ static int key_fn_err(int r)
 }
 
 int rp_blob_cred_issue(struct rp_blob_store *s, uint32_t account,
-		       uint32_t access, int64_t ttl,
-		       char out[RP_BLOB_CRED_MAX])
+		       uint32_t access, int64_t ttl, char out[RP_BLOB_CRED_MAX])
 {
 	uint8_t key[RP_BLOB_CRED_KEY_BYTES], mac[CRED_MAC_BYTES];
 	char cred[RP_BLOB_CRED_MAX];
@@ -361,8 +362,7 @@ int rp_blob_cred_verify(struct rp_blob_store *s, const char *cred,
 
 	if (s == NULL || account >= s->accounts || !access_valid(access))
 		return RP_ERR_INVALID;
-	if (cred == NULL || !cred_parse(&c, cred) ||
-	    c.account >= s->accounts) {
+	if (cred == NULL || !cred_parse(&c, cred) || c.account >= s->accounts) {
 		r = deny(why, RP_BLOB_DENY_MALFORMED);
 		goto wipe_mac;
 	}
@@ -648,8 +648,7 @@ static int local_list_shard(struct local_backend *lb, unsigned shard_no,
 	return r;
 }
 
-static int local_list(struct rp_blob_backend *b, rp_blob_list_fn fn,
-		      void *ctx)
+static int local_list(struct rp_blob_backend *b, rp_blob_list_fn fn, void *ctx)
 {
 	for (unsigned i = 0; i < SHARD_COUNT; i++) {
 		int r = local_list_shard(local_of(b), i, fn, ctx);
@@ -747,8 +746,7 @@ static int local_clean_tmp(int afd)
 	return r;
 }
 
-static int local_open(struct rp_blob_backend **ret, int dfd,
-		      uint32_t account)
+static int local_open(struct rp_blob_backend **ret, int dfd, uint32_t account)
 {
 	struct local_backend *lb;
 	char name[ACCT_NAME_MAX];
@@ -949,8 +947,8 @@ static int read_marker(int dfd, uint32_t *ret_accounts)
 	ssize_t len;
 	int fd;
 
-	fd = openat(dfd, MARKER_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-					      O_NONBLOCK);
+	fd = openat(dfd, MARKER_NAME,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? RP_ERR_NOT_FOUND : RP_ERR_IO;
 	do {
@@ -1041,9 +1039,8 @@ int rp_blob_id_new(uint8_t ret[RP_BLOB_ID_BYTES])
 /* ---- operations -------------------------------------------------- */
 
 /* Argument and credential checks shared by all operations. */
-static int op_check(struct rp_blob_store *s, const char *cred,
-		    uint32_t account, uint32_t access,
-		    struct rp_blob_backend **ret)
+static int op_check(struct rp_blob_store *s, const char *cred, uint32_t account,
+		    uint32_t access, struct rp_blob_backend **ret)
 {
 	int r;
 
@@ -1091,8 +1088,8 @@ int rp_blob_get(struct rp_blob_store *s, const char *cred, uint32_t account,
 	return b->ops->get(b, id, buf, cap, ret_len);
 }
 
-int rp_blob_delete(struct rp_blob_store *s, const char *cred,
-		   uint32_t account, const uint8_t id[RP_BLOB_ID_BYTES])
+int rp_blob_delete(struct rp_blob_store *s, const char *cred, uint32_t account,
+		   const uint8_t id[RP_BLOB_ID_BYTES])
 {
 	struct rp_blob_backend *b = NULL;
 	int r;

@@ -19,12 +19,12 @@
 
 #include "crypto/internal.h"
 
-#define RP_BLOB_ID_BYTES 16
-#define RP_BLOB_MAX_BYTES ((size_t)64 << 20)
-#define RP_BLOB_ACCOUNTS_MAX 64
+#define RP_BLOB_ID_BYTES	 16
+#define RP_BLOB_MAX_BYTES	 ((size_t)64 << 20)
+#define RP_BLOB_ACCOUNTS_MAX	 64
 #define RP_BLOB_ACCOUNTS_DEFAULT 4
-#define RP_BLOB_CRED_MAX 160 /* credential string incl. NUL */
-#define RP_BLOB_CRED_KEY_BYTES 32
+#define RP_BLOB_CRED_MAX	 160 /* credential string incl. NUL */
+#define RP_BLOB_CRED_KEY_BYTES	 32
 #define RP_BLOB_CRED_DEFAULT_TTL (60 * 86400)
 /* Longest lifetime a credential may be issued with. */
 #define RP_BLOB_CRED_MAX_TTL ((int64_t)366 * 86400)
@@ -47,13 +47,13 @@ enum rp_blob_access {
  * is gone), so they may concern a forged string.
  */
 enum rp_blob_deny {
-	RP_BLOB_DENY_NONE = 0,	  /* accepted */
-	RP_BLOB_DENY_MALFORMED,	  /* not a well-formed credential string */
-	RP_BLOB_DENY_ROTATED,	  /* its key version is not current any more */
-	RP_BLOB_DENY_MAC,	  /* the MAC does not verify */
-	RP_BLOB_DENY_ACCOUNT,	  /* issued for another account */
-	RP_BLOB_DENY_ACCESS,	  /* issued for another access type */
-	RP_BLOB_DENY_EXPIRED,	  /* past its expiry time */
+	RP_BLOB_DENY_NONE = 0,	/* accepted */
+	RP_BLOB_DENY_MALFORMED, /* not a credential string of this store */
+	RP_BLOB_DENY_ROTATED,	/* its key version is not current any more */
+	RP_BLOB_DENY_MAC,	/* the MAC does not verify */
+	RP_BLOB_DENY_ACCOUNT,	/* issued for another account */
+	RP_BLOB_DENY_ACCESS,	/* issued for another access type */
+	RP_BLOB_DENY_EXPIRED,	/* past its expiry time */
 };
 
 /*
@@ -103,8 +103,8 @@ struct rp_blob_backend_ops {
 		   const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t *data,
 		   size_t len);
 	int (*get)(struct rp_blob_backend *b,
-		   const uint8_t id[RP_BLOB_ID_BYTES], uint8_t *buf,
-		   size_t cap, size_t *ret_len);
+		   const uint8_t id[RP_BLOB_ID_BYTES], uint8_t *buf, size_t cap,
+		   size_t *ret_len);
 	int (*del)(struct rp_blob_backend *b,
 		   const uint8_t id[RP_BLOB_ID_BYTES]);
 	int (*list)(struct rp_blob_backend *b, rp_blob_list_fn fn, void *ctx);
@@ -165,11 +165,14 @@ RP_HIDDEN int rp_blob_cred_issue(struct rp_blob_store *s, uint32_t account,
  * rp_blob_cred_verify - the check every operation makes: cred is parsed
  * strictly, its key version must be current, its HMAC equal (constant time),
  * its account and access type those of the call, and it must not have
- * expired (clock: time(NULL), see rp_blob_set_clock). When why is not NULL
+ * expired (clock: time(NULL), see rp_blob_set_clock). The key function is
+ * asked for the key of the account, access type and version the credential
+ * names, which may differ from the call's. When why is not NULL
  * it receives the reason (RP_BLOB_DENY_NONE on success; left untouched on
  * errors other than RP_ERR_DENIED).
- * Errors: RP_ERR_DENIED (any credential problem), RP_ERR_INVALID (s NULL or
- * account out of range), errors of the key function other than
+ * Errors: RP_ERR_DENIED (any credential problem), RP_ERR_INVALID (s NULL,
+ * account out of range, access not exactly one type), errors of the key
+ * function other than
  * RP_ERR_NOT_FOUND, RP_ERR_CRYPTO.
  */
 RP_HIDDEN RP_WUR int rp_blob_cred_verify(struct rp_blob_store *s,
@@ -197,8 +200,7 @@ RP_HIDDEN RP_WUR int rp_blob_cred_verify(struct rp_blob_store *s,
  *   unspecified); stops on a non-zero return and returns it.
  */
 RP_HIDDEN int rp_blob_put(struct rp_blob_store *s, const char *cred,
-			  uint32_t account,
-			  const uint8_t id[RP_BLOB_ID_BYTES],
+			  uint32_t account, const uint8_t id[RP_BLOB_ID_BYTES],
 			  const uint8_t *data, size_t len);
 RP_HIDDEN RP_WUR int rp_blob_get(struct rp_blob_store *s, const char *cred,
 				 uint32_t account,

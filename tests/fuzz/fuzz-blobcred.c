@@ -36,18 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort();                                               \
 	} while (0)
 
-#define ACCOUNTS 2
-#define ACCESS_COUNT 4
-#define NOW ((int64_t)1700000000)
-#define LONG_AGO (NOW - 100 * 86400)
+#define ACCOUNTS	2
+#define ACCESS_COUNT	4
+#define NOW		((int64_t)1700000000)
+#define LONG_AGO	(NOW - 100 * 86400)
 #define CURRENT_VERSION 2
 /* Longest string the target builds; longer than any credential. */
-#define INPUT_MAX 512
+#define INPUT_MAX      512
 #define SPLICE_CUT_MAX 8
 
-static const uint32_t all_access[ACCESS_COUNT] = {
-	RP_BLOB_READ, RP_BLOB_WRITE, RP_BLOB_LIST, RP_BLOB_DELETE
-};
+static const uint32_t all_access[ACCESS_COUNT] = {RP_BLOB_READ, RP_BLOB_WRITE,
+						  RP_BLOB_LIST, RP_BLOB_DELETE};
 
 enum { VALID, ROTATED, EXPIRED, KINDS };
 
@@ -56,7 +55,7 @@ static char store_dir[64];
 static char issued[KINDS][ACCOUNTS][ACCESS_COUNT][RP_BLOB_CRED_MAX];
 static uint32_t current_version = 1;
 static int64_t clock_now = NOW;
-static const uint8_t blob_id[RP_BLOB_ID_BYTES] = { 0xb1, 0x0b };
+static const uint8_t blob_id[RP_BLOB_ID_BYTES] = {0xb1, 0x0b};
 static const uint8_t blob_data[] = "ciphertext";
 
 static int64_t fixed_clock(void)

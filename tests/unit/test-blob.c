@@ -24,17 +24,16 @@
 #include "store/blob.h"
 
 #define ACCESS_COUNT 4
-#define SNAP_MAX 64
-#define FORGE_MAX 256
-#define T0 ((int64_t)1700000000)
-#define DAY 86400
+#define SNAP_MAX     64
+#define FORGE_MAX    256
+#define T0	     ((int64_t)1700000000)
+#define DAY	     86400
 /* 42 and 43 base64url symbols: a MAC is 43. */
 #define A42 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define A43 A42 "A"
 
-static const uint32_t all_access[ACCESS_COUNT] = {
-	RP_BLOB_READ, RP_BLOB_WRITE, RP_BLOB_LIST, RP_BLOB_DELETE
-};
+static const uint32_t all_access[ACCESS_COUNT] = {RP_BLOB_READ, RP_BLOB_WRITE,
+						  RP_BLOB_LIST, RP_BLOB_DELETE};
 
 /* ---- a key table: one current version per (account, access) ------ */
 
@@ -57,11 +56,11 @@ static unsigned access_index(uint32_t access)
 static void derive_key(const struct keytab *kt, uint32_t account,
 		       uint32_t access, uint32_t version, uint8_t key[32])
 {
-	uint32_t in[3] = { account, access, version };
+	uint32_t in[3] = {account, access, version};
 
-	assert_int_equal(rp_hmac_sha256(key, kt->seed, sizeof(kt->seed), in,
-					sizeof(in)),
-			 0);
+	assert_int_equal(
+		rp_hmac_sha256(key, kt->seed, sizeof(kt->seed), in, sizeof(in)),
+		0);
 }
 
 static int table_key_fn(void *ctx, uint32_t account, uint32_t access,
@@ -125,9 +124,8 @@ static int setup(void **state)
 		for (unsigned i = 0; i < ACCESS_COUNT; i++)
 			f->kt.current[a][i] = 1;
 	assert_int_equal(rp_blob_store_create(f->dir, 0), 0);
-	assert_int_equal(rp_blob_store_open(&f->s, f->dir, table_key_fn,
-					    &f->kt),
-			 0);
+	assert_int_equal(
+		rp_blob_store_open(&f->s, f->dir, table_key_fn, &f->kt), 0);
 	f->accounts = rp_blob_store_accounts(f->s);
 	assert_int_equal(f->accounts, RP_BLOB_ACCOUNTS_DEFAULT);
 	*state = f;
@@ -149,9 +147,8 @@ static void reopen(struct fx *f)
 {
 	rp_blob_store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(rp_blob_store_open(&f->s, f->dir, table_key_fn,
-					    &f->kt),
-			 0);
+	assert_int_equal(
+		rp_blob_store_open(&f->s, f->dir, table_key_fn, &f->kt), 0);
 }
 
 /* Issue a credential; the string lives in a small ring of buffers. */
@@ -189,9 +186,8 @@ static void blob_path(struct fx *f, char *out, size_t cap, uint32_t account,
 {
 	char hex[RP_HEX_ENCODED_LEN(RP_BLOB_ID_BYTES)];
 
-	assert_int_equal(rp_hex_encode(hex, sizeof(hex), NULL, id,
-				       RP_BLOB_ID_BYTES),
-			 0);
+	assert_int_equal(
+		rp_hex_encode(hex, sizeof(hex), NULL, id, RP_BLOB_ID_BYTES), 0);
 	snprintf(out, cap, "%s/acct-%02u/%.2s/%s", f->dir, account, hex,
 		 hex + 2);
 }
@@ -240,10 +236,10 @@ static struct snap *snapshot(struct fx *f)
 
 	assert_non_null(sn);
 	for (uint32_t a = 0; a < f->accounts; a++) {
-		struct collect c = { sn->e[a], 0 };
+		struct collect c = {sn->e[a], 0};
 
-		assert_int_equal(rp_blob_list(f->s, cred(f, a, RP_BLOB_LIST),
-					      a, collect_fn, &c),
+		assert_int_equal(rp_blob_list(f->s, cred(f, a, RP_BLOB_LIST), a,
+					      collect_fn, &c),
 				 0);
 		qsort(sn->e[a], c.n, sizeof(*sn->e[a]), entry_cmp);
 		sn->n[a] = c.n;
@@ -294,18 +290,18 @@ static void all_ops_denied(struct fx *f, const char *c, uint32_t account,
 {
 	struct snap *before = snapshot(f);
 	uint8_t fresh[RP_BLOB_ID_BYTES], buf[512];
-	uint8_t data[16] = { 1, 2, 3 };
-	struct collect col = { NULL, 0 };
+	uint8_t data[16] = {1, 2, 3};
+	struct collect col = {NULL, 0};
 	size_t len = 12345;
 
 	new_id(fresh);
 	memset(buf, 0xa5, sizeof(buf));
-	assert_int_equal(rp_blob_put(f->s, c, account, fresh, data,
-				     sizeof(data)),
-			 RP_ERR_DENIED);
-	assert_int_equal(rp_blob_get(f->s, c, account, id, buf, sizeof(buf),
-				     &len),
-			 RP_ERR_DENIED);
+	assert_int_equal(
+		rp_blob_put(f->s, c, account, fresh, data, sizeof(data)),
+		RP_ERR_DENIED);
+	assert_int_equal(
+		rp_blob_get(f->s, c, account, id, buf, sizeof(buf), &len),
+		RP_ERR_DENIED);
 	assert_int_equal(len, 12345);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		assert_int_equal(buf[i], 0xa5);
@@ -370,12 +366,15 @@ static void test_create_layout(void **state)
 			 RP_ERR_INVALID);
 	assert_int_equal(rp_blob_store_create(NULL, 1), RP_ERR_INVALID);
 
-	/* A fresh directory with the maximum number of accounts. */
+	/* A directory that does not exist yet, another number of accounts
+	 * (each costs 256 mkdirs, so not the maximum here). */
 	snprintf(other, sizeof(other), "%s/sub", f->dir);
-	assert_int_equal(rp_blob_store_create(other, RP_BLOB_ACCOUNTS_MAX), 0);
+	assert_int_equal(rp_blob_store_create(other, 7), 0);
+	snprintf(path, sizeof(path), "%s/acct-06/00", other);
+	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(rp_blob_store_open(&s2, other, table_key_fn, &f->kt),
 			 0);
-	assert_int_equal(rp_blob_store_accounts(s2), RP_BLOB_ACCOUNTS_MAX);
+	assert_int_equal(rp_blob_store_accounts(s2), 7);
 	rp_blob_store_close(s2);
 	s2 = NULL;
 
@@ -444,15 +443,14 @@ static void test_roundtrip_accounts(void **state)
 	reopen(f);
 	for (uint32_t a = 0; a < f->accounts; a++) {
 		struct snap_entry e[SNAP_MAX];
-		struct collect c = { e, 0 };
+		struct collect c = {e, 0};
 
 		for (unsigned i = 0; i < 3; i++) {
 			len = 0;
-			assert_int_equal(rp_blob_get(f->s,
-						     cred(f, a, RP_BLOB_READ),
-						     a, ids[a][i], buf,
-						     sizeof(buf), &len),
-					 0);
+			assert_int_equal(
+				rp_blob_get(f->s, cred(f, a, RP_BLOB_READ), a,
+					    ids[a][i], buf, sizeof(buf), &len),
+				0);
 			assert_int_equal(len, 100 * i + a);
 			assert_memory_equal(buf, data[a][i], len);
 			/* Not in any other account. */
@@ -464,8 +462,8 @@ static void test_roundtrip_accounts(void **state)
 					    buf, sizeof(buf), &len),
 				RP_ERR_NOT_FOUND);
 		}
-		assert_int_equal(rp_blob_list(f->s, cred(f, a, RP_BLOB_LIST),
-					      a, collect_fn, &c),
+		assert_int_equal(rp_blob_list(f->s, cred(f, a, RP_BLOB_LIST), a,
+					      collect_fn, &c),
 				 0);
 		assert_int_equal(c.n, 3);
 		for (unsigned i = 0; i < 3; i++) {
@@ -535,8 +533,8 @@ static void test_file_contents(void **state)
 	assert_memory_equal(back, data, sizeof(data));
 
 	/* No temporary file is left behind. */
-	snprintf(path, sizeof(path),
-		 "ls -A '%s/acct-02' | grep -q '^\\.tmp-'", f->dir);
+	snprintf(path, sizeof(path), "ls -A '%s/acct-02' | grep -q '^\\.tmp-'",
+		 f->dir);
 	assert_int_not_equal(system(path), 0);
 
 	/* An empty blob is a blob. */
@@ -569,24 +567,23 @@ static void test_write_once(void **state)
 	assert_int_equal(rp_blob_put(f->s, cred(f, 0, RP_BLOB_WRITE), 0, id, b,
 				     sizeof(b)),
 			 RP_ERR_EXISTS);
-	assert_int_equal(rp_blob_put(f->s, cred(f, 0, RP_BLOB_WRITE), 0, id, b,
-				     10),
-			 RP_ERR_EXISTS);
+	assert_int_equal(
+		rp_blob_put(f->s, cred(f, 0, RP_BLOB_WRITE), 0, id, b, 10),
+		RP_ERR_EXISTS);
 	assert_unchanged(f, before);
 	free(before);
-	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0, id,
-				     buf, sizeof(buf), &len),
+	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0, id, buf,
+				     sizeof(buf), &len),
 			 0);
 	assert_memory_equal(buf, a, sizeof(a));
 	/* The same id in another account is another blob. */
 	put_ok(f, 3, id, b, sizeof(b));
 	/* After delete the id may be written again. */
-	assert_int_equal(rp_blob_delete(f->s, cred(f, 0, RP_BLOB_DELETE), 0,
-					id),
-			 0);
+	assert_int_equal(
+		rp_blob_delete(f->s, cred(f, 0, RP_BLOB_DELETE), 0, id), 0);
 	put_ok(f, 0, id, b, sizeof(b));
-	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0, id,
-				     buf, sizeof(buf), &len),
+	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0, id, buf,
+				     sizeof(buf), &len),
 			 0);
 	assert_memory_equal(buf, b, sizeof(b));
 }
@@ -602,9 +599,9 @@ static void test_missing_and_args(void **state)
 				     sizeof(buf), &len),
 			 RP_ERR_NOT_FOUND);
 	assert_int_equal(len, 7);
-	assert_int_equal(rp_blob_delete(f->s, cred(f, 0, RP_BLOB_DELETE), 0,
-					id),
-			 RP_ERR_NOT_FOUND);
+	assert_int_equal(
+		rp_blob_delete(f->s, cred(f, 0, RP_BLOB_DELETE), 0, id),
+		RP_ERR_NOT_FOUND);
 
 	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 4, id, buf,
 				     sizeof(buf), &len),
@@ -618,12 +615,12 @@ static void test_missing_and_args(void **state)
 	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0, id,
 				     NULL, 5, &len),
 			 RP_ERR_INVALID);
-	assert_int_equal(rp_blob_put(f->s, cred(f, 0, RP_BLOB_WRITE), 0, id,
-				     NULL, 5),
-			 RP_ERR_INVALID);
-	assert_int_equal(rp_blob_list(f->s, cred(f, 0, RP_BLOB_LIST), 0, NULL,
-				      NULL),
-			 RP_ERR_INVALID);
+	assert_int_equal(
+		rp_blob_put(f->s, cred(f, 0, RP_BLOB_WRITE), 0, id, NULL, 5),
+		RP_ERR_INVALID);
+	assert_int_equal(
+		rp_blob_list(f->s, cred(f, 0, RP_BLOB_LIST), 0, NULL, NULL),
+		RP_ERR_INVALID);
 	assert_int_equal(rp_blob_cred_verify(f->s, cred(f, 0, RP_BLOB_READ), 0,
 					     RP_BLOB_READ | RP_BLOB_WRITE,
 					     NULL),
@@ -651,8 +648,8 @@ static void test_size_cap(void **state)
 
 	random_bytes(data, big);
 	put_ok(f, 0, id, data, big);
-	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0, id,
-				     buf, big, &len),
+	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0, id, buf,
+				     big, &len),
 			 0);
 	assert_int_equal(len, big);
 	assert_memory_equal(buf, data, big);
@@ -670,8 +667,7 @@ static void test_size_cap(void **state)
 	free(buf);
 }
 
-static int stop_fn(void *ctx, const uint8_t id[RP_BLOB_ID_BYTES],
-		   uint64_t size)
+static int stop_fn(void *ctx, const uint8_t id[RP_BLOB_ID_BYTES], uint64_t size)
 {
 	unsigned *calls = ctx;
 
@@ -728,9 +724,9 @@ static void test_symlink_not_followed(void **state)
 			     0);
 	assert_int_equal(len, 0);
 	/* and a put does not write through it */
-	assert_int_equal(rp_blob_put(f->s, cred(f, 1, RP_BLOB_WRITE), 1, id,
-				     buf, 10),
-			 RP_ERR_EXISTS);
+	assert_int_equal(
+		rp_blob_put(f->s, cred(f, 1, RP_BLOB_WRITE), 1, id, buf, 10),
+		RP_ERR_EXISTS);
 }
 
 /* ---- credentials ------------------------------------------------- */
@@ -763,8 +759,7 @@ static void test_cred_format(void **state)
 			 RP_ERR_INVALID);
 	assert_int_equal(rp_blob_cred_issue(f->s, 0, 0, 0, c), RP_ERR_INVALID);
 	assert_int_equal(rp_blob_cred_issue(f->s, 0, 3, 0, c), RP_ERR_INVALID);
-	assert_int_equal(rp_blob_cred_issue(f->s, 0, 16, 0, c),
-			 RP_ERR_INVALID);
+	assert_int_equal(rp_blob_cred_issue(f->s, 0, 16, 0, c), RP_ERR_INVALID);
 	assert_int_equal(rp_blob_cred_issue(f->s, 0, RP_BLOB_READ, -1, c),
 			 RP_ERR_INVALID);
 	assert_int_equal(rp_blob_cred_issue(f->s, 0, RP_BLOB_READ,
@@ -787,9 +782,9 @@ static void test_cred_wrong_access(void **state)
 	for (unsigned i = 0; i < ACCESS_COUNT; i++) {
 		char c[RP_BLOB_CRED_MAX];
 		struct snap *before;
-		uint8_t fresh[RP_BLOB_ID_BYTES], buf[256], data[8] = { 0 };
+		uint8_t fresh[RP_BLOB_ID_BYTES], buf[256], data[8] = {0};
 		struct snap_entry e[SNAP_MAX];
-		struct collect col = { e, 0 };
+		struct collect col = {e, 0};
 		size_t len = 0;
 		int r;
 
@@ -801,20 +796,17 @@ static void test_cred_wrong_access(void **state)
 					  : RP_BLOB_DENY_ACCESS);
 		new_id(fresh);
 		r = rp_blob_put(f->s, c, 1, fresh, data, sizeof(data));
-		assert_int_equal(r, all_access[i] == RP_BLOB_WRITE
-					    ? 0
-					    : RP_ERR_DENIED);
+		assert_int_equal(
+			r, all_access[i] == RP_BLOB_WRITE ? 0 : RP_ERR_DENIED);
 		if (r == 0) { /* undo, so "unchanged" can be checked */
 			assert_int_equal(
-				rp_blob_delete(f->s,
-					       cred(f, 1, RP_BLOB_DELETE), 1,
-					       fresh),
+				rp_blob_delete(f->s, cred(f, 1, RP_BLOB_DELETE),
+					       1, fresh),
 				0);
 		}
 		r = rp_blob_get(f->s, c, 1, ids[1][0], buf, sizeof(buf), &len);
-		assert_int_equal(r, all_access[i] == RP_BLOB_READ
-					    ? 0
-					    : RP_ERR_DENIED);
+		assert_int_equal(
+			r, all_access[i] == RP_BLOB_READ ? 0 : RP_ERR_DENIED);
 		r = rp_blob_list(f->s, c, 1, collect_fn, &col);
 		if (all_access[i] == RP_BLOB_LIST) {
 			assert_int_equal(r, 0);
@@ -891,8 +883,8 @@ static void test_cred_tampered(void **state)
 {
 	struct fx *f = *state;
 	uint8_t ids[RP_BLOB_ACCOUNTS_DEFAULT][3][RP_BLOB_ID_BYTES];
-	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr"
+				  "stuvwxyz0123456789-_";
 	char c[RP_BLOB_CRED_MAX];
 	size_t len, mac_at;
 
@@ -939,18 +931,16 @@ static void test_cred_tampered(void **state)
  * Build "<fields>.<base64url HMAC(key(account, access, version), mac_over)>"
  * with the test's own copy of the keys: a perfect forgery of any spelling.
  */
-static const char *forge(struct fx *f, const char *fields,
-			 const char *mac_over, uint32_t account,
-			 uint32_t access, uint32_t version)
+static const char *forge(struct fx *f, const char *fields, const char *mac_over,
+			 uint32_t account, uint32_t access, uint32_t version)
 {
 	static char out[FORGE_MAX];
 	char b64[64];
 	uint8_t key[32], mac[32];
 
 	derive_key(&f->kt, account, access, version, key);
-	assert_int_equal(rp_hmac_sha256(mac, key, 32, mac_over,
-					strlen(mac_over)),
-			 0);
+	assert_int_equal(
+		rp_hmac_sha256(mac, key, 32, mac_over, strlen(mac_over)), 0);
 	assert_int_equal(rp_base64url_encode(b64, sizeof(b64), NULL, mac, 32),
 			 0);
 	snprintf(out, sizeof(out), "%s.%s", fields, b64);
@@ -1021,11 +1011,11 @@ static void test_cred_garbage(void **state)
 	{
 		/* '@' stands for the expiry time. */
 		static const char *const tmpl[] = {
-			"rpb1.00.1.@.1",   "rpb1.0.01.@.1",  "rpb1.0.1.0@.1",
-			"rpb1.0.1.@.01",   "rpb1.+0.1.@.1",  "rpb1.0.1.+@.1",
-			"rpb1.0.1.@.1 ",   " rpb1.0.1.@.1",  "RPB1.0.1.@.1",
-			"rpb2.0.1.@.1",	   "rpb1.0.1.@.1.1", "rpb1.0.1.1.@.1",
-			"rpb1.0.1.@",	   "rpb1.0..1.@.1",  "rpb1.0.1.@.0x1",
+			"rpb1.00.1.@.1",  "rpb1.0.01.@.1",  "rpb1.0.1.0@.1",
+			"rpb1.0.1.@.01",  "rpb1.+0.1.@.1",  "rpb1.0.1.+@.1",
+			"rpb1.0.1.@.1 ",  " rpb1.0.1.@.1",  "RPB1.0.1.@.1",
+			"rpb2.0.1.@.1",	  "rpb1.0.1.@.1.1", "rpb1.0.1.1.@.1",
+			"rpb1.0.1.@",	  "rpb1.0..1.@.1",  "rpb1.0.1.@.0x1",
 			"rpb1.0.1.@.1\n", "rpb1.0.1.-@.1",  "rpb1.0.1.@.1\t",
 		};
 		char expstr[24];
@@ -1045,25 +1035,28 @@ static void test_cred_garbage(void **state)
 		}
 	}
 	/* Out-of-range values, validly MAC'd. */
-	assert_why(f, forge(f, "rpb1.0.1.9999999999.0", "rpb1.0.1.9999999999.0",
-			    0, RP_BLOB_READ, 1),
+	assert_why(f,
+		   forge(f, "rpb1.0.1.9999999999.0", "rpb1.0.1.9999999999.0", 0,
+			 RP_BLOB_READ, 1),
 		   0, RP_BLOB_READ, RP_BLOB_DENY_MALFORMED); /* version 0 */
-	assert_why(f, forge(f, "rpb1.0.1.0.1", "rpb1.0.1.0.1", 0, RP_BLOB_READ,
-			    1),
+	assert_why(f,
+		   forge(f, "rpb1.0.1.0.1", "rpb1.0.1.0.1", 0, RP_BLOB_READ, 1),
 		   0, RP_BLOB_READ, RP_BLOB_DENY_MALFORMED); /* expires 0 */
-	assert_why(f, forge(f, "rpb1.0.3.9999999999.1", "rpb1.0.3.9999999999.1",
-			    0, RP_BLOB_READ, 1),
+	assert_why(f,
+		   forge(f, "rpb1.0.3.9999999999.1", "rpb1.0.3.9999999999.1", 0,
+			 RP_BLOB_READ, 1),
 		   0, RP_BLOB_READ, RP_BLOB_DENY_MALFORMED); /* access 3 */
-	assert_why(f, forge(f, "rpb1.4.1.9999999999.1", "rpb1.4.1.9999999999.1",
-			    4, RP_BLOB_READ, 1),
+	assert_why(f,
+		   forge(f, "rpb1.4.1.9999999999.1", "rpb1.4.1.9999999999.1", 4,
+			 RP_BLOB_READ, 1),
 		   0, RP_BLOB_READ, RP_BLOB_DENY_MALFORMED); /* no acct 4 */
-	assert_why(f, forge(f, "rpb1.0.1.9223372036854775808.1",
-			    "rpb1.0.1.9223372036854775808.1", 0, RP_BLOB_READ,
-			    1),
+	assert_why(f,
+		   forge(f, "rpb1.0.1.9223372036854775808.1",
+			 "rpb1.0.1.9223372036854775808.1", 0, RP_BLOB_READ, 1),
 		   0, RP_BLOB_READ, RP_BLOB_DENY_MALFORMED); /* > INT64_MAX */
-	assert_why(f, forge(f, "rpb1.0.1.9223372036854775807.1",
-			    "rpb1.0.1.9223372036854775807.1", 0, RP_BLOB_READ,
-			    1),
+	assert_why(f,
+		   forge(f, "rpb1.0.1.9223372036854775807.1",
+			 "rpb1.0.1.9223372036854775807.1", 0, RP_BLOB_READ, 1),
 		   0, RP_BLOB_READ, RP_BLOB_DENY_NONE); /* = INT64_MAX */
 
 	/* Valid credential with something around it. */
@@ -1094,9 +1087,8 @@ static void test_cred_rotated(void **state)
 	populate(f, ids);
 	snprintf(r1, sizeof(r1), "%s", cred(f, 2, RP_BLOB_READ));
 	snprintf(w1, sizeof(w1), "%s", cred(f, 2, RP_BLOB_WRITE));
-	assert_int_equal(rp_blob_get(f->s, r1, 2, ids[2][0], buf, sizeof(buf),
-				     &len),
-			 0);
+	assert_int_equal(
+		rp_blob_get(f->s, r1, 2, ids[2][0], buf, sizeof(buf), &len), 0);
 
 	rotate(&f->kt, 2, RP_BLOB_READ);
 	assert_why(f, r1, 2, RP_BLOB_READ, RP_BLOB_DENY_ROTATED);
@@ -1105,9 +1097,8 @@ static void test_cred_rotated(void **state)
 	/* A new credential works and names the new version. */
 	snprintf(r2, sizeof(r2), "%s", cred(f, 2, RP_BLOB_READ));
 	assert_non_null(strstr(r2, ".2."));
-	assert_int_equal(rp_blob_get(f->s, r2, 2, ids[2][0], buf, sizeof(buf),
-				     &len),
-			 0);
+	assert_int_equal(
+		rp_blob_get(f->s, r2, 2, ids[2][0], buf, sizeof(buf), &len), 0);
 	/* Rotating the read key leaves write credentials alone. */
 	assert_why(f, w1, 2, RP_BLOB_WRITE, RP_BLOB_DENY_NONE);
 	/* The old spelling at the new version is a forgery. */
@@ -1143,9 +1134,9 @@ static void test_key_fn_errors(void **state)
 	assert_int_equal(rp_blob_delete(f->s, c, 0, id), RP_ERR_IO);
 	/* A malformed string is refused without asking for a key. */
 	f->kt.calls = 0;
-	assert_int_equal(rp_blob_cred_verify(f->s, "rpb1.x", 0, RP_BLOB_DELETE,
-					     &why),
-			 RP_ERR_DENIED);
+	assert_int_equal(
+		rp_blob_cred_verify(f->s, "rpb1.x", 0, RP_BLOB_DELETE, &why),
+		RP_ERR_DENIED);
 	assert_int_equal(f->kt.calls, 0);
 	f->kt.fail = 0;
 	assert_int_equal(rp_blob_delete(f->s, c, 0, id), RP_ERR_NOT_FOUND);
