@@ -379,7 +379,7 @@ static void test_tamper_blob(void **state)
 	char paths[8][256];
 	uint8_t *d = random_bytes(100000);
 
-	put(f, "contoso/s/one", d, 100000);
+	put(f, "contoso/s/one", d, 100000); /* below the minimum: one chunk */
 	assert_int_equal(blob_files(f, paths, 8), 1);
 	flip_file(paths[0], 5000);
 	expect_fails_no_output(f, "contoso/s/one");
@@ -728,7 +728,7 @@ static void test_purge_shreds(void **state)
 	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
 	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
 	put(f, "contoso/ck/doc", d, 500000);
-	assert_int_equal(blob_files(f, paths, 4), 1);
+	assert_true(blob_files(f, paths, 4) >= 1);
 	/* Refused while a root is still live. */
 	assert_int_equal(rp_key_ref_parse("ck1/root", &r1), 0);
 	assert_int_equal(rp_key_ref_parse("ck2/root", &r2), 0);
