@@ -3,14 +3,19 @@
 #
 # run.sh - the `make bench` driver: rampart's bulk ciphers against
 # `openssl speed` on the same machine, case by case, then the key vault
-# end to end (bench-vault).
+# end to end (bench-vault), then service encryption of files (bench-files
+# and the rampart CLI against openssl, dd, age and restic).
 #
-#   bench/run.sh [BENCH_CRYPTO [SECONDS [BENCH_VAULT]]]
+#   bench/run.sh [BENCH_CRYPTO [SECONDS [BENCH_VAULT [BENCH_FILES [RAMPART]]]]]
 #
 # BENCH_CRYPTO defaults to build/bench/bench-crypto, SECONDS (whole seconds
 # per case and side, as `openssl speed -seconds` takes) to 3, BENCH_VAULT to
-# bench-vault next to BENCH_CRYPTO. For every case both sides run back to
-# back, rampart first, so they see the same machine state. Both sides divide
+# bench-vault next to BENCH_CRYPTO, BENCH_FILES to bench-files next to it,
+# RAMPART to src/rampart of the same build. The files section works on one
+# random file of $BENCH_FILE_BYTES bytes (default 1 GiB) in the temporary
+# directory (under $TMPDIR or /tmp), removed at the end. For every case
+# both sides run back to back, rampart first, so they see the same machine
+# state (the files section: openssl before and after). Both sides divide
 # by wall-clock time: bench-crypto and bench-vault use CLOCK_MONOTONIC and
 # openssl is given -elapsed (by default it divides by user CPU time, which
 # would flatter it whenever the machine is busy).
@@ -23,6 +28,17 @@
 #     second of `openssl speed -multi 2 rsa3072` (its sign/s column: an
 #     OAEP decrypt costs one private-key operation, like a sign);
 #   - the audit log's group commit takes >= 20000 records/s from 64 threads.
+#   - files, library with an in-memory blob store: get >= 0.8 and put >= 0.5
+#     of single-core `openssl speed -evp aes-256-gcm` (64 KiB blocks);
+#   - files, CLI on disk: `rampart file put` >= 0.9 of `dd conv=fsync`,
+#     `rampart file get` >= 0.9 of a dd read (page cache warm for both),
+#     and both faster than age and restic on the same file;
+#   - at most 1 root-key operation per 10,000 reads of a small file.
+# What the file comparisons include: rampart file put makes every blob
+# durable (fsync of the blob and its directory) before it commits, like
+# dd conv=fsync once at the end; rampart file get -o fsyncs its output,
+# the dd read writes nothing (so get is also shown to stdout, >/dev/null);
+# age fsyncs nothing; restic fsyncs its repository files.
 
 set -eu
 LC_ALL=C
@@ -31,6 +47,16 @@ export LC_ALL
 bench=${1:-build/bench/bench-crypto}
 seconds=${2:-3}
 bench_vault=${3:-$(dirname "$bench")/bench-vault}
+bench_files=${4:-$(dirname "$bench")/bench-files}
+rampart=${5:-$(dirname "$(dirname "$bench")")/src/rampart}
+file_bytes=${BENCH_FILE_BYTES:-1073741824}
+files_repeat=3
+files_block=65536
+target_get=0.80
+target_put=0.50
+target_dd=0.90
+rootops_reads=10000
+target_rootops=1
 target=0.90
 target_min_bytes=65536
 sizes="4096 65536 1048576 4194304"
@@ -50,6 +76,11 @@ case $seconds in
 esac
 [ -x "$bench" ] || die "$bench: not an executable (build it first, or pass its path)"
 [ -x "$bench_vault" ] || die "$bench_vault: not an executable (build it first, or pass its path)"
+[ -x "$bench_files" ] || die "$bench_files: not an executable (build it first, or pass its path)"
+[ -x "$rampart" ] || die "$rampart: not an executable (build it first, or pass its path)"
+case $file_bytes in
+'' | *[!0-9]* | 0 | 0*) die "BENCH_FILE_BYTES must be a positive whole number, got '$file_bytes'" ;;
+esac
 command -v openssl >/dev/null 2>&1 || die "openssl: command not found"
 
 tmp=$(mktemp -d)
@@ -240,5 +271,265 @@ if [ "$misses" -eq 0 ]; then
 	echo "summary: PASS - the vault met all $total targets"
 else
 	echo "summary: MISS - the vault missed $misses of $total targets"
+fi
+# ---- files ---------------------------------------------------------------
+
+# now - wall-clock time in seconds with nanoseconds.
+now() {
+	date +%s.%N
+}
+
+# timed NAME OUT CMD... - run CMD with stdout to OUT (stderr to a log),
+# print its wall time in seconds; a failure is fatal.
+timed() {
+	name=$1 out=$2
+	shift 2
+	t0=$(now)
+	if ! "$@" >"$out" 2>"$ftmp/$name.err"; then
+		cat "$ftmp/$name.err" >&2
+		die "$name failed: $*"
+	fi
+	t1=$(now)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# mbps SECONDS - MB/s of the benchmark file moved in SECONDS.
+mbps() {
+	awk -v n="$file_bytes" -v s="$1" 'BEGIN { printf "%.1f\n", n / s / 1e6 }'
+}
+
+# ratio A B, verdict A B TARGET - A/B, and PASS when A >= TARGET x B.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'
+}
+verdict() {
+	awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { print (a >= t * b) ? "PASS" : "MISS" }'
+}
+
+# same FILE - the copy must equal the benchmark file.
+same() {
+	cmp -s "$big" "$1" || die "$1 differs from $big"
+}
+
+# files_lib KEY - MB/s of `files lib KEY ...` in bench-files' output.
+files_lib() {
+	awk -v k="$1" '
+		$1 == "files" && $2 == "lib" && $3 == k {
+			for (i = 4; i <= NF; i++)
+				if (index($i, "MB_s=") == 1) {
+					v = substr($i, 6)
+					if (v ~ /^[0-9]+(\.[0-9]+)?$/) { val = v; found = 1 }
+				}
+		}
+		END { if (!found || val <= 0) exit 1; print val }' "$ftmp/lib.out" ||
+		die "cannot parse bench-files output for $1: $(cat "$ftmp/lib.out")"
+}
+
+# json_token FILE - the "token" string of a rampart --json output.
+json_token() {
+	sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$1"
+}
+
+# One file, one data directory, everything on the filesystem of $tmp.
+ftmp=$tmp/files
+mkdir "$ftmp"
+big=$ftmp/big
+data=$ftmp/data
+echo
+echo "rampart files: one random file of $file_bytes bytes, MB = 10^6 bytes, wall clock"
+echo "files under $ftmp ($(df -P "$ftmp" | awk 'NR == 2 { print $1 }'))"
+echo "target: library get >= $target_get and put >= $target_put x openssl speed aes-256-gcm (single core, $((files_block / 1024)) KiB blocks)"
+echo "target: rampart file put >= $target_dd x dd write (conv=fsync), file get >= $target_dd x dd read"
+echo "target: rampart faster than age and restic; <= $target_rootops root-key operation per $rootops_reads reads"
+echo
+
+key=$(openssl rand -hex 32)
+iv=$(openssl rand -hex 16)
+openssl enc -aes-256-ctr -nosalt -K "$key" -iv "$iv" -in /dev/zero 2>/dev/null |
+	head -c "$file_bytes" >"$big"
+[ "$(wc -c <"$big")" -eq "$file_bytes" ] || die "could not write $file_bytes random bytes to $big"
+
+: >"$ftmp/targets"
+
+# files_cpu KEY - cpu_seconds/seconds of `files lib KEY ...`, as a percentage.
+files_cpu() {
+	awk -v k="$1" '
+		$1 == "files" && $2 == "lib" && $3 == k {
+			for (i = 4; i <= NF; i++) {
+				if (index($i, "seconds=") == 1) w = substr($i, 9)
+				if (index($i, "cpu_seconds=") == 1) c = substr($i, 13)
+			}
+		}
+		END { if (w > 0) printf "%.0f%%\n", 100 * c / w; else print "?" }' "$ftmp/lib.out"
+}
+
+# Library, in memory, between two runs of openssl on the same core (their
+# mean is the reference: the machine may be busier at one time than the
+# other).
+o1=$(openssl_mbps aes-256-gcm "" "$files_block")
+if ! "$bench_files" --mode lib --input "$big" --repeat "$files_repeat" \
+	--dir "$ftmp" >"$ftmp/lib.out" 2>"$ftmp/lib.err"; then
+	cat "$ftmp/lib.err" >&2
+	die "bench-files --mode lib failed"
+fi
+o2=$(openssl_mbps aes-256-gcm "" "$files_block")
+o=$(awk -v a="$o1" -v b="$o2" 'BEGIN { printf "%.1f\n", (a + b) / 2 }')
+lput=$(files_lib put)
+lget=$(files_lib get)
+printf '%-22s %9s MB/s   (%s KiB blocks, -elapsed; mean of %s before and %s after)\n' \
+	"openssl speed gcm" "$o" "$((files_block / 1024))" "$o1" "$o2"
+printf '%-22s %9s MB/s   ratio %s   (median of %s, on CPU %s of the time; full compare not timed: verify %s MB/s)\n' \
+	"library get (memory)" "$lget" "$(ratio "$lget" "$o")" "$files_repeat" "$(files_cpu get)" \
+	"$(files_lib verify)"
+printf '%-22s %9s MB/s   ratio %s   (median of %s, on CPU %s of the time; first put, allocator cold: %s MB/s)\n' \
+	"library put (memory)" "$lput" "$(ratio "$lput" "$o")" "$files_repeat" "$(files_cpu put)" \
+	"$(files_lib put-cold)"
+printf '%-30s ratio %s (target %s)   %s\n' "library get / openssl" "$(ratio "$lget" "$o")" \
+	"$target_get" "$(verdict "$lget" "$o" "$target_get")" >>"$ftmp/targets"
+printf '%-30s ratio %s (target %s)   %s\n' "library put / openssl" "$(ratio "$lput" "$o")" \
+	"$target_put" "$(verdict "$lput" "$o" "$target_put")" >>"$ftmp/targets"
+
+# The disk's own limit: a durable write, and a read of the same file.
+# Every disk step starts after a sync, so that no step pays for the
+# writeback (or the discards of deleted files) of the one before.
+# dd writes into the (still empty) data directory of the rampart store.
+mkdir "$data"
+sync
+s=$(timed dd-write /dev/null dd if="$big" of="$data/x" bs=1M conv=fsync)
+dd_w=$(mbps "$s")
+rm -f "$data/x"
+sync
+s=$(timed dd-read /dev/null dd if="$big" of=/dev/null bs=1M)
+dd_r=$(mbps "$s")
+printf '%-22s %9s MB/s\n' "dd write (fsync)" "$dd_w"
+printf '%-22s %9s MB/s   (page cache warm, nothing dropped)\n' "dd read" "$dd_r"
+
+# The rampart CLI on disk: a fresh store, a principal owning a tenant.
+RAMPART_DATA=$data
+export RAMPART_DATA
+"$rampart" init --data "$data" --json >"$ftmp/init.json" 2>"$ftmp/init.err" ||
+	die "rampart init failed: $(cat "$ftmp/init.err")"
+admin_token=$(json_token "$ftmp/init.json")
+[ -n "$admin_token" ] || die "no token in the output of rampart init"
+RAMPART_TOKEN=$admin_token "$rampart" principal create bench --json \
+	>"$ftmp/principal.json" 2>"$ftmp/principal.err" ||
+	die "rampart principal create failed: $(cat "$ftmp/principal.err")"
+user_token=$(json_token "$ftmp/principal.json")
+[ -n "$user_token" ] || die "no token in the output of rampart principal create"
+RAMPART_TOKEN=$admin_token "$rampart" tenant create bench --owner bench \
+	>/dev/null 2>"$ftmp/tenant.err" ||
+	die "rampart tenant create failed: $(cat "$ftmp/tenant.err")"
+sync
+s=$(timed rampart-put /dev/null env RAMPART_TOKEN="$user_token" \
+	"$rampart" file put bench/site/big -i "$big")
+r_put=$(mbps "$s")
+sync
+s=$(timed rampart-get /dev/null env RAMPART_TOKEN="$user_token" \
+	"$rampart" file get bench/site/big -o "$ftmp/rampart.out")
+r_get=$(mbps "$s")
+same "$ftmp/rampart.out"
+rm -f "$ftmp/rampart.out"
+sync
+s=$(timed rampart-get-null /dev/null env RAMPART_TOKEN="$user_token" \
+	"$rampart" file get bench/site/big)
+r_get_null=$(mbps "$s")
+rm -rf "$data"
+unset RAMPART_DATA
+printf '%-22s %9s MB/s   ratio to dd write %s\n' "rampart file put" "$r_put" "$(ratio "$r_put" "$dd_w")"
+printf '%-22s %9s MB/s   ratio to dd read %s   (-o FILE, written and fsync'"'"'ed: %s of dd write)\n' \
+	"rampart file get" "$r_get" "$(ratio "$r_get" "$dd_r")" "$(ratio "$r_get" "$dd_w")"
+printf '%-22s %9s MB/s   ratio to dd read %s   (to stdout, >/dev/null: no output file)\n' \
+	"rampart file get" "$r_get_null" "$(ratio "$r_get_null" "$dd_r")"
+printf '%-30s ratio %s (target %s)   %s\n' "rampart file put / dd write" "$(ratio "$r_put" "$dd_w")" \
+	"$target_dd" "$(verdict "$r_put" "$dd_w" "$target_dd")" >>"$ftmp/targets"
+printf '%-30s ratio %s (target %s)   %s\n' "rampart file get / dd read" "$(ratio "$r_get" "$dd_r")" \
+	"$target_dd" "$(verdict "$r_get" "$dd_r" "$target_dd")" >>"$ftmp/targets"
+
+# faster NAME RAMPART OTHER WHO - a target line: rampart faster than WHO.
+faster() {
+	printf '%-30s %s vs %s MB/s (target: faster)   %s\n' "$1" "$2" "$3" \
+		"$(verdict "$2" "$3" 1.000001)" >>"$ftmp/targets"
+}
+
+# age, X25519 recipient.
+if command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; then
+	age-keygen -o "$ftmp/age-key.txt" 2>/dev/null || die "age-keygen failed"
+	pub=$(age-keygen -y "$ftmp/age-key.txt") || die "age-keygen -y failed"
+	sync
+	s=$(timed age-encrypt /dev/null age -r "$pub" -o "$ftmp/big.age" "$big")
+	a_enc=$(mbps "$s")
+	sync
+	s=$(timed age-decrypt /dev/null age -d -i "$ftmp/age-key.txt" \
+		-o "$ftmp/age.out" "$ftmp/big.age")
+	a_dec=$(mbps "$s")
+	same "$ftmp/age.out"
+	rm -f "$ftmp/big.age" "$ftmp/age.out"
+	printf '%-22s %9s MB/s\n' "age encrypt" "$a_enc"
+	printf '%-22s %9s MB/s\n' "age decrypt" "$a_dec"
+	faster "rampart put vs age encrypt" "$r_put" "$a_enc"
+	faster "rampart get vs age decrypt" "$r_get" "$a_dec"
+else
+	echo "age                    skipped (not installed)"
+	echo "rampart vs age                 skipped (not installed)" >>"$ftmp/targets"
+fi
+
+# restic, in a temporary repository, without a cache outside it.
+if command -v restic >/dev/null 2>&1; then
+	RESTIC_PASSWORD=$(openssl rand -hex 16)
+	RESTIC_REPOSITORY=$ftmp/restic-repo
+	export RESTIC_PASSWORD RESTIC_REPOSITORY
+	restic --no-cache init >/dev/null 2>"$ftmp/restic-init.err" ||
+		die "restic init failed: $(cat "$ftmp/restic-init.err")"
+	sync
+	s=$(timed restic-backup /dev/null restic --no-cache backup "$big")
+	b_up=$(mbps "$s")
+	sync
+	s=$(timed restic-restore /dev/null restic --no-cache restore latest \
+		--target "$ftmp/restic-out")
+	b_down=$(mbps "$s")
+	same "$ftmp/restic-out$big"
+	rm -rf "$ftmp/restic-out" "$RESTIC_REPOSITORY"
+	unset RESTIC_PASSWORD RESTIC_REPOSITORY
+	printf '%-22s %9s MB/s\n' "restic backup" "$b_up"
+	printf '%-22s %9s MB/s\n' "restic restore" "$b_down"
+	faster "rampart put vs restic backup" "$r_put" "$b_up"
+	faster "rampart get vs restic restore" "$r_get" "$b_down"
+else
+	echo "restic                 skipped (not installed)"
+	echo "rampart vs restic              skipped (not installed)" >>"$ftmp/targets"
+fi
+rm -f "$big"
+
+# Root-key operations around reads of a small file (key cache at its TTL).
+if ! "$bench_files" --mode rootops --reads "$rootops_reads" --dir "$ftmp" \
+	>"$ftmp/rootops.out" 2>"$ftmp/rootops.err"; then
+	cat "$ftmp/rootops.err" >&2
+	die "bench-files --mode rootops failed"
+fi
+rootops=$(awk '
+	$1 == "files" && $2 == "rootops" {
+		for (i = 3; i <= NF; i++)
+			if (index($i, "root_ops_per_10000_reads=") == 1) {
+				v = substr($i, 26)
+				if (v ~ /^[0-9]+(\.[0-9]+)?$/) { val = v; found = 1 }
+			}
+	}
+	END { if (!found) exit 1; print val }' "$ftmp/rootops.out") ||
+	die "cannot parse bench-files output for rootops: $(cat "$ftmp/rootops.out")"
+sed 's/^files rootops /root-key operations   /' "$ftmp/rootops.out"
+printf '%-30s %s per %s reads (target <= %s)   %s\n' "root-key operations" "$rootops" \
+	"$rootops_reads" "$target_rootops" \
+	"$(awk -v v="$rootops" -v t="$target_rootops" 'BEGIN { print (v <= t) ? "PASS" : "MISS" }')" \
+	>>"$ftmp/targets"
+
+echo
+echo "files targets:"
+cat "$ftmp/targets"
+total=$(grep -c -v 'skipped' "$ftmp/targets" || true)
+misses=$(grep -c ' MISS$' "$ftmp/targets" || true)
+if [ "$misses" -eq 0 ]; then
+	echo "summary: PASS - files met all $total targets"
+else
+	echo "summary: MISS - files missed $misses of $total targets"
 fi
 exit 0

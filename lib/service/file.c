@@ -543,11 +543,17 @@ out:
 	return r;
 }
 
+/*
+ * Read, cut and store chunks. The buffered bytes are buf[off, off + have).
+ * The chunker wants RP_CDC_MAX_BYTES ahead (or the end of the stream), so
+ * the buffer is refilled only when fewer are left: what is left is moved
+ * to the front then, not after every chunk.
+ */
 static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
 {
 	struct rp_cdc cdc;
 	uint8_t cdc_key[RP_CDC_KEY_BYTES];
-	size_t cap = 2 * RP_CDC_MAX_BYTES, have = 0;
+	size_t cap = 2 * RP_CDC_MAX_BYTES, have = 0, off = 0;
 	uint8_t *buf = malloc(cap);
 	bool eof = false;
 	int r;
@@ -562,28 +568,33 @@ static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
 	while (r == 0) {
 		size_t cut;
 
-		while (!eof && have < cap) {
-			ssize_t got = read(rctx, buf + have, cap - have);
+		if (!eof && have < RP_CDC_MAX_BYTES) {
+			memmove(buf, buf + off, have);
+			off = 0;
+			while (!eof && have < cap) {
+				ssize_t got = read(rctx, buf + have,
+						   cap - have);
 
-			if (got < 0) {
-				r = (int)got;
-				break;
-			}
-			if (got == 0)
-				eof = true;
-			have += (size_t)got;
-			if (ps->size + have > SVC_FILE_MAX_BYTES) {
-				r = RP_ERR_TOO_LARGE;
-				break;
+				if (got < 0) {
+					r = (int)got;
+					break;
+				}
+				if (got == 0)
+					eof = true;
+				have += (size_t)got;
+				if (ps->size + have > SVC_FILE_MAX_BYTES) {
+					r = RP_ERR_TOO_LARGE;
+					break;
+				}
 			}
 		}
 		if (r < 0 || have == 0)
 			break;
-		cut = rp_cdc_cut(&cdc, buf, have, eof);
+		cut = rp_cdc_cut(&cdc, buf + off, have, eof);
 		if (cut == 0)
 			continue;
-		r = put_chunk(ps, buf, cut, eof && cut == have);
-		memmove(buf, buf + cut, have - cut);
+		r = put_chunk(ps, buf + off, cut, eof && cut == have);
+		off += cut;
 		have -= cut;
 	}
 	rp_cdc_clear(&cdc);
@@ -741,11 +752,6 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 		r = db_err(sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
-	if (r == 0)
-		r = svc_db_commit(svc);
-	else
-		svc_db_rollback(svc);
-	pthread_mutex_unlock(&svc->lock);
 	if (r == 0) {
 		uint32_t fresh = 0;
 
@@ -754,9 +760,15 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
 			 "path=%.100s size=%llu chunks=%u new=%u", ref->path,
 			 (unsigned long long)ps->size, ps->count, fresh);
-		if (ret_version != NULL)
-			*ret_version = ps->version;
+		r = svc_precommit(&c);
 	}
+	if (r == 0)
+		r = svc_db_commit(svc);
+	else
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	if (r == 0 && ret_version != NULL)
+		*ret_version = ps->version;
 	/* On failure, blobs already written are orphans: `store check`
 	 * reports and collects them. */
 out:
@@ -972,11 +984,6 @@ RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
 	return r;
 }
 
-struct blob_ref {
-	uint8_t account;
-	uint8_t id[RP_BLOB_ID_BYTES];
-};
-
 /* Drop the rows of the given files (tx held) and return their blobs. */
 static int files_forget(rp_service *svc, const char *where, int64_t arg,
 			struct blob_ref **ret, size_t *ret_n)
@@ -1039,7 +1046,7 @@ static int files_forget(rp_service *svc, const char *where, int64_t arg,
 	return 0;
 }
 
-static void blobs_delete(rp_service *svc, const struct blob_ref *bs, size_t n)
+void blobs_delete(rp_service *svc, const struct blob_ref *bs, size_t n)
 {
 	char dcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
 
@@ -1076,6 +1083,8 @@ RP_EXPORT int rp_file_remove(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = files_forget(svc, "id = ?1", pl.file, &bs, &n);
 	if (r == 0)
+		r = svc_precommit(&c);
+	if (r == 0)
 		r = svc_db_commit(svc);
 	else
 		svc_db_rollback(svc);
@@ -1086,28 +1095,14 @@ RP_EXPORT int rp_file_remove(rp_service *svc, const struct rp_call *call,
 	return svc_end(&c, r);
 }
 
-int files_delete_for_dep(rp_service *svc, int64_t dep_id, uint64_t *ret_blobs)
+int files_forget_dep(rp_service *svc, int64_t dep_id, struct blob_ref **ret,
+		     size_t *ret_n)
 {
-	struct blob_ref *bs = NULL;
-	size_t n = 0;
-	int r = svc_db_begin(svc);
-
-	if (r == 0)
-		r = files_forget(svc,
-				 "site_id IN (SELECT s.id FROM sites s JOIN"
-				 " tenant_keys k ON k.id = s.tkey_id WHERE"
-				 " k.dep_id = ?1)",
-				 dep_id, &bs, &n);
-	if (r == 0)
-		r = svc_db_commit(svc);
-	else
-		svc_db_rollback(svc);
-	if (r == 0)
-		blobs_delete(svc, bs, n);
-	free(bs);
-	if (r == 0)
-		*ret_blobs = n;
-	return r;
+	return files_forget(svc,
+			    "site_id IN (SELECT s.id FROM sites s JOIN"
+			    " tenant_keys k ON k.id = s.tkey_id WHERE"
+			    " k.dep_id = ?1)",
+			    dep_id, ret, ret_n);
 }
 
 /* ---- check ------------------------------------------------------- */

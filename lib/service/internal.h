@@ -72,6 +72,13 @@ struct rp_service {
 
 /* Test hook: make root slot (1 or 2) fail with err (0 clears). */
 RP_HIDDEN void rp__service_root_fault(rp_service *svc, int slot, int err);
+/*
+ * Benchmark hook: replace the blob store by an empty in-memory one with as
+ * many accounts and the same credential keys. Files put before the switch
+ * become unreadable; call it right after rp_service_open, before any
+ * other thread uses svc.
+ */
+RP_HIDDEN int rp__service_use_memory_blobs(rp_service *svc);
 
 /* ---- service.c ----------------------------------------------------- */
 
@@ -79,11 +86,19 @@ RP_HIDDEN void rp__service_root_fault(rp_service *svc, int slot, int err);
 struct svc_call {
 	rp_service *svc;
 	struct call_frame f;
+	bool audited; /* the success record is already durable */
 };
 RP_HIDDEN int svc_begin(struct svc_call *c, rp_service *svc,
 			const struct rp_call *call, const char *op,
 			const char *tenant, const char *what);
 RP_HIDDEN int svc_end(struct svc_call *c, int r);
+/*
+ * svc_precommit - make the call's success record durable right before the
+ * content-DB commit, so a change can never be committed unaudited (even if
+ * the process dies right after). If the commit then fails, svc_end records
+ * that the call failed after all.
+ */
+RP_HIDDEN int svc_precommit(struct svc_call *c);
 
 RP_HIDDEN int svc_db_begin(rp_service *svc);
 RP_HIDDEN int svc_db_commit(rp_service *svc);
@@ -118,8 +133,15 @@ RP_HIDDEN void cache_drop_all(rp_service *svc);
 RP_HIDDEN int svc_cred(rp_service *svc, uint32_t account, uint32_t access,
 		       char out[RP_BLOB_CRED_MAX]);
 
-/* Delete every blob of the files of sites under dep_id (after purge). */
-RP_HIDDEN int files_delete_for_dep(rp_service *svc, int64_t dep_id,
-				   uint64_t *ret_blobs);
+/* Files: forget the files under dep_id (in the caller's transaction),
+ * returning their blobs; delete blobs (best effort, orphans otherwise). */
+struct blob_ref {
+	uint8_t account;
+	uint8_t id[RP_BLOB_ID_BYTES];
+};
+RP_HIDDEN int files_forget_dep(rp_service *svc, int64_t dep_id,
+			       struct blob_ref **ret, size_t *ret_n);
+RP_HIDDEN void blobs_delete(rp_service *svc, const struct blob_ref *bs,
+			    size_t n);
 
 #endif /* RAMPART_SERVICE_INTERNAL_H */

@@ -627,6 +627,8 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 		r = wrap_store(svc, dep_id, SLOT_AVAILABILITY, avail_ref, ver, w,
 			       n);
 	if (r == 0)
+		r = svc_precommit(&c);
+	if (r == 0)
 		r = svc_db_commit(svc);
 	if (r < 0)
 		svc_db_rollback(svc);
@@ -762,14 +764,16 @@ RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 		r = db_err(sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "dep=%.60s tenant_keys_rewrapped=%u", name, moved);
+	if (r == 0)
+		r = svc_precommit(&c);
 	if (r == 0)
 		r = svc_db_commit(svc);
 	if (r < 0)
 		svc_db_rollback(svc);
 	pthread_mutex_unlock(&svc->lock);
 	rp_wipe(dk, sizeof(dk));
-	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
-		 "dep=%.60s tenant_keys_rewrapped=%u", name, moved);
 	return svc_end(&c, r);
 }
 
@@ -903,15 +907,17 @@ RP_EXPORT int rp_dep_roll(rp_service *svc, const struct rp_call *call,
 				 old.version, ver);
 		}
 	}
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "dep=%.40s no data re-encrypted; rewrapped %.100s", name,
+		 detail);
+	if (r == 0)
+		r = svc_precommit(&c);
 	if (r == 0)
 		r = svc_db_commit(svc);
 	if (r < 0)
 		svc_db_rollback(svc);
 	pthread_mutex_unlock(&svc->lock);
 	rp_wipe(dk, sizeof(dk));
-	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
-		 "dep=%.40s no data re-encrypted; rewrapped %.100s", name,
-		 detail);
 	return svc_end(&c, r);
 }
 
@@ -934,6 +940,20 @@ static bool root_revoked(rp_service *svc, const char *root)
 	       (info.service_perms & RP_PERM_UNWRAP) == 0;
 }
 
+/* Delete a row set of one DEP (dep_id bound as ?1). */
+static int dep_exec(rp_service *svc, const char *sql, int64_t dep_id)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st, sql);
+
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, dep_id);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 			   const char *tenant, const char *name,
 			   const char *confirm)
@@ -942,9 +962,10 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 	struct tenant_row t;
 	struct dep_row d;
 	struct wrap_row w1, w2;
-	sqlite3_stmt *st = NULL;
+	struct blob_ref *bs = NULL;
 	char want[2 * RP_NAME_MAX + 2];
-	uint64_t blobs = 0;
+	size_t nblobs = 0;
+	bool resume = false;
 	int r;
 
 	if (svc == NULL || tenant == NULL || name == NULL)
@@ -961,81 +982,79 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 		r = tenant_authorize(&c, &t);
 	if (r == 0)
 		r = dep_load(svc, t.id, name, &d);
-	if (r == 0 && (d.kind != DEP_CUSTOMER || d.state != DEP_ACTIVE))
-		r = RP_ERR_STATE;
 	if (r == 0 && (confirm == NULL || strcmp(confirm, want) != 0))
 		r = RP_ERR_INVALID;
-	if (r == 0)
-		r = wrap_load(svc, d.id, SLOT_ROOT1, &w1);
-	if (r == 0)
-		r = wrap_load(svc, d.id, SLOT_ROOT2, &w2);
-	/* Only the customer's revocation of both roots allows shredding. */
-	if (r == 0 && (!root_revoked(svc, w1.root) || !root_revoked(svc, w2.root)))
+	if (r == 0 && d.kind != DEP_CUSTOMER)
 		r = RP_ERR_STATE;
-	/* 1. Destroy every wrapped form of the DEP key and of the tenant
-	 * keys under it; the DEP is marked purged in the same commit. */
-	if (r == 0)
-		r = svc_prepare(svc, &st, "DELETE FROM dep_wraps WHERE dep_id = ?");
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, d.id);
-		r = db_err(sqlite3_step(st));
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (r == 0)
-		r = svc_prepare(svc, &st,
-				"UPDATE tenant_keys SET wrapped = zeroblob(40)"
-				" WHERE dep_id = ?");
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, d.id);
-		r = db_err(sqlite3_step(st));
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	/* New data of the tenant goes back under its service-managed DEP. */
-	if (r == 0 && t.assigned_dep == d.id) {
-		struct dep_row def;
-
-		r = dep_load(svc, t.id, "default", &def);
+	/* A purge that was interrupted after its commit is finished by
+	 * running it again: nothing can be read any more, only the
+	 * availability key and blobs may remain. */
+	resume = r == 0 && d.state == DEP_PURGED;
+	if (r == 0 && !resume) {
+		r = wrap_load(svc, d.id, SLOT_ROOT1, &w1);
 		if (r == 0)
-			r = tenant_assign(svc, t.id, def.id);
+			r = wrap_load(svc, d.id, SLOT_ROOT2, &w2);
+		/* Only the customer's revocation of both roots allows it. */
+		if (r == 0 && (!root_revoked(svc, w1.root) ||
+			       !root_revoked(svc, w2.root)))
+			r = RP_ERR_STATE;
+	}
+	/* 1. In one transaction: every wrapped form of the DEP key goes, the
+	 * tenant keys under it are zeroed, the files under it are forgotten
+	 * (their blob ids kept in memory for step 3), and new data of the
+	 * tenant goes back under its service-managed DEP. */
+	if (r == 0 && !resume) {
+		if ((r = dep_exec(svc, "DELETE FROM dep_wraps WHERE dep_id = ?1",
+				  d.id)) == 0 &&
+		    (r = dep_exec(svc,
+				  "UPDATE tenant_keys SET wrapped = zeroblob(40)"
+				  " WHERE dep_id = ?1",
+				  d.id)) == 0 &&
+		    (r = dep_exec(svc, "UPDATE deps SET state = 1 WHERE id = ?1",
+				  d.id)) == 0 &&
+		    t.assigned_dep == d.id) {
+			struct dep_row def;
+
+			r = dep_load(svc, t.id, "default", &def);
+			if (r == 0)
+				r = tenant_assign(svc, t.id, def.id);
+		}
 	}
 	if (r == 0)
-		r = svc_prepare(svc, &st, "UPDATE deps SET state = 1 WHERE id = ?");
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, d.id);
-		r = db_err(sqlite3_step(st));
-	}
-	sqlite3_finalize(st);
+		r = files_forget_dep(svc, d.id, &bs, &nblobs);
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "dep=%.60s %s: DEP key destroyed, files forgotten, %zu blobs"
+		 " to delete, availability key to purge",
+		 name, resume ? "purge resumed" : "purged", nblobs);
+	if (r == 0)
+		r = svc_precommit(&c);
 	if (r == 0)
 		r = svc_db_commit(svc);
 	if (r < 0)
 		svc_db_rollback(svc);
 	if (r == 0) {
 		struct rp_key_ref av;
+		int a;
 
 		cache_drop_all(svc);
 		(void)sqlite3_wal_checkpoint_v2(svc->db, NULL,
 						SQLITE_CHECKPOINT_TRUNCATE,
 						NULL, NULL);
-		/* 2. The availability key, for good. */
+		/* 2. The availability key, for good (idempotent). */
 		snprintf(av.vault, sizeof(av.vault), "%s", RP_SERVICE_VAULT);
 		snprintf(av.key, sizeof(av.key), "%s", d.avail);
 		av.version = 0;
-		r = rp_key_delete(svc->ks, &svc->self, &av);
-		if (r == 0 || r == RP_ERR_NOT_FOUND)
-			r = rp_key_purge(svc->ks, &svc->self, &av);
-		if (r == RP_ERR_NOT_FOUND)
-			r = 0;
-		/* 3. The ciphertext itself. */
-		if (r == 0)
-			r = files_delete_for_dep(svc, d.id, &blobs);
+		a = rp_key_delete(svc->ks, &svc->self, &av);
+		if (a == 0 || a == RP_ERR_NOT_FOUND)
+			a = rp_key_purge(svc->ks, &svc->self, &av);
+		if (a != 0 && a != RP_ERR_NOT_FOUND && a != RP_ERR_STATE)
+			r = a;
+		/* 3. The ciphertext. A blob left behind by a crash here is an
+		 * orphan for `store check --collect`. */
+		blobs_delete(svc, bs, nblobs);
 	}
 	pthread_mutex_unlock(&svc->lock);
-	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
-		 "dep=%.60s purged: DEP key and availability key destroyed,"
-		 " %llu blobs deleted",
-		 name, (unsigned long long)blobs);
+	free(bs);
 	return svc_end(&c, r);
 }
 
@@ -1086,6 +1105,11 @@ RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
 	/* New data goes under the DEP the data was moved to. */
 	if (r == 0 && t.assigned_dep == from.id)
 		r = tenant_assign(svc, t.id, dest.id);
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "from=%.60s to=%.60s tenant_keys=%u (availability key)", name,
+		 to, moved);
+	if (r == 0)
+		r = svc_precommit(&c);
 	if (r == 0)
 		r = svc_db_commit(svc);
 	if (r < 0)
@@ -1093,8 +1117,5 @@ RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
 	pthread_mutex_unlock(&svc->lock);
 	rp_wipe(old_dk, sizeof(old_dk));
 	rp_wipe(new_dk, sizeof(new_dk));
-	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
-		 "from=%.60s to=%.60s tenant_keys=%u (availability key)", name,
-		 to, moved);
 	return svc_end(&c, r);
 }

@@ -187,12 +187,34 @@ int svc_begin(struct svc_call *c, rp_service *svc, const struct rp_call *call,
 	return frame_end(&c->f, 0);
 }
 
+int svc_precommit(struct svc_call *c)
+{
+	int r;
+
+	if (c->svc == NULL)
+		return RP_ERR_STATE;
+	audit_set_outcome(&c->f.rec, 0);
+	r = audit_append(c->svc->ks, &c->f.rec);
+	if (r == 0)
+		c->audited = true;
+	return r;
+}
+
 int svc_end(struct svc_call *c, int r)
 {
 	int a;
 
 	if (c->svc == NULL)
 		return r;
+	if (c->audited) {
+		if (r == 0)
+			return 0;
+		/* The commit failed after its record was written. */
+		snprintf(c->f.rec.detail, sizeof(c->f.rec.detail),
+			 "the preceding ok record of request %.64s is void:"
+			 " the commit failed",
+			 c->f.rec.request_id);
+	}
 	audit_set_outcome(&c->f.rec, r);
 	a = audit_append(c->svc->ks, &c->f.rec);
 	return r < 0 ? r : a;
@@ -680,6 +702,8 @@ RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
 	}
 	sqlite3_finalize(st);
 	if (r == 0)
+		r = svc_precommit(&c);
+	if (r == 0)
 		r = svc_db_commit(svc);
 	if (r < 0)
 		svc_db_rollback(svc);
@@ -747,4 +771,21 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 	else
 		json_decref(list);
 	return r;
+}
+
+/* ---- benchmarks -------------------------------------------------- */
+
+int rp__service_use_memory_blobs(rp_service *svc)
+{
+	struct rp_blob_store *mem = NULL;
+	int r;
+
+	if (svc == NULL)
+		return RP_ERR_INVALID;
+	r = rp_blob_store_open_memory(&mem, svc->accounts, cred_key_fn, svc);
+	if (r < 0)
+		return r;
+	rp_blob_store_close(svc->blobs);
+	svc->blobs = mem;
+	return 0;
 }

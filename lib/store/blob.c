@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1117,4 +1118,287 @@ int rp_blob_list(struct rp_blob_store *s, const char *cred, uint32_t account,
 	if (r != 0)
 		return r;
 	return b->ops->list(b, fn, ctx);
+}
+
+/* ---- in-memory backend (benchmarks and tests) -------------------- */
+
+/*
+ * The blobs of one account in a chained hash table that doubles when it
+ * holds as many blobs as buckets. Nothing is durable (flush does nothing)
+ * and every blob is a private copy, wiped when it is deleted or the store
+ * is closed. An account holds at most RP_BLOB_MEMORY_MAX_BYTES of blob
+ * data (RP_ERR_NOMEM beyond). The bucket of an id is a keyed mix of its
+ * bytes with a random seed per account; ids come from rp_blob_id_new, so
+ * the table needs no defence against chosen ids beyond that.
+ */
+#define MEM_BUCKETS_MIN	   ((size_t)64)
+#define MEM_BUCKETS_MAX	   ((size_t)1 << 30)
+#define MEM_MIX_MULTIPLIER UINT64_C(0x9e3779b97f4a7c15)
+
+struct mem_blob {
+	struct mem_blob *next;
+	uint8_t id[RP_BLOB_ID_BYTES];
+	size_t len;
+	uint8_t data[];
+};
+
+struct mem_backend {
+	struct rp_blob_backend base; /* first */
+	pthread_mutex_t lock;	     /* guards everything below */
+	struct mem_blob **bucket;
+	size_t nbuckets; /* a power of two */
+	size_t count;
+	uint64_t bytes;
+	uint64_t seed[2];
+};
+
+static struct mem_backend *mem_of(struct rp_blob_backend *b)
+{
+	return (struct mem_backend *)b;
+}
+
+static uint64_t mem_load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static size_t mem_index(const struct mem_backend *mb,
+			const uint8_t id[RP_BLOB_ID_BYTES], size_t nbuckets)
+{
+	uint64_t h = (mem_load64(id) ^ mb->seed[0]) * MEM_MIX_MULTIPLIER;
+
+	h ^= mem_load64(id + 8) ^ mb->seed[1];
+	h *= MEM_MIX_MULTIPLIER;
+	h ^= h >> 32;
+	return (size_t)h & (nbuckets - 1);
+}
+
+static struct mem_blob **mem_find(struct mem_backend *mb,
+				  const uint8_t id[RP_BLOB_ID_BYTES])
+{
+	struct mem_blob **pp = &mb->bucket[mem_index(mb, id, mb->nbuckets)];
+
+	while (*pp != NULL && memcmp((*pp)->id, id, RP_BLOB_ID_BYTES) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void mem_blob_free(struct mem_blob *m)
+{
+	rp_wipe(m->data, m->len);
+	free(m);
+}
+
+/* Double the table; on allocation failure it stays as it is. */
+static void mem_grow(struct mem_backend *mb)
+{
+	size_t n = mb->nbuckets * 2;
+	struct mem_blob **nb;
+
+	if (n > MEM_BUCKETS_MAX)
+		return;
+	nb = calloc(n, sizeof(*nb));
+	if (nb == NULL)
+		return;
+	for (size_t i = 0; i < mb->nbuckets; i++) {
+		struct mem_blob *m = mb->bucket[i], *next;
+
+		for (; m != NULL; m = next) {
+			size_t j = mem_index(mb, m->id, n);
+
+			next = m->next;
+			m->next = nb[j];
+			nb[j] = m;
+		}
+	}
+	free(mb->bucket);
+	mb->bucket = nb;
+	mb->nbuckets = n;
+}
+
+static int mem_put(struct rp_blob_backend *b,
+		   const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t *data,
+		   size_t len)
+{
+	struct mem_backend *mb = mem_of(b);
+	struct mem_blob **pp, *m;
+	int r = 0;
+
+	/* Copied outside the lock; a lost race for the id is EXISTS. */
+	m = malloc(sizeof(*m) + len);
+	if (m == NULL)
+		return RP_ERR_NOMEM;
+	memcpy(m->id, id, RP_BLOB_ID_BYTES);
+	m->len = len;
+	if (len > 0)
+		memcpy(m->data, data, len);
+	pthread_mutex_lock(&mb->lock);
+	pp = mem_find(mb, id);
+	if (*pp != NULL) {
+		r = RP_ERR_EXISTS;
+	} else if (mb->bytes + len > RP_BLOB_MEMORY_MAX_BYTES) {
+		r = RP_ERR_NOMEM;
+	} else {
+		m->next = NULL;
+		*pp = m;
+		m = NULL;
+		mb->count++;
+		mb->bytes += len;
+		if (mb->count > mb->nbuckets)
+			mem_grow(mb);
+	}
+	pthread_mutex_unlock(&mb->lock);
+	if (m != NULL)
+		mem_blob_free(m);
+	return r;
+}
+
+static int mem_get(struct rp_blob_backend *b,
+		   const uint8_t id[RP_BLOB_ID_BYTES], uint8_t *buf, size_t cap,
+		   size_t *ret_len)
+{
+	struct mem_backend *mb = mem_of(b);
+	struct mem_blob *m;
+	int r = 0;
+
+	pthread_mutex_lock(&mb->lock);
+	m = *mem_find(mb, id);
+	if (m == NULL) {
+		r = RP_ERR_NOT_FOUND;
+	} else if (m->len > cap) {
+		*ret_len = m->len;
+		r = RP_ERR_BUFFER;
+	} else {
+		if (m->len > 0)
+			memcpy(buf, m->data, m->len);
+		*ret_len = m->len;
+	}
+	pthread_mutex_unlock(&mb->lock);
+	return r;
+}
+
+static int mem_del(struct rp_blob_backend *b,
+		   const uint8_t id[RP_BLOB_ID_BYTES])
+{
+	struct mem_backend *mb = mem_of(b);
+	struct mem_blob **pp, *m;
+
+	pthread_mutex_lock(&mb->lock);
+	pp = mem_find(mb, id);
+	m = *pp;
+	if (m != NULL) {
+		*pp = m->next;
+		mb->count--;
+		mb->bytes -= m->len;
+	}
+	pthread_mutex_unlock(&mb->lock);
+	if (m == NULL)
+		return RP_ERR_NOT_FOUND;
+	mem_blob_free(m);
+	return 0;
+}
+
+/* fn runs under the account's lock: it must not call back into the store. */
+static int mem_list(struct rp_blob_backend *b, rp_blob_list_fn fn, void *ctx)
+{
+	struct mem_backend *mb = mem_of(b);
+	int r = 0;
+
+	pthread_mutex_lock(&mb->lock);
+	for (size_t i = 0; i < mb->nbuckets && r == 0; i++)
+		for (struct mem_blob *m = mb->bucket[i]; m != NULL && r == 0;
+		     m = m->next)
+			r = fn(ctx, m->id, (uint64_t)m->len);
+	pthread_mutex_unlock(&mb->lock);
+	return r;
+}
+
+static int mem_flush(struct rp_blob_backend *b,
+		     const uint8_t id[RP_BLOB_ID_BYTES])
+{
+	(void)b;
+	(void)id;
+	return 0; /* memory: nothing to make durable */
+}
+
+static void mem_close(struct rp_blob_backend *b)
+{
+	struct mem_backend *mb = mem_of(b);
+
+	if (mb == NULL)
+		return;
+	for (size_t i = 0; mb->bucket != NULL && i < mb->nbuckets; i++) {
+		struct mem_blob *m = mb->bucket[i], *next;
+
+		for (; m != NULL; m = next) {
+			next = m->next;
+			mem_blob_free(m);
+		}
+	}
+	free(mb->bucket);
+	pthread_mutex_destroy(&mb->lock);
+	rp_wipe(mb->seed, sizeof(mb->seed));
+	free(mb);
+}
+
+static const struct rp_blob_backend_ops mem_ops = {
+	.name = "memory",
+	.put = mem_put,
+	.get = mem_get,
+	.del = mem_del,
+	.list = mem_list,
+	.flush = mem_flush,
+	.close = mem_close,
+};
+
+static int mem_open(struct rp_blob_backend **ret)
+{
+	struct mem_backend *mb = calloc(1, sizeof(*mb));
+	int r;
+
+	if (mb == NULL)
+		return RP_ERR_NOMEM;
+	mb->base.ops = &mem_ops;
+	pthread_mutex_init(&mb->lock, NULL);
+	mb->nbuckets = MEM_BUCKETS_MIN;
+	mb->bucket = calloc(mb->nbuckets, sizeof(*mb->bucket));
+	if (mb->bucket == NULL) {
+		mem_close(&mb->base);
+		return RP_ERR_NOMEM;
+	}
+	r = rp_random((uint8_t *)mb->seed, sizeof(mb->seed));
+	if (r != 0) {
+		mem_close(&mb->base);
+		return r;
+	}
+	*ret = &mb->base;
+	return 0;
+}
+
+int rp_blob_store_open_memory(struct rp_blob_store **ret, uint32_t accounts,
+			      rp_blob_key_fn fn, void *ctx)
+{
+	struct rp_blob_store *s;
+	int r = 0;
+
+	if (ret == NULL || fn == NULL || accounts > RP_BLOB_ACCOUNTS_MAX)
+		return RP_ERR_INVALID;
+	if (accounts == 0)
+		accounts = RP_BLOB_ACCOUNTS_DEFAULT;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return RP_ERR_NOMEM;
+	s->key_fn = fn;
+	s->key_ctx = ctx;
+	for (; s->accounts < accounts && r == 0; s->accounts++)
+		r = mem_open(&s->backend[s->accounts]);
+	if (r != 0) {
+		rp_blob_store_close(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
 }

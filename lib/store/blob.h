@@ -30,6 +30,8 @@
 #define RP_BLOB_CRED_MAX_TTL ((int64_t)366 * 86400)
 /* Temporary files older than this are removed when a store is opened. */
 #define RP_BLOB_TMP_MAX_AGE 3600
+/* Blob bytes one account of an in-memory store holds at most. */
+#define RP_BLOB_MEMORY_MAX_BYTES ((uint64_t)16 << 30)
 
 enum rp_blob_access {
 	RP_BLOB_READ = 1,
@@ -80,9 +82,10 @@ struct rp_blob_store;
 
 /*
  * A backend stores the blobs of one account: the local directory backend
- * now, S3 and Azure later. The store checks credentials, ids and sizes
- * before it calls a backend, so backends trust their arguments. Every
- * function returns 0 or a negative rp_err code.
+ * and an in-memory one (benchmarks, tests) now, S3 and Azure later. The
+ * store checks credentials, ids and sizes before it calls a backend, so
+ * backends trust their arguments. Every function returns 0 or a negative
+ * rp_err code.
  *
  *   put    store len bytes under id; write-once: RP_ERR_EXISTS if the id is
  *          taken. The blob must be complete or absent, never partial.
@@ -141,6 +144,20 @@ RP_HIDDEN int rp_blob_store_create(const char *dir, uint32_t accounts);
  */
 RP_HIDDEN int rp_blob_store_open(struct rp_blob_store **ret, const char *dir,
 				 rp_blob_key_fn fn, void *ctx);
+
+/*
+ * rp_blob_store_open_memory - a store of `accounts` accounts (0 =
+ * RP_BLOB_ACCOUNTS_DEFAULT) held in memory, one hash table per account:
+ * credentials, write-once, sizes and errors as with a local store, but
+ * nothing is durable (the blobs are gone at close) and an account holds at
+ * most RP_BLOB_MEMORY_MAX_BYTES (rp_blob_put: RP_ERR_NOMEM beyond). For
+ * benchmarks and tests. The list callback runs under the account's lock
+ * and must not call into the store. fn and ctx as for rp_blob_store_open.
+ * Errors: RP_ERR_INVALID, RP_ERR_NOMEM, RP_ERR_CRYPTO.
+ */
+RP_HIDDEN int rp_blob_store_open_memory(struct rp_blob_store **ret,
+					uint32_t accounts, rp_blob_key_fn fn,
+					void *ctx);
 
 /* rp_blob_store_close - release a store. Accepts NULL. */
 RP_HIDDEN void rp_blob_store_close(struct rp_blob_store *s);

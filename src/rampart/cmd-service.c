@@ -887,14 +887,18 @@ static int file_get(struct svc_args *a)
 			 a->version);
 	else
 		snprintf(obj, sizeof(obj), "%s", a->target);
+	/* Signals are caught before the temporary file exists, so none can
+	 * end the command between its creation and its removal. */
+	guard_on(&g);
 	if (!is_std(a->out)) {
 		r = tmp_create(a, a->out, &tmp, &io.fd);
-		if (r != CLI_OK)
+		if (r != CLI_OK) {
+			guard_off(&g);
 			return r;
+		}
 	}
 	progress_start(&pg, a->cx.json, size);
 	io.pg = &pg;
-	guard_on(&g);
 	/* With the version found above, the size shown is that version's. */
 	r = rp_file_get(a->svc, &a->cx.call, &a->ref, version, fd_write, &io);
 	progress_end(&pg);

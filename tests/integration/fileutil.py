@@ -26,7 +26,9 @@ from vaultutil import EX_OK, Store, check_exit, describe
 MiB = 1 << 20
 KiB = 1 << 10
 
-# docs/FORMAT.md "Chunks": maximum chunk size; a blob is a chunk + GCM tag.
+# docs/FORMAT.md "Chunks": chunk sizes (all but the last chunk of a version
+# are at least CDC_MIN); a blob is a chunk and its GCM tag.
+CDC_MIN = 256 * KiB
 CDC_MAX = 1 * MiB
 GCM_TAG = 16
 
@@ -159,11 +161,6 @@ def tree_files(root):
             if p.is_file() and not p.is_symlink():
                 out.append(p)
     return sorted(out)
-
-
-def tree_bytes(root):
-    """Total apparent size of the files under root."""
-    return sum(p.stat().st_size for p in tree_files(root))
 
 
 def files_containing(root, needle):

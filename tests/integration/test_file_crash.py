@@ -15,7 +15,9 @@ its commit), sometimes anywhere in the first 40 ms:
   - `file put` of 1-6 MiB: new files, and new versions of existing ones
     (edited copies of an earlier content, so most chunks are reused);
   - `dep roll acme/ck`, each after a `key rotate` of one of its roots;
-  - `dep purge goneN/ck`, again and again until one run completes.
+  - `dep purge goneN/ck`, again and again until one run ends by itself
+    (exit 0; or refused because a killed run had committed the purge),
+    the kills sweeping the run from its start-up to its end.
 
 The driver knows only what it was told: a version is "reported committed"
 when its put exited 0 (with the version number it printed). Afterwards:
@@ -26,9 +28,15 @@ when its put exited 0 (with the version number it printed). Afterwards:
     version nobody reported (a killed put that had committed) holds the
     content of one of the killed puts of that file;
   - the files of each purged tenant are unreadable: non-zero exit, no
-    output;
+    output; and gone: no longer listed, no versions left, the DEP's
+    availability key purged (audited). A purge that a killed run left
+    half done must not be refused from then on;
   - `audit verify` exits 0; no stray files in the vault or content DB
-    directories.
+    directories; temporary blobs of killed puts go once an hour old.
+
+Killed puts that committed a version without an audit record are printed
+(the service appends its audit record after the content DB commit), not
+asserted.
 
 The seed is printed; RAMPART_FILE_CRASH_SEED=N repeats a run's random
 choices (operations, sizes, contents, delays); where each kill lands still
@@ -38,21 +46,20 @@ import hashlib
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import time
 
-from fileutil import MiB, KiB, FileStore, is_asan, sha256
-from vaultutil import EX_OK, describe
-
-ASAN = is_asan()
+from fileutil import KiB, MiB, FileStore, sha256
+from vaultutil import EX_NOINPUT, EX_OK, describe, genpkey
 
 # Kills wanted per operation; at least MIN_KILLS in all.
 QUOTA = {"put": 34, "roll": 10, "purge": 9}
 MIN_KILLS = 50
 MIN_PER_KIND = {"put": 25, "roll": 5, "purge": 3}
 MAX_ATTEMPTS = 300
-PURGE_TENANTS = 5       # killed purges; one more tenant is purged to time it
+PURGE_TENANTS = 6       # killed purges; one more tenant is purged to time it
 MAX_PATHS = 10          # live files; new versions of them beyond that
 MIN_SIZE, MAX_SIZE = 1 * MiB, 6 * MiB
 RECALIBRATE_EVERY = 12  # attempts between two timed (unkilled) puts
@@ -77,6 +84,7 @@ class Attempt:
         self.err = b""
         self.sha = None
         self.size = None
+        self.rid = f"fc-{n:04d}-{kind}"
 
     def __repr__(self):
         how = "killed" if self.killed else f"exit {self.rc}"
@@ -130,19 +138,25 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
     fs = FileStore(rampart_bin, tmp_path, tenant=TENANT)
     alice = fs.owner_token
     live_roots = fs.make_customer_dep(TENANT, "ck", "ck")
-    # The purge tenants share two vaults; each DEP has its own two keys.
+    # The purge tenants share two vaults; each DEP has its own two keys,
+    # imported (RSA key generation is slow) from two PEMs made once.
+    pems = {}
     for side in ("a", "b"):
         fs.make_vault(f"gone-{side}", purge_protection=True, owner=fs.owner)
         fs.grant(f"gone-{side}", "rampart-service", "wrap,unwrap",
                  token=alice)
+        pems[side] = genpkey("rsa-2048", tmp_path / f"root-{side}.pem")
     gone = []  # tenant names; gone[0] is purged unkilled, to time purge
     gone_files = {}
+    avail = {}  # tenant -> its DEP's availability key, VAULT/KEY
     for i in range(PURGE_TENANTS + 1):
         t = f"gone{i}"
         fs.make_tenant(t, fs.owner)
         roots = []
         for side in ("a", "b"):
-            fs.make_key(f"gone-{side}/k{i}", "rsa-2048", token=alice)
+            k = fs.import_key(f"gone-{side}/k{i}", "pem", pems[side],
+                              token=alice).json()
+            assert k["kty"] == "rsa-2048", k
             roots.append(f"gone-{side}/k{i}")
         fs.json("dep", "create", f"{t}/ck", "--root", roots[0], "--root",
                 roots[1], token=alice)
@@ -155,6 +169,8 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
             gone_files[t].append(ref)
         for r in roots:
             fs.as_owner("key", "set", r, "--disable", check=EX_OK)
+        [avail[t]] = [k["key"] for k in fs.dep_state(t, "ck")["keys"]
+                      if k["slot"] == "availability"]
         gone.append(t)
     t_setup = time.monotonic() - t_start
 
@@ -167,9 +183,9 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
     kills = {k: 0 for k in QUOTA}
     finished = {k: 0 for k in QUOTA}
 
-    def put_argv(path):
+    def put_argv(path, rid):
         return fs.argv("file", "put", f"{TENANT}/{SITE}/{path}", "-i", src,
-                       "--json")
+                       "--json", "--request-id", rid)
 
     def record_put(att, model):
         """The outcome of a put the driver saw finish."""
@@ -191,13 +207,24 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
         return data
 
     # ---- timing ---------------------------------------------------------
-    # Every kind of command is timed running to its end; the delays are
-    # drawn within that time (the machine's load may change: puts are
-    # timed again every RECALIBRATE_EVERY attempts).
+    # The delays are drawn within each kind of command's run time: timed on
+    # commands run to their end first, then learnt from every command that
+    # ends before its kill, and from a put run to its end every
+    # RECALIBRATE_EVERY attempts (the machine's load changes meanwhile).
     t0 = time.monotonic()
     fs.as_owner("file", "ls", f"{TENANT}/{SITE}")
     fixed = time.monotonic() - t0   # start, open the stores, close
-    per_byte = []
+    samples = {"put": [], "roll": [], "purge": []}  # put: s per byte
+
+    def learn(kind, took, size=None):
+        if kind == "put":
+            samples["put"].append(max(took - fixed, 0.001) / size)
+        else:
+            samples[kind].append(took)
+
+    def estimate(kind, size=None):
+        recent = median(samples[kind][-7:])
+        return fixed + recent * size if kind == "put" else recent
 
     def timed_put(path):
         model = paths.setdefault(path, PathModel())
@@ -205,18 +232,14 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
         att = Attempt(len(attempts) + 1, "put", path)
         att.delay, att.size, att.sha = 0.0, len(data), sha256(data)
         t0 = time.monotonic()
-        proc = subprocess.run(put_argv(path), env=fs.env(alice),
+        proc = subprocess.run(put_argv(path, att.rid), env=fs.env(alice),
                               stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=300)
-        took = time.monotonic() - t0
+        learn("put", time.monotonic() - t0, len(data))
         att.rc, att.out, att.err = proc.returncode, proc.stdout, proc.stderr
         model.cur = data
         record_put(att, model)
         attempts.append(att)
-        per_byte.append(max(took - fixed, 0.001) / len(data))
-
-    def put_estimate(size):
-        return fixed + median(per_byte[-5:]) * size
 
     for k in range(3):
         timed_put(f"f{k}.bin")
@@ -228,29 +251,75 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
     rotate_one()
     t0 = time.monotonic()
     fs.as_owner("dep", "roll", f"{TENANT}/ck", check=EX_OK)
-    roll_time = time.monotonic() - t0
+    learn("roll", time.monotonic() - t0)
     t0 = time.monotonic()
     fs.as_owner("dep", "purge", "gone0/ck", "--confirm", "gone0/ck",
                 check=EX_OK)
-    purge_time = time.monotonic() - t0
+    learn("purge", time.monotonic() - t0)
     purged = {"gone0"}      # purges that completed
-    stuck = set()           # purges that committed but cannot complete
+    stuck = {}  # purges a killed run committed: tenant -> rerun's error
     purge_queue = gone[1:]
     print(f"set-up {t_setup:.1f} s; command start {fixed * 1000:.0f} ms, "
-          f"put {median(per_byte) * MiB * 1000:.0f} ms/MiB, roll "
-          f"{roll_time * 1000:.0f} ms, purge {purge_time * 1000:.0f} ms")
+          f"put {estimate('put', MiB) * 1000:.0f} ms a MiB, roll "
+          f"{estimate('roll') * 1000:.0f} ms, purge "
+          f"{estimate('purge') * 1000:.0f} ms")
 
-    def draw_delay(estimate):
+    def draw_delay(est):
+        # Mostly within the command's run time (before, in and after its
+        # commit), sometimes anywhere in the first 40 ms.
         if rng.random() < 0.8:
-            return rng.uniform(0, 1.3 * estimate)
+            return rng.uniform(0, 1.3 * est)
         return rng.uniform(0, 0.040)
 
+    # A purge does its work in the last few ms of its run, after the
+    # process started and opened the stores, and the first run that ends
+    # by itself ends the tenant's series. So the kills of one tenant's
+    # purges sweep its run: from a random point in the start-up, later
+    # each time by a random step of a tenth to a fifth of the run time.
+    sweep = {}
+
+    def purge_delay(t, est):
+        if sweep.get("tenant") != t:
+            sweep.update(tenant=t, at=rng.uniform(0.5, 1.0) * min(fixed, est))
+        else:
+            sweep["at"] += rng.uniform(0.1, 0.2) * est
+        return sweep["at"]
+
+    def wait_or_kill(proc, delay):
+        """Wait up to delay for proc to end, then SIGKILL it. Returns how
+        long it ran when it ended by itself, else None."""
+        t0 = time.monotonic()
+        try:
+            fd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            try:
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                ended = bool(poller.poll(delay * 1000))
+            finally:
+                os.close(fd)
+        else:
+            time.sleep(delay)
+            ended = proc.poll() is not None
+        took = time.monotonic() - t0
+        if not ended:
+            # Until it is waited for, the pid stays ours (a zombie at
+            # worst).
+            os.kill(proc.pid, signal.SIGKILL)
+        return took if ended else None
+
     # ---- the kills ------------------------------------------------------
+    target = sum(QUOTA.values())
     n = 0
     while n < MAX_ATTEMPTS:
         want = {k: QUOTA[k] - kills[k] for k in QUOTA if kills[k] < QUOTA[k]}
         if not purge_queue:
             want.pop("purge", None)
+        if not want and sum(kills.values()) < target:
+            # Out of tenants to purge: more puts instead.
+            want = {"put": target - sum(kills.values())}
         if not want:
             break
         n += 1
@@ -267,26 +336,26 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
             model.cur = data
             att = Attempt(len(attempts) + 1, "put", path)
             att.size, att.sha = len(data), sha256(data)
-            argv = put_argv(path)
-            estimate = put_estimate(len(data))
+            argv = put_argv(path, att.rid)
         elif kind == "roll":
             rotate_one()
             att = Attempt(len(attempts) + 1, "roll", f"{TENANT}/ck")
-            argv = fs.argv("dep", "roll", f"{TENANT}/ck")
-            estimate = roll_time
+            argv = fs.argv("dep", "roll", f"{TENANT}/ck", "--request-id",
+                           att.rid)
         else:
             t = purge_queue[0]
             att = Attempt(len(attempts) + 1, "purge", f"{t}/ck")
-            argv = fs.argv("dep", "purge", f"{t}/ck", "--confirm", f"{t}/ck")
-            estimate = purge_time
-        att.delay = draw_delay(estimate)
+            argv = fs.argv("dep", "purge", f"{t}/ck", "--confirm", f"{t}/ck",
+                           "--request-id", att.rid)
+        if kind == "purge":
+            att.delay = purge_delay(t, estimate("purge"))
+        else:
+            att.delay = draw_delay(estimate(kind, att.size))
         proc = subprocess.Popen(argv, env=fs.env(alice),
                                 stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
-        time.sleep(att.delay)
-        # Until it is waited for, the pid stays ours (a zombie at worst).
-        os.kill(proc.pid, signal.SIGKILL)
+        took = wait_or_kill(proc, att.delay)
         att.out, att.err = proc.communicate(timeout=300)
         attempts.append(att)
         if proc.returncode == -signal.SIGKILL:
@@ -297,6 +366,8 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
             continue
         att.rc = proc.returncode
         finished[kind] += 1
+        if took is not None and att.rc == EX_OK:
+            learn(kind, took, att.size)
         if kind == "put":
             record_put(att, model)
         elif kind == "roll":
@@ -309,14 +380,10 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
                 continue
             state = fs.dep_state(t, "ck")["state"]
             if state == "purged":
-                # A killed run had committed "purged" but not finished.
-                stuck.add(t)
+                # A killed run had committed "purged": this one is refused.
+                # What that run left undone is checked below.
+                stuck[t] = att.err.decode(errors="replace").strip()
                 purge_queue.pop(0)
-                problems.append(
-                    f"{att}: {att.err.decode(errors='replace').strip()} "
-                    f"-- dep show says {t}/ck is purged, but an earlier "
-                    f"purge was killed before it finished, and the purge "
-                    f"cannot be completed now")
             else:
                 raise AssertionError(f"{att}: {att.err!r}")
 
@@ -336,14 +403,10 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
         if res.returncode == EX_OK:
             purged.add(t)
         elif fs.dep_state(t, "ck")["state"] == "purged":
-            stuck.add(t)
-            problems.append(
-                f"dep purge {t}/ck: {res.stderr.strip()} -- a killed purge "
-                f"had committed 'purged' without finishing, and it cannot "
-                f"be completed")
+            stuck[t] = res.stderr.strip()
         else:
             raise AssertionError(describe(res, 0))
-    for t in sorted(purged | stuck):
+    for t in sorted(purged | set(stuck)):
         d = fs.dep_state(t, "ck")
         assert d["state"] == "purged" and d["keys"] == [], d
 
@@ -379,6 +442,7 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
     # hold the content of a killed put of that file.
     out = tmp_path / "out"
     unreported = 0
+    committed_shas = {}  # path -> sha256 of every version found
     for path, model in sorted(paths.items()):
         ref = f"{TENANT}/{SITE}/{path}"
         res = fs.as_owner("file", "versions", ref, "--json")
@@ -387,10 +451,12 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
             continue
         listed = [v["version"] for v in res.json()]
         assert listed == list(range(1, len(listed) + 1)), (path, listed)
-        assert set(model.reported) <= set(listed), (path, listed, model.reported)
+        assert set(model.reported) <= set(listed), \
+            (path, listed, sorted(model.reported))
         for v in listed:
             fs.get(ref, out, version=v)
             h = hashlib.sha256(out.read_bytes()).hexdigest()
+            committed_shas.setdefault(path, set()).add(h)
             if v in model.reported:
                 assert h == model.reported[v], (path, v)
             else:
@@ -399,11 +465,55 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
     print(f"{sum(len(m.reported) for m in paths.values())} reported "
           f"versions and {unreported} committed by killed puts read back")
 
-    # The purged tenants' files are gone for good.
-    for t in sorted(purged | stuck):
+    # The purged tenants' files are gone for good: unreadable, no longer
+    # listed, and the availability key of their DEP purged from the key
+    # store. A purge killed after it committed "purged" cannot be run
+    # again (it is refused); it must not have left anything of that undone.
+    audit = {}
+    by_key = {}
+    tail = fs.run("audit", "tail", "-n", "100000", "--json", check=EX_OK)
+    for line in tail.stdout.splitlines():
+        rec = json.loads(line)
+        audit.setdefault(rec["request_id"], []).append(rec)
+        by_key.setdefault((rec["vault"], rec["key"], rec["op"]),
+                          []).append(rec["outcome"])
+    for t in sorted(purged | set(stuck)):
+        left = []
         for ref in gone_files[t]:
             res = fs.as_owner("file", "get", ref)
             assert res.returncode != EX_OK and res.out == b"", describe(res)
+            res = fs.as_owner("file", "versions", ref)
+            if res.returncode != EX_NOINPUT:
+                left.append(f"{ref} still has versions (file versions: "
+                            f"exit {res.returncode})")
+        res = fs.as_owner("file", "ls", f"{t}/{SITE}", "--json")
+        if res.returncode == EX_OK and res.json() != []:
+            left.append(f"file ls {t}/{SITE} lists "
+                        f"{[f['path'] for f in res.json()]}")
+        vault, key = avail[t].split("/")
+        if "ok" not in by_key.get((vault, key, "key.purge"), []):
+            left.append(f"its availability key {avail[t]} was not purged")
+        if t in stuck and left:
+            problems.append(
+                f"dep purge {t}/ck was killed after it committed the DEP as "
+                f"purged; run again it is refused ({stuck[t]!r}), so it can "
+                f"never finish, and it left: " + "; ".join(left))
+        elif left:
+            problems.append(f"dep purge {t}/ck completed but left: " +
+                            "; ".join(left))
+    if stuck:
+        print(f"purges refused after a killed run had committed: "
+              f"{sorted(stuck)}")
+
+    # Killed puts that committed: does the audit log know them? (Not
+    # asserted: the service audits a call after its content DB commit, so
+    # a kill in between leaves a committed version without a record.)
+    unaudited = [a for a in attempts if a.kind == "put" and a.killed and
+                 a.sha in committed_shas.get(a.target, set()) and
+                 a.rid not in audit]
+    if unaudited:
+        print(f"note: {len(unaudited)} killed puts committed a version but "
+              f"left no audit record: {unaudited}")
 
     # The live DEP still rolls; its keys follow the roots' versions.
     rotate_one()

@@ -1198,6 +1198,187 @@ static void test_tmp_cleanup(void **state)
 	assert_true(tmp_exists(f, ".tmp-dir"));
 }
 
+/* ---- in-memory store --------------------------------------------- */
+
+#define MEM_MANY 300 /* blobs in one account: the table grows */
+
+static int setup_memory(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(rp_random(f->kt.seed, sizeof(f->kt.seed)), 0);
+	for (unsigned a = 0; a < RP_BLOB_ACCOUNTS_MAX; a++)
+		for (unsigned i = 0; i < ACCESS_COUNT; i++)
+			f->kt.current[a][i] = 1;
+	assert_int_equal(
+		rp_blob_store_open_memory(&f->s, 0, table_key_fn, &f->kt), 0);
+	f->accounts = rp_blob_store_accounts(f->s);
+	assert_int_equal(f->accounts, RP_BLOB_ACCOUNTS_DEFAULT);
+	*state = f;
+	return 0;
+}
+
+static int teardown_memory(void **state)
+{
+	struct fx *f = *state;
+
+	rp_blob_set_clock(NULL);
+	rp_blob_store_close(f->s);
+	free(f);
+	return 0;
+}
+
+static int count_fn(void *ctx, const uint8_t id[RP_BLOB_ID_BYTES],
+		    uint64_t size)
+{
+	size_t *n = ctx;
+
+	(void)id;
+	(void)size;
+	(*n)++;
+	return 0;
+}
+
+static void test_memory_store(void **state)
+{
+	struct fx *f = *state;
+	uint8_t ids[RP_BLOB_ACCOUNTS_DEFAULT][3][RP_BLOB_ID_BYTES];
+	uint8_t data[RP_BLOB_ACCOUNTS_DEFAULT][3][300], buf[300], other[300];
+	uint8_t(*many)[RP_BLOB_ID_BYTES] = calloc(MEM_MANY, RP_BLOB_ID_BYTES);
+	struct rp_blob_store *s2 = NULL;
+	struct snap *before;
+	size_t len = 0, n = 0;
+
+	assert_non_null(many);
+	assert_int_equal(rp_blob_store_open_memory(&s2,
+						   RP_BLOB_ACCOUNTS_MAX + 1,
+						   table_key_fn, &f->kt),
+			 RP_ERR_INVALID);
+	assert_int_equal(rp_blob_store_open_memory(&s2, 2, NULL, &f->kt),
+			 RP_ERR_INVALID);
+	assert_null(s2);
+
+	/* Round trip in every account, and nowhere else. */
+	for (uint32_t a = 0; a < f->accounts; a++)
+		for (unsigned i = 0; i < 3; i++) {
+			new_id(ids[a][i]);
+			random_bytes(data[a][i], sizeof(data[a][i]));
+			put_ok(f, a, ids[a][i], data[a][i], 100 * i + a);
+		}
+	for (uint32_t a = 0; a < f->accounts; a++)
+		for (unsigned i = 0; i < 3; i++) {
+			uint32_t b = (a + 1) % f->accounts;
+
+			len = 0;
+			assert_int_equal(
+				rp_blob_get(f->s, cred(f, a, RP_BLOB_READ), a,
+					    ids[a][i], buf, sizeof(buf), &len),
+				0);
+			assert_int_equal(len, 100 * i + a);
+			assert_memory_equal(buf, data[a][i], len);
+			assert_int_equal(
+				rp_blob_get(f->s, cred(f, b, RP_BLOB_READ), b,
+					    ids[a][i], buf, sizeof(buf), &len),
+				RP_ERR_NOT_FOUND);
+		}
+	/* Too small a buffer: the size needed. */
+	len = 0;
+	assert_int_equal(rp_blob_get(f->s, cred(f, 0, RP_BLOB_READ), 0,
+				     ids[0][2], buf, 10, &len),
+			 RP_ERR_BUFFER);
+	assert_int_equal(len, 200);
+
+	/* List: every blob with its size (snapshot checks the contents). */
+	{
+		struct snap *sn = snapshot(f);
+
+		for (uint32_t a = 0; a < f->accounts; a++) {
+			assert_int_equal(sn->n[a], 3);
+			for (unsigned i = 0; i < 3; i++) {
+				bool found = false;
+
+				for (size_t j = 0; j < sn->n[a]; j++)
+					if (memcmp(sn->e[a][j].id, ids[a][i],
+						   RP_BLOB_ID_BYTES) == 0) {
+						assert_int_equal(
+							sn->e[a][j].size,
+							100 * i + a);
+						found = true;
+					}
+				assert_true(found);
+			}
+		}
+		free(sn);
+	}
+
+	/* Write-once, and credentials are checked before anything. */
+	random_bytes(other, sizeof(other));
+	before = snapshot(f);
+	assert_int_equal(rp_blob_put(f->s, cred(f, 1, RP_BLOB_WRITE), 1,
+				     ids[1][0], other, sizeof(other)),
+			 RP_ERR_EXISTS);
+	assert_int_equal(rp_blob_put(f->s, cred(f, 1, RP_BLOB_READ), 1,
+				     ids[1][1], other, sizeof(other)),
+			 RP_ERR_DENIED);
+	assert_int_equal(
+		rp_blob_delete(f->s, cred(f, 2, RP_BLOB_DELETE), 1, ids[1][0]),
+		RP_ERR_DENIED);
+	assert_int_equal(rp_blob_put(f->s, cred(f, 1, RP_BLOB_WRITE), 1,
+				     ids[1][0], other, RP_BLOB_MAX_BYTES + 1),
+			 RP_ERR_TOO_LARGE);
+	assert_unchanged(f, before);
+	free(before);
+
+	/* Delete: gone, a second delete finds nothing, the id is free. */
+	assert_int_equal(
+		rp_blob_delete(f->s, cred(f, 1, RP_BLOB_DELETE), 1, ids[1][0]),
+		0);
+	assert_int_equal(rp_blob_get(f->s, cred(f, 1, RP_BLOB_READ), 1,
+				     ids[1][0], buf, sizeof(buf), &len),
+			 RP_ERR_NOT_FOUND);
+	assert_int_equal(
+		rp_blob_delete(f->s, cred(f, 1, RP_BLOB_DELETE), 1, ids[1][0]),
+		RP_ERR_NOT_FOUND);
+	put_ok(f, 1, ids[1][0], other, sizeof(other));
+	assert_int_equal(rp_blob_get(f->s, cred(f, 1, RP_BLOB_READ), 1,
+				     ids[1][0], buf, sizeof(buf), &len),
+			 0);
+	assert_int_equal(len, sizeof(other));
+	assert_memory_equal(buf, other, sizeof(other));
+
+	/* Many blobs in one account (the table grows); all stay readable
+	 * and listed; deleting them all leaves the first three. */
+	for (size_t i = 0; i < MEM_MANY; i++) {
+		new_id(many[i]);
+		put_ok(f, 3, many[i], (const uint8_t *)&i, sizeof(i));
+	}
+	assert_int_equal(
+		rp_blob_list(f->s, cred(f, 3, RP_BLOB_LIST), 3, count_fn, &n),
+		0);
+	assert_int_equal(n, MEM_MANY + 3);
+	for (size_t i = 0; i < MEM_MANY; i++) {
+		size_t v = 0;
+
+		assert_int_equal(rp_blob_get(f->s, cred(f, 3, RP_BLOB_READ), 3,
+					     many[i], (uint8_t *)&v, sizeof(v),
+					     &len),
+				 0);
+		assert_int_equal(len, sizeof(v));
+		assert_int_equal(v, i);
+		assert_int_equal(rp_blob_delete(f->s,
+						cred(f, 3, RP_BLOB_DELETE), 3,
+						many[i]),
+				 0);
+	}
+	n = 0;
+	assert_int_equal(
+		rp_blob_list(f->s, cred(f, 3, RP_BLOB_LIST), 3, count_fn, &n),
+		0);
+	assert_int_equal(n, 3);
+	free(many);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1236,6 +1417,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_cleanup, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_memory_store, setup_memory,
+						teardown_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
