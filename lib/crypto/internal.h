@@ -132,6 +132,10 @@ RP_HIDDEN int rp__argon2id_raw(uint8_t *out, size_t out_len,
 			       uint32_t t_cost, uint32_t m_cost_kib,
 			       uint32_t lanes);
 
+/* A second handle on the same key (reference counted); free each handle
+ * with rp_pkey_free. NULL on failure. Thread-safe to use concurrently. */
+RP_HIDDEN rp_pkey *rp__pkey_ref(const rp_pkey *key);
+
 /* The EVP_PKEY inside an rp_pkey (borrowed). */
 RP_HIDDEN EVP_PKEY *rp__pkey_evp(const rp_pkey *key);
 

@@ -1007,3 +1007,20 @@ out:
 	ERR_pop_to_mark();
 	return r;
 }
+
+rp_pkey *rp__pkey_ref(const rp_pkey *key)
+{
+	rp_pkey *k;
+
+	if (key == NULL)
+		return NULL;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	if (EVP_PKEY_up_ref(key->pkey) != 1) {
+		free(k);
+		return NULL;
+	}
+	*k = *key;
+	return k;
+}

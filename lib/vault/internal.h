@@ -33,6 +33,7 @@ enum subkey {
 };
 
 struct audit_waiter;
+struct op_cache;
 
 struct rp_store {
 	sqlite3 *db;
@@ -46,6 +47,10 @@ struct rp_store {
 	pthread_cond_t aq_cond;
 	struct audit_waiter *aq_head, **aq_tail;
 	bool aq_leader;
+
+	/* Parsed key material of recent key operations (key.c). */
+	pthread_mutex_t oc_lock;
+	struct op_cache *oc;
 };
 
 static inline const uint8_t *store_subkey(const rp_store *s, enum subkey k)
@@ -135,6 +140,9 @@ RP_HIDDEN void audit_set_outcome(struct audit_rec *rec, int err);
 /* Create the audit signing key at store creation (inside the init tx). */
 RP_HIDDEN int audit_init_keys(rp_store *s);
 RP_HIDDEN int audit_load_keys(rp_store *s);
+
+/* Release the key-operation cache (store close). */
+RP_HIDDEN void op_cache_free(rp_store *s);
 
 /* ---- access.c --------------------------------------------------- */
 

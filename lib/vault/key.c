@@ -436,6 +436,7 @@ struct version_row {
 	int64_t created;
 	uint8_t *pub; /* malloc'ed */
 	size_t pub_len;
+	uint8_t box_hash[RP_SHA256_BYTES]; /* of the material box as stored */
 };
 
 static void version_row_clear(struct version_row *v)
@@ -485,6 +486,8 @@ static int version_load(rp_store *s, const struct key_row *k,
 		goto out;
 	ret->version = version;
 	ret->created = sqlite3_column_int64(st, 0);
+	if ((r = rp_sha256(ret->box_hash, box, box_len)) < 0)
+		goto out;
 	ret->pub_len = pub_len;
 	ret->pub = malloc(pub_len + 1);
 	if (ret->pub == NULL) {
@@ -1691,21 +1694,15 @@ static int out_alloc(uint32_t op, size_t n, uint8_t **ret)
 }
 
 /* The operation itself, on plain material (no lock held). */
-static int op_run(rp_kty kty, rp_alg alg, uint32_t op,
-		  const struct secret *sec, const uint8_t *in, size_t in_len,
+static int op_run(rp_alg alg, uint32_t op, const struct secret *sec,
+		  const rp_pkey *pk, const uint8_t *in, size_t in_len,
 		  const uint8_t *sig, size_t sig_len, uint8_t **ret_out,
 		  size_t *ret_len)
 {
 	uint8_t *out = NULL;
 	size_t n = 0, cap;
-	rp_pkey *pk = NULL;
 	int r = 0;
 
-	if (kty_asymmetric(kty)) {
-		r = rp_pkey_from_der(&pk, sec->p, sec->n);
-		if (r < 0)
-			return RP_ERR_CORRUPT;
-	}
 	switch (alg) {
 	case RP_ALG_RSA_OAEP_256:
 		cap = RP_RSA_MAX_BYTES;
@@ -1781,7 +1778,6 @@ static int op_run(rp_kty kty, rp_alg alg, uint32_t op,
 	default:
 		r = RP_ERR_INVALID;
 	}
-	rp_pkey_free(pk);
 	if (r < 0) {
 		rp_key_op_free(op, out, 0);
 		return r;
@@ -1789,6 +1785,128 @@ static int op_run(rp_kty kty, rp_alg alg, uint32_t op,
 	*ret_out = out;
 	*ret_len = n;
 	return 0;
+}
+
+/*
+ * Key-operation cache: the parsed material of recently used versions, keyed
+ * by key id, version and the hash of the material box as stored. Every
+ * operation still reads and checks the key and version rows (attributes,
+ * MACs, deletion, permissions); only the AEAD open and the parse of the
+ * material are saved, which for RSA is most of the cost after the private
+ * operation itself. A changed box (restore, tampering) misses the cache.
+ */
+#define OP_CACHE_SLOTS 64
+#define OP_CACHE_TTL 300
+
+struct op_cache_slot {
+	bool used;
+	int64_t key_id;
+	uint32_t version;
+	uint8_t box_hash[RP_SHA256_BYTES];
+	int64_t expires;
+	rp_pkey *pk;       /* asymmetric types */
+	uint8_t *secret;   /* symmetric types, secret memory */
+	size_t secret_len;
+};
+
+struct op_cache {
+	struct op_cache_slot slot[OP_CACHE_SLOTS];
+};
+
+static void slot_clear(struct op_cache_slot *c)
+{
+	rp_pkey_free(c->pk);
+	rp_secmem_free(c->secret);
+	memset(c, 0, sizeof(*c));
+}
+
+void op_cache_free(rp_store *s)
+{
+	if (s->oc == NULL)
+		return;
+	for (size_t i = 0; i < OP_CACHE_SLOTS; i++)
+		slot_clear(&s->oc->slot[i]);
+	free(s->oc);
+	s->oc = NULL;
+}
+
+/* On a hit, fill *pk (a new handle) or *sec (a copy) and return true. */
+static bool op_cache_get(rp_store *s, const struct key_row *k,
+			 const struct version_row *v, rp_pkey **pk,
+			 struct secret *sec)
+{
+	int64_t now = vault_now();
+	bool hit = false;
+
+	pthread_mutex_lock(&s->oc_lock);
+	for (size_t i = 0; s->oc != NULL && i < OP_CACHE_SLOTS; i++) {
+		struct op_cache_slot *c = &s->oc->slot[i];
+
+		if (!c->used || c->key_id != k->id || c->version != v->version)
+			continue;
+		if (now >= c->expires ||
+		    !rp_ct_equal(c->box_hash, v->box_hash, RP_SHA256_BYTES)) {
+			slot_clear(c);
+			continue;
+		}
+		if (c->pk != NULL) {
+			*pk = rp__pkey_ref(c->pk);
+			hit = *pk != NULL;
+		} else if (c->secret != NULL) {
+			sec->p = rp_secmem_alloc(c->secret_len);
+			if (sec->p != NULL) {
+				memcpy(sec->p, c->secret, c->secret_len);
+				sec->n = c->secret_len;
+				hit = true;
+			}
+		}
+		break;
+	}
+	pthread_mutex_unlock(&s->oc_lock);
+	return hit;
+}
+
+static void op_cache_put(rp_store *s, const struct key_row *k,
+			 const struct version_row *v, const rp_pkey *pk,
+			 const struct secret *sec)
+{
+	int64_t now = vault_now();
+	struct op_cache_slot *c = NULL;
+
+	pthread_mutex_lock(&s->oc_lock);
+	if (s->oc == NULL)
+		s->oc = calloc(1, sizeof(*s->oc));
+	for (size_t i = 0; s->oc != NULL && i < OP_CACHE_SLOTS; i++) {
+		struct op_cache_slot *x = &s->oc->slot[i];
+
+		if (!x->used || now >= x->expires ||
+		    (x->key_id == k->id && x->version == v->version)) {
+			c = x;
+			break;
+		}
+		if (c == NULL || x->expires < c->expires)
+			c = x;
+	}
+	if (c != NULL) {
+		slot_clear(c);
+		if (pk != NULL) {
+			c->pk = rp__pkey_ref(pk);
+		} else {
+			c->secret = rp_secmem_alloc(sec->n);
+			if (c->secret != NULL) {
+				memcpy(c->secret, sec->p, sec->n);
+				c->secret_len = sec->n;
+			}
+		}
+		if (c->pk != NULL || c->secret != NULL) {
+			c->used = true;
+			c->key_id = k->id;
+			c->version = v->version;
+			memcpy(c->box_hash, v->box_hash, RP_SHA256_BYTES);
+			c->expires = now + OP_CACHE_TTL;
+		}
+	}
+	pthread_mutex_unlock(&s->oc_lock);
 }
 
 RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
@@ -1800,6 +1918,7 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 	struct version_row v = { 0 };
 	struct secret sec = { 0 };
 	struct key_call kc;
+	rp_pkey *pk = NULL;
 	uint8_t *out = NULL;
 	size_t n = 0;
 	rp_alg use = RP_ALG_DEFAULT;
@@ -1830,22 +1949,33 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 		kc.f.rec.version = v.version;
 		r = op_permitted(&kc.k, &v, op, vault_now());
 	}
-	if (r == 0) {
-		version_row_clear(&v);
-		r = version_load(s, &kc.k, kc.v.name, ref->version, &v, &sec);
+	if (r == 0 && !op_cache_get(s, &kc.k, &v, &pk, &sec)) {
+		struct version_row full = { 0 };
+
+		r = version_load(s, &kc.k, kc.v.name, ref->version, &full,
+				 &sec);
+		if (r == 0 && kty_asymmetric(kc.k.kty) &&
+		    rp_pkey_from_der(&pk, sec.p, sec.n) < 0)
+			r = RP_ERR_CORRUPT;
+		if (r == 0)
+			op_cache_put(s, &kc.k, &full, pk, &sec);
+		version_row_clear(&full);
 	}
 	if (r < 0) {
 		/* Refused before any key use: audited as such. */
 		version_row_clear(&v);
+		secret_free(&sec);
+		rp_pkey_free(pk);
 		return frame_end(&kc.f, r);
 	}
 	snprintf(kc.f.rec.detail, sizeof(kc.f.rec.detail), "alg=%s bytes=%zu",
 		 rp_alg_name(use), in_len);
 	r = frame_end(&kc.f, 0); /* ends the read snapshot, releases the lock */
 	if (r == 0)
-		r = op_run(kc.k.kty, use, op, &sec, in, in_len, sig, sig_len,
-			   &out, &n);
+		r = op_run(use, op, &sec, pk, in, in_len, sig, sig_len, &out,
+			   &n);
 	secret_free(&sec);
+	rp_pkey_free(pk);
 	version_row_clear(&v);
 	/* The record is durable before any result leaves. */
 	audit_set_outcome(&kc.f.rec, r);

@@ -451,6 +451,7 @@ static rp_store *store_new(void)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->aq_lock, NULL);
 	pthread_cond_init(&s->aq_cond, NULL);
+	pthread_mutex_init(&s->oc_lock, NULL);
 	s->aq_tail = &s->aq_head;
 	return s;
 }
@@ -461,6 +462,8 @@ RP_EXPORT void rp_store_close(rp_store *s)
 		return;
 	if (s->db != NULL)
 		sqlite3_close_v2(s->db);
+	op_cache_free(s);
+	pthread_mutex_destroy(&s->oc_lock);
 	rp_secmem_free(s->keys);
 	rp_pkey_free(s->audit_key);
 	pthread_mutex_destroy(&s->lock);
