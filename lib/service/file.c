@@ -506,7 +506,10 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 	if (r < 0)
 		return r;
 	old = ps->prev.count > 0 ? prev_find(&ps->prev, e->fp) : NULL;
-	if (old != NULL && old->len == len) {
+	/* Reuse only where the chunk's bound last flag still holds: a
+	 * version must end in, and only in, a chunk bound as last, so a
+	 * shortened chunk list never reads as a complete file. */
+	if (old != NULL && old->len == len && old->last == last) {
 		/* Unchanged since the last version: keep blob and key. */
 		*e = *old;
 		e->reused = true;
@@ -816,6 +819,10 @@ static int read_version(rp_service *svc, const struct place *pl,
 			r = RP_ERR_NOMEM;
 	}
 	for (uint32_t i = 0; r == 0 && i < count; i++) {
+		if (es[i].last != (i + 1 == count)) {
+			r = RP_ERR_CORRUPT; /* truncated or extended */
+			break;
+		}
 		r = chunk_open(svc, pl, &es[i], sk, rcred[es[i].account], blob,
 			       out);
 		if (r == 0 && write != NULL)

@@ -485,6 +485,70 @@ static void test_tamper_reorder_truncate_rollback(void **state)
 	free(v2);
 }
 
+/*
+ * Truncation with a forged map: even someone holding the content-DB key
+ * (here: the test, through the service's own key) who rewrites a map
+ * without its final chunk gets a refusal, because the remaining final
+ * chunk is bound as "not last".
+ */
+#define ENTRY_SIZE (1 + 16 + 4 + 4 + 4 + 1 + 40 + 32 + 32)
+static void test_tamper_truncate_forged_map(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(4 << 20), *plain, *box2;
+	uint8_t aad[sizeof("rampart-map-v1") + 8 * 3 + 4];
+	size_t al = sizeof("rampart-map-v1"), n = 0, n2 = 0;
+	int64_t tid, sid, fid;
+	uint32_t count, lastlen;
+	char path[128];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	const void *box;
+	int box_len;
+	struct mem out;
+
+	put(f, "contoso/s/t", d, 4 << 20);
+	snprintf(path, sizeof(path), "%s/content/content.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"SELECT s.tenant_id, f.site_id, f.id, v.map FROM versions v JOIN files f"
+		" ON f.id = v.file_id JOIN sites s ON s.id = f.site_id", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	tid = sqlite3_column_int64(st, 0);
+	sid = sqlite3_column_int64(st, 1);
+	fid = sqlite3_column_int64(st, 2);
+	box = sqlite3_column_blob(st, 3);
+	box_len = sqlite3_column_bytes(st, 3);
+	memcpy(aad, "rampart-map-v1", al);
+	put_u64(aad + al, (uint64_t)tid);
+	put_u64(aad + al + 8, (uint64_t)sid);
+	put_u64(aad + al + 16, (uint64_t)fid);
+	put_u32(aad + al + 24, 1);
+	plain = malloc((size_t)box_len);
+	box2 = malloc((size_t)box_len);
+	assert_int_equal(rp_aead_open_box(plain, (size_t)box_len, &n, box, (size_t)box_len, aad,
+					  sizeof(aad), f->svc->content_key), 0);
+	sqlite3_finalize(st);
+	count = get_u32(plain + 4);
+	assert_true(count >= 3);
+	lastlen = get_u32(plain + 16 + (size_t)(count - 1) * ENTRY_SIZE + 17);
+	put_u32(plain + 4, count - 1);
+	put_u64(plain + 8, get_u64(plain + 8) - lastlen);
+	assert_int_equal(rp_aead_seal_box(box2, (size_t)box_len, &n2, plain, n - ENTRY_SIZE, aad,
+					  sizeof(aad), f->svc->content_key), 0);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE versions SET map = ?", -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_blob(st, 1, box2, (int)n2, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(get(f, "contoso/s/t", 0, &out), RP_ERR_CORRUPT);
+	free(out.p);
+	free(plain);
+	free(box2);
+	free(d);
+}
+
 /* ---- separation ---------------------------------------------------- */
 
 static void test_separation(void **state)
@@ -785,6 +849,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_swap_blobs_between_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_map_and_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_reorder_truncate_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_truncate_forged_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_separation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dep_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_customer_key_scenario, setup, teardown),
