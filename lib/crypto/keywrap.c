@@ -14,6 +14,8 @@
 /* RFC 3394 needs at least two semiblocks of key data. */
 #define KW_MIN_IN (2 * RP_KW_SEMIBLOCK)
 #define KWP_MIN_WRAPPED (2 * RP_KW_SEMIBLOCK)
+/* Unwraps up to this size use a stack scratch buffer. */
+#define KW_SMALL_SCRATCH 72
 
 static int wrap_run(bool pad, bool enc, uint8_t *out, int *outl,
 		    const uint8_t *in, size_t in_len, const uint8_t *kek,
@@ -77,10 +79,19 @@ static int do_wrap(bool pad, uint8_t *out, size_t out_cap, size_t *ret_len,
 	return 0;
 }
 
+static void release_scratch(uint8_t *scratch, uint8_t *small, size_t n)
+{
+	if (scratch == small)
+		rp_wipe(small, n);
+	else
+		rp_secmem_free(scratch);
+}
+
 static int do_unwrap(bool pad, uint8_t *out, size_t out_cap, size_t *ret_len,
 		     const uint8_t *in, size_t in_len, const uint8_t *kek,
 		     size_t kek_len)
 {
+	uint8_t small[KW_SMALL_SCRATCH];
 	uint8_t *scratch = NULL;
 	int outl = 0, r;
 
@@ -103,7 +114,9 @@ static int do_unwrap(bool pad, uint8_t *out, size_t out_cap, size_t *ret_len,
 		r = RP_ERR_AUTH;
 		goto fail;
 	}
-	scratch = rp_secmem_alloc(in_len);
+	/* Wrapped keys are small: a wiped stack buffer spares the mapping
+	 * calls of secret memory on every unwrap. */
+	scratch = in_len <= sizeof(small) ? small : rp_secmem_alloc(in_len);
 	if (scratch == NULL) {
 		r = RP_ERR_NOMEM;
 		goto fail;
@@ -117,10 +130,10 @@ static int do_unwrap(bool pad, uint8_t *out, size_t out_cap, size_t *ret_len,
 	}
 	memcpy(out, scratch, (size_t)outl);
 	*ret_len = (size_t)outl;
-	rp_secmem_free(scratch);
+	release_scratch(scratch, small, sizeof(small));
 	return 0;
 fail:
-	rp_secmem_free(scratch);
+	release_scratch(scratch, small, sizeof(small));
 	if (out != NULL)
 		rp_wipe(out, out_cap);
 	return r;

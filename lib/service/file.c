@@ -476,6 +476,7 @@ struct put_state {
 	uint64_t size;
 	uint8_t *ct;
 	char wcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
+	uint64_t touched; /* accounts written to, to sync before commit */
 	struct prev prev;
 };
 
@@ -533,9 +534,11 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 	r = rp_aead_seal(ps->ct, ps->ct + len, data, len, aad, sizeof(aad),
 			 zero_nonce, enc);
 	if (r == 0)
-		r = rp_blob_put(ps->svc->blobs, ps->wcred[e->account],
-				e->account, e->id, ps->ct,
-				len + RP_AEAD_TAG_BYTES);
+		r = rp_blob_put_unsynced(ps->svc->blobs, ps->wcred[e->account],
+					 e->account, e->id, ps->ct,
+					 len + RP_AEAD_TAG_BYTES);
+	if (r == 0)
+		ps->touched |= (uint64_t)1 << e->account;
 	if (r == 0) {
 		ps->count++;
 		ps->size += len;
@@ -705,6 +708,11 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	/* 2. Chunks to blobs, durably, outside any lock. */
 	if (r == 0)
 		r = put_stream(ps, read, rctx);
+	/* Every new blob durable before anything names it: one sync per
+	 * account used, not one per blob. */
+	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++)
+		if (ps->touched & ((uint64_t)1 << a))
+			r = rp_blob_sync(svc->blobs, ps->wcred[a], a);
 	if (r == 0)
 		r = map_seal(svc, &ps->pl, ps->version, ps->es, ps->count,
 			     ps->size, &map, &map_len);

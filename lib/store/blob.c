@@ -429,7 +429,7 @@ static int local_open_shard(struct local_backend *lb, const char *shard)
 
 static int local_put(struct rp_blob_backend *b,
 		     const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t *data,
-		     size_t len)
+		     size_t len, bool sync)
 {
 	struct local_backend *lb = local_of(b);
 	char hex[ID_HEX_LEN + 1], shard[SHARD_HEX_LEN + 1];
@@ -476,7 +476,7 @@ static int local_put(struct rp_blob_backend *b,
 	r = write_all(fd, data, len);
 	if (r != 0)
 		goto out;
-	if (fsync(fd) != 0) {
+	if (sync && fsync(fd) != 0) {
 		r = RP_ERR_IO;
 		goto out;
 	}
@@ -671,7 +671,15 @@ static void local_close(struct rp_blob_backend *b)
 	free(lb);
 }
 
+/* Flush the whole file system of the account: every blob written and
+ * renamed so far, data and directory entries alike. */
+static int local_sync(struct rp_blob_backend *b)
+{
+	return syncfs(local_of(b)->dirfd) == 0 ? 0 : RP_ERR_IO;
+}
+
 static const struct rp_blob_backend_ops local_ops = {
+	.sync = local_sync,
 	.name = "local",
 	.put = local_put,
 	.get = local_get,
@@ -1068,10 +1076,40 @@ int rp_blob_put(struct rp_blob_store *s, const char *cred, uint32_t account,
 	r = op_check(s, cred, account, RP_BLOB_WRITE, &b);
 	if (r != 0)
 		return r;
-	r = b->ops->put(b, id, data, len);
+	r = b->ops->put(b, id, data, len, true);
 	if (r != 0)
 		return r;
 	return b->ops->flush(b, id);
+}
+
+int rp_blob_put_unsynced(struct rp_blob_store *s, const char *cred,
+			 uint32_t account, const uint8_t id[RP_BLOB_ID_BYTES],
+			 const uint8_t *data, size_t len)
+{
+	struct rp_blob_backend *b = NULL;
+	int r;
+
+	if (s == NULL || id == NULL || (data == NULL && len > 0))
+		return RP_ERR_INVALID;
+	if (len > RP_BLOB_MAX_BYTES)
+		return RP_ERR_TOO_LARGE;
+	r = op_check(s, cred, account, RP_BLOB_WRITE, &b);
+	if (r != 0)
+		return r;
+	return b->ops->put(b, id, data, len, false);
+}
+
+int rp_blob_sync(struct rp_blob_store *s, const char *cred, uint32_t account)
+{
+	struct rp_blob_backend *b = NULL;
+	int r;
+
+	if (s == NULL)
+		return RP_ERR_INVALID;
+	r = op_check(s, cred, account, RP_BLOB_WRITE, &b);
+	if (r != 0)
+		return r;
+	return b->ops->sync(b);
 }
 
 int rp_blob_get(struct rp_blob_store *s, const char *cred, uint32_t account,
@@ -1219,10 +1257,17 @@ static void mem_grow(struct mem_backend *mb)
 	mb->nbuckets = n;
 }
 
+static int mem_sync(struct rp_blob_backend *b)
+{
+	(void)b;
+	return 0; /* nothing here is durable, nor claims to be */
+}
+
 static int mem_put(struct rp_blob_backend *b,
 		   const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t *data,
-		   size_t len)
+		   size_t len, bool sync)
 {
+	(void)sync;
 	struct mem_backend *mb = mem_of(b);
 	struct mem_blob **pp, *m;
 	int r = 0;
@@ -1345,6 +1390,7 @@ static void mem_close(struct rp_blob_backend *b)
 }
 
 static const struct rp_blob_backend_ops mem_ops = {
+	.sync = mem_sync,
 	.name = "memory",
 	.put = mem_put,
 	.get = mem_get,

@@ -96,6 +96,8 @@ struct rp_blob_store;
  *   list   call fn for every blob; stop on and return fn's non-zero result.
  *   flush  make the current state of blob id (present or deleted) durable;
  *          the store calls it after every put and del.
+ *   sync   make every blob put so far durable (after puts with sync
+ *          false); the store calls it from rp_blob_sync.
  *   close  release the backend. Accepts NULL.
  */
 struct rp_blob_backend;
@@ -104,7 +106,7 @@ struct rp_blob_backend_ops {
 	const char *name;
 	int (*put)(struct rp_blob_backend *b,
 		   const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t *data,
-		   size_t len);
+		   size_t len, bool sync);
 	int (*get)(struct rp_blob_backend *b,
 		   const uint8_t id[RP_BLOB_ID_BYTES], uint8_t *buf, size_t cap,
 		   size_t *ret_len);
@@ -113,6 +115,7 @@ struct rp_blob_backend_ops {
 	int (*list)(struct rp_blob_backend *b, rp_blob_list_fn fn, void *ctx);
 	int (*flush)(struct rp_blob_backend *b,
 		     const uint8_t id[RP_BLOB_ID_BYTES]);
+	int (*sync)(struct rp_blob_backend *b);
 	void (*close)(struct rp_blob_backend *b);
 };
 
@@ -228,6 +231,21 @@ RP_HIDDEN int rp_blob_delete(struct rp_blob_store *s, const char *cred,
 			     const uint8_t id[RP_BLOB_ID_BYTES]);
 RP_HIDDEN int rp_blob_list(struct rp_blob_store *s, const char *cred,
 			   uint32_t account, rp_blob_list_fn fn, void *ctx);
+
+/*
+ * rp_blob_put_unsynced - as rp_blob_put, but the blob is not yet durable:
+ * a crash may lose it (or leave it partial, as an orphan nothing names).
+ * rp_blob_sync - make every blob of the account put so far durable. A
+ * writer puts a batch unsynced, syncs each account it used, and only then
+ * commits anything that names the blobs: one flush per batch instead of
+ * two per blob.
+ */
+RP_HIDDEN int rp_blob_put_unsynced(struct rp_blob_store *s, const char *cred,
+				   uint32_t account,
+				   const uint8_t id[RP_BLOB_ID_BYTES],
+				   const uint8_t *data, size_t len);
+RP_HIDDEN int rp_blob_sync(struct rp_blob_store *s, const char *cred,
+			   uint32_t account);
 
 /* rp_blob_id_new - a fresh random blob id. Errors: RP_ERR_CRYPTO. */
 RP_HIDDEN int rp_blob_id_new(uint8_t ret[RP_BLOB_ID_BYTES]);
