@@ -15,6 +15,7 @@
  * since the previous version (same keyed fingerprint) is reused as is.
  * Byte layouts: docs/FORMAT.md.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,16 +479,113 @@ struct put_state {
 	char wcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
 	uint64_t touched; /* accounts written to, to sync before commit */
 	struct prev prev;
+	struct fp_worker *fw; /* NULL: fingerprints computed inline */
 };
+
+/*
+ * Fingerprint worker. The keyed fingerprint (HMAC-SHA-256) is the largest
+ * cost of a put, so it runs on a second thread while the calling thread
+ * seals the same chunk speculatively; a chunk found unchanged drops its
+ * ciphertext and fresh key. One job at a time; the data stays valid until
+ * the caller has the result.
+ */
+struct fp_worker {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const uint8_t *key;
+	const uint8_t *data;
+	size_t len;
+	uint8_t fp[32];
+	int err;
+	int state; /* 0 idle, 1 job posted, 2 done, 3 quit */
+};
+
+static void *fp_main(void *arg)
+{
+	struct fp_worker *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->state != 1 && w->state != 3)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->state == 3)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		w->err = rp_hmac_sha256(w->fp, w->key, 32, w->data, w->len);
+		pthread_mutex_lock(&w->mu);
+		w->state = 2;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static struct fp_worker *fp_start(const uint8_t *key)
+{
+	struct fp_worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->key = key;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, fp_main, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		free(w);
+		return NULL; /* inline fingerprints then */
+	}
+	return w;
+}
+
+static void fp_stop(struct fp_worker *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->state = 3;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}
+
+static void fp_post(struct fp_worker *w, const uint8_t *data, size_t len)
+{
+	pthread_mutex_lock(&w->mu);
+	w->data = data;
+	w->len = len;
+	w->state = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int fp_wait(struct fp_worker *w, uint8_t fp[32])
+{
+	int r;
+
+	pthread_mutex_lock(&w->mu);
+	while (w->state != 2)
+		pthread_cond_wait(&w->cv, &w->mu);
+	w->state = 0;
+	memcpy(fp, w->fp, 32);
+	r = w->err;
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
 
 static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 		     bool last)
 {
 	uint8_t k[SVC_KEY_BYTES], enc[32], aad[CHUNK_AAD_BYTES], rnd;
+	uint8_t fp[32];
 	const struct entry *old;
 	struct entry *e;
 	size_t n = 0;
-	int r;
+	int r, f;
 
 	if (ps->count == ps->cap) {
 		uint32_t cap = ps->cap ? ps->cap * 2 : 64;
@@ -503,9 +601,32 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 	}
 	e = &ps->es[ps->count];
 	memset(e, 0, sizeof(*e));
-	r = rp_hmac_sha256(e->fp, ps->fp_key, sizeof(ps->fp_key), data, len);
+	if (ps->fw != NULL)
+		fp_post(ps->fw, data, len);
+	/* Seal speculatively while the fingerprint is computed. */
+	e->len = (uint32_t)len;
+	e->origin_version = ps->version;
+	e->origin_index = ps->count;
+	e->last = last;
+	if ((r = rp_random(&rnd, 1)) == 0 && (r = rp_blob_id_new(e->id)) == 0 &&
+	    (r = rp_random(k, sizeof(k))) == 0 &&
+	    (r = chunk_keys(k, enc, e->commit)) == 0 &&
+	    (r = rp_kwp_wrap(e->wrapped, sizeof(e->wrapped), &n, k, sizeof(k),
+			     ps->sk, sizeof(ps->sk))) == 0) {
+		/* Placement: a random account. */
+		e->account = (uint8_t)(rnd % ps->svc->accounts);
+		chunk_aad(aad, &ps->pl, e);
+		r = rp_aead_seal(ps->ct, ps->ct + len, data, len, aad,
+				 sizeof(aad), zero_nonce, enc);
+	}
+	f = ps->fw != NULL ? fp_wait(ps->fw, fp) :
+			     rp_hmac_sha256(fp, ps->fp_key, sizeof(ps->fp_key),
+					    data, len);
+	if (r == 0)
+		r = f;
 	if (r < 0)
-		return r;
+		goto out;
+	memcpy(e->fp, fp, sizeof(fp));
 	old = ps->prev.count > 0 ? prev_find(&ps->prev, e->fp) : NULL;
 	/* Reuse only where the chunk's bound last flag still holds: a
 	 * version must end in, and only in, a chunk bound as last, so a
@@ -516,27 +637,11 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 		e->reused = true;
 		ps->count++;
 		ps->size += len;
-		return 0;
-	}
-	e->len = (uint32_t)len;
-	e->origin_version = ps->version;
-	e->origin_index = ps->count;
-	e->last = last;
-	if ((r = rp_random(&rnd, 1)) < 0 || (r = rp_blob_id_new(e->id)) < 0 ||
-	    (r = rp_random(k, sizeof(k))) < 0 ||
-	    (r = chunk_keys(k, enc, e->commit)) < 0 ||
-	    (r = rp_kwp_wrap(e->wrapped, sizeof(e->wrapped), &n, k, sizeof(k),
-			     ps->sk, sizeof(ps->sk))) < 0)
 		goto out;
-	/* Placement: a random account. */
-	e->account = (uint8_t)(rnd % ps->svc->accounts);
-	chunk_aad(aad, &ps->pl, e);
-	r = rp_aead_seal(ps->ct, ps->ct + len, data, len, aad, sizeof(aad),
-			 zero_nonce, enc);
-	if (r == 0)
-		r = rp_blob_put_unsynced(ps->svc->blobs, ps->wcred[e->account],
-					 e->account, e->id, ps->ct,
-					 len + RP_AEAD_TAG_BYTES);
+	}
+	r = rp_blob_put_unsynced(ps->svc->blobs, ps->wcred[e->account],
+				 e->account, e->id, ps->ct,
+				 len + RP_AEAD_TAG_BYTES);
 	if (r == 0)
 		ps->touched |= (uint64_t)1 << e->account;
 	if (r == 0) {
@@ -706,8 +811,12 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++)
 		r = svc_cred(svc, a, RP_BLOB_WRITE, ps->wcred[a]);
 	/* 2. Chunks to blobs, durably, outside any lock. */
-	if (r == 0)
+	if (r == 0) {
+		ps->fw = fp_start(ps->fp_key);
 		r = put_stream(ps, read, rctx);
+		fp_stop(ps->fw);
+		ps->fw = NULL;
+	}
 	/* Every new blob durable before anything names it: one sync per
 	 * account used, not one per blob. */
 	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++)

@@ -204,10 +204,16 @@ out:
 
 /* ---- appending --------------------------------------------------- */
 
-static int chain_tail(rp_store *s, uint64_t *seq, uint8_t hash[RP_HASH_BYTES])
+static int prep(sqlite3 *db, sqlite3_stmt **st, const char *sql)
+{
+	return db_err(sqlite3_prepare_v2(db, sql, -1, st, NULL));
+}
+
+static int chain_tail(sqlite3 *db, uint64_t *seq,
+		      uint8_t hash[RP_HASH_BYTES])
 {
 	sqlite3_stmt *st = NULL;
-	int r = db_prepare(s, &st,
+	int r = prep(db, &st,
 			   "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
 
 	if (r < 0)
@@ -232,7 +238,7 @@ static int chain_tail(rp_store *s, uint64_t *seq, uint8_t hash[RP_HASH_BYTES])
 	return r;
 }
 
-static int write_checkpoint(rp_store *s, uint64_t seq,
+static int write_checkpoint(rp_store *s, sqlite3 *db, uint64_t seq,
 			    const uint8_t hash[RP_HASH_BYTES])
 {
 	uint8_t msg[CKPT_MSG_BYTES], sig[RP_SIG_MAX_BYTES];
@@ -244,7 +250,7 @@ static int write_checkpoint(rp_store *s, uint64_t seq,
 	r = rp_sign(s->audit_key, sig, sizeof(sig), &sig_len, msg, sizeof(msg));
 	if (r < 0)
 		return r;
-	r = db_prepare(s, &st,
+	r = prep(db, &st,
 		       "INSERT INTO checkpoints(seq, hash, time_us, sig)"
 		       " VALUES(?, ?, ?, ?)");
 	if (r < 0)
@@ -264,12 +270,12 @@ static int write_checkpoint(rp_store *s, uint64_t seq,
  * appending would seal the damage: refuse, so every audited call fails
  * until the log is examined (fail closed).
  */
-static int head_matches(rp_store *s, uint64_t seq,
+static int head_matches(rp_store *s, sqlite3 *db, uint64_t seq,
 			const uint8_t hash[RP_HASH_BYTES])
 {
 	uint8_t mac[RP_HASH_BYTES];
 	sqlite3_stmt *st = NULL;
-	int r = db_prepare(s, &st,
+	int r = prep(db, &st,
 			   "SELECT value FROM meta WHERE name = 'audit_head'");
 
 	if (r < 0)
@@ -294,18 +300,18 @@ static int head_matches(rp_store *s, uint64_t seq,
 }
 
 /* Append n records in the current write transaction. */
-static int append_many(rp_store *s, const struct audit_rec *const *recs,
-		       size_t n)
+static int append_many(rp_store *s, sqlite3 *db,
+		       const struct audit_rec *const *recs, size_t n)
 {
 	uint8_t prev[RP_HASH_BYTES], hash[RP_HASH_BYTES], head[HEAD_BYTES];
 	sqlite3_stmt *st = NULL;
 	uint64_t seq = 0;
 	int r;
 
-	if ((r = chain_tail(s, &seq, prev)) < 0 ||
-	    (r = head_matches(s, seq, prev)) < 0)
+	if ((r = chain_tail(db, &seq, prev)) < 0 ||
+	    (r = head_matches(s, db, seq, prev)) < 0)
 		return r;
-	r = db_prepare(s, &st,
+	r = prep(db, &st,
 		       "INSERT INTO audit(seq, time_us, request_id, principal,"
 		       " vault, key, version, op, outcome, detail, prev_hash,"
 		       " hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -338,7 +344,7 @@ static int append_many(rp_store *s, const struct audit_rec *const *recs,
 		if (r < 0)
 			goto out;
 		if (seq % RP_AUDIT_CHECKPOINT_EVERY == 0 &&
-		    (r = write_checkpoint(s, seq, hash)) < 0)
+		    (r = write_checkpoint(s, db, seq, hash)) < 0)
 			goto out;
 		memcpy(prev, hash, RP_HASH_BYTES);
 	}
@@ -348,7 +354,7 @@ static int append_many(rp_store *s, const struct audit_rec *const *recs,
 		goto out;
 	sqlite3_finalize(st);
 	st = NULL;
-	r = db_prepare(s, &st,
+	r = prep(db, &st,
 		       "INSERT OR REPLACE INTO meta(name, value)"
 		       " VALUES('audit_head', ?)");
 	if (r < 0)
@@ -362,33 +368,42 @@ out:
 
 int audit_append_locked(rp_store *s, const struct audit_rec *rec)
 {
-	return append_many(s, &rec, 1);
+	return append_many(s, s->db, &rec, 1);
 }
 
 /* Most records one group-commit transaction takes. */
 #define BATCH_MAX 4096
 
+/*
+ * Group commit writes on a connection of its own (s->adb, serialised by
+ * s->alock), so the fsync of a batch does not hold the main connection:
+ * key operations keep reading while a batch is made durable. SQLite's
+ * write lock orders these batches with the transactions of other calls.
+ */
 static int write_batch(rp_store *s, struct audit_waiter *batch)
 {
 	const struct audit_rec *recs[BATCH_MAX];
 	struct audit_waiter *w = batch;
 	int r = 0;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->alock);
 	while (w != NULL && r == 0) {
 		size_t n = 0;
 
-		if ((r = db_begin(s, true)) < 0)
+		if ((r = db_err(sqlite3_exec(s->adb, "BEGIN IMMEDIATE", NULL,
+					     NULL, NULL))) < 0)
 			break;
 		for (; w != NULL && n < BATCH_MAX; w = w->next)
 			recs[n++] = w->rec;
-		r = append_many(s, recs, n);
+		r = append_many(s, s->adb, recs, n);
 		if (r == 0)
-			r = db_commit(s);
-		if (r < 0)
-			db_rollback(s);
+			r = db_err(sqlite3_exec(s->adb, "COMMIT", NULL, NULL,
+						NULL));
+		if (r < 0 && !sqlite3_get_autocommit(s->adb))
+			(void)sqlite3_exec(s->adb, "ROLLBACK", NULL, NULL,
+					   NULL);
 	}
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->alock);
 	return r;
 }
 

@@ -42,7 +42,9 @@ struct rp_store {
 	uint8_t *keys; /* SUBKEY_COUNT * RP_SUBKEY_BYTES, secret memory */
 	rp_pkey *audit_key; /* signs checkpoints */
 
-	/* Group commit of audit records (audit.c). */
+	/* Group commit of audit records (audit.c), on its own connection. */
+	sqlite3 *adb;
+	pthread_mutex_t alock; /* serialises all use of adb */
 	pthread_mutex_t aq_lock;
 	pthread_cond_t aq_cond;
 	struct audit_waiter *aq_head, **aq_tail;

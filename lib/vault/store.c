@@ -450,6 +450,7 @@ static rp_store *store_new(void)
 		return NULL;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->aq_lock, NULL);
+	pthread_mutex_init(&s->alock, NULL);
 	pthread_cond_init(&s->aq_cond, NULL);
 	pthread_mutex_init(&s->oc_lock, NULL);
 	s->aq_tail = &s->aq_head;
@@ -460,6 +461,8 @@ RP_EXPORT void rp_store_close(rp_store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->adb != NULL)
+		sqlite3_close_v2(s->adb);
 	if (s->db != NULL)
 		sqlite3_close_v2(s->db);
 	op_cache_free(s);
@@ -468,6 +471,7 @@ RP_EXPORT void rp_store_close(rp_store *s)
 	rp_pkey_free(s->audit_key);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->aq_lock);
+	pthread_mutex_destroy(&s->alock);
 	pthread_cond_destroy(&s->aq_cond);
 	rp_wipe(s, sizeof(*s));
 	free(s);
@@ -748,6 +752,31 @@ static int open_db(rp_store *s, const char *data_dir)
 	return db_open_file(s, db_path, false);
 }
 
+/* The second connection, for group-committed audit records. */
+static int open_audit_db(rp_store *s, const char *data_dir)
+{
+	char db_path[PATH_MAX_LEN];
+	int r = path_join(db_path, data_dir, STORE_DIR, STORE_DB);
+
+	if (r < 0)
+		return r;
+	r = db_err(sqlite3_open_v2(db_path, &s->adb,
+				   SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+					   SQLITE_OPEN_NOFOLLOW,
+				   NULL));
+	if (r < 0)
+		return r;
+	sqlite3_busy_timeout(s->adb, BUSY_TIMEOUT_MS);
+	if ((r = db_err(sqlite3_exec(s->adb, "PRAGMA synchronous=FULL", NULL,
+				     NULL, NULL))) < 0 ||
+	    (r = db_err(sqlite3_exec(s->adb, "PRAGMA secure_delete=ON", NULL,
+				     NULL, NULL))) < 0 ||
+	    (r = db_err(sqlite3_exec(s->adb, "PRAGMA trusted_schema=OFF",
+				     NULL, NULL, NULL))) < 0)
+		return r;
+	return 0;
+}
+
 RP_EXPORT int rp_store_unseal_method(const char *data_dir,
 				     rp_unseal_method *ret)
 {
@@ -830,7 +859,8 @@ RP_EXPORT int rp_store_open(rp_store **ret, const char *data_dir,
 		r = RP_ERR_AUTH;
 		goto out;
 	}
-	if ((r = derive_subkeys(s, mk)) < 0 || (r = audit_load_keys(s)) < 0)
+	if ((r = derive_subkeys(s, mk)) < 0 || (r = audit_load_keys(s)) < 0 ||
+	    (r = open_audit_db(s, data_dir)) < 0)
 		goto out;
 	*ret = s;
 	s = NULL;
