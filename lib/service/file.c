@@ -140,6 +140,8 @@ static int chunk_open(rp_service *svc, const struct place *pl,
 		      const char *cred, uint8_t *blob, uint8_t *out)
 {
 	uint8_t k[SVC_KEY_BYTES], enc[32], commit[32], aad[CHUNK_AAD_BYTES];
+	struct rp_blob_view view = { 0 };
+	const uint8_t *ct = NULL;
 	size_t n = 0, got = 0;
 	int r;
 
@@ -155,18 +157,20 @@ static int chunk_open(rp_service *svc, const struct place *pl,
 		r = RP_ERR_CORRUPT; /* not this chunk's key */
 		goto out;
 	}
-	r = rp_blob_get(svc->blobs, cred, e->account, e->id, blob,
-			e->len + RP_AEAD_TAG_BYTES, &got);
+	r = rp_blob_view(svc->blobs, cred, e->account, e->id, blob,
+			 e->len + RP_AEAD_TAG_BYTES, &ct, &got, &view);
 	if (r == RP_ERR_BUFFER || r == RP_ERR_TOO_LARGE ||
 	    (r == 0 && got != e->len + RP_AEAD_TAG_BYTES)) {
+		rp_blob_unview(&view, ct, got);
 		r = RP_ERR_AUTH; /* a blob of another length: not ours */
 		goto out;
 	}
 	if (r < 0)
 		goto out;
 	chunk_aad(aad, pl, e);
-	r = rp_aead_open(out, blob, e->len, blob + e->len, aad, sizeof(aad),
+	r = rp_aead_open(out, ct, e->len, ct + e->len, aad, sizeof(aad),
 			 zero_nonce, enc);
+	rp_blob_unview(&view, ct, got);
 out:
 	rp_wipe(k, sizeof(k));
 	rp_wipe(enc, sizeof(enc));

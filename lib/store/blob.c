@@ -1099,6 +1099,43 @@ int rp_blob_put_unsynced(struct rp_blob_store *s, const char *cred,
 	return b->ops->put(b, id, data, len, false);
 }
 
+int rp_blob_view(struct rp_blob_store *s, const char *cred, uint32_t account,
+		 const uint8_t id[RP_BLOB_ID_BYTES], uint8_t *buf, size_t cap,
+		 const uint8_t **ret, size_t *ret_len,
+		 struct rp_blob_view *ret_view)
+{
+	struct rp_blob_backend *b = NULL;
+	int r;
+
+	if (s == NULL || id == NULL || ret == NULL || ret_len == NULL ||
+	    ret_view == NULL || (buf == NULL && cap > 0))
+		return RP_ERR_INVALID;
+	r = op_check(s, cred, account, RP_BLOB_READ, &b);
+	if (r != 0)
+		return r;
+	memset(ret_view, 0, sizeof(*ret_view));
+	if (b->ops->view != NULL) {
+		r = b->ops->view(b, id, ret, ret_len, &ret_view->handle);
+		if (r == 0)
+			ret_view->backend = b;
+		return r;
+	}
+	/* No direct view: read into the caller's buffer. */
+	r = b->ops->get(b, id, buf, cap, ret_len);
+	if (r == 0)
+		*ret = buf;
+	return r;
+}
+
+void rp_blob_unview(struct rp_blob_view *v, const uint8_t *p, size_t len)
+{
+	if (v == NULL || v->backend == NULL)
+		return;
+	if (v->backend->ops->unview != NULL)
+		v->backend->ops->unview(v->backend, v->handle, p, len);
+	memset(v, 0, sizeof(*v));
+}
+
 int rp_blob_sync(struct rp_blob_store *s, const char *cred, uint32_t account)
 {
 	struct rp_blob_backend *b = NULL;
@@ -1177,6 +1214,8 @@ struct mem_blob {
 	struct mem_blob *next;
 	uint8_t id[RP_BLOB_ID_BYTES];
 	size_t len;
+	unsigned views; /* open rp_blob_view handles */
+	bool dead;      /* deleted while viewed: freed by the last unview */
 	uint8_t data[];
 };
 
@@ -1267,17 +1306,20 @@ static int mem_put(struct rp_blob_backend *b,
 		   const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t *data,
 		   size_t len, bool sync)
 {
-	(void)sync;
 	struct mem_backend *mb = mem_of(b);
 	struct mem_blob **pp, *m;
 	int r = 0;
 
+	(void)sync;
 	/* Copied outside the lock; a lost race for the id is EXISTS. */
 	m = malloc(sizeof(*m) + len);
 	if (m == NULL)
 		return RP_ERR_NOMEM;
 	memcpy(m->id, id, RP_BLOB_ID_BYTES);
 	m->len = len;
+	m->views = 0;
+	m->dead = false;
+	m->next = NULL;
 	if (len > 0)
 		memcpy(m->data, data, len);
 	pthread_mutex_lock(&mb->lock);
@@ -1339,11 +1381,53 @@ static int mem_del(struct rp_blob_backend *b,
 		mb->count--;
 		mb->bytes -= m->len;
 	}
+	if (m != NULL && m->views > 0) {
+		m->dead = true; /* the last view frees it */
+		m = NULL;
+		pthread_mutex_unlock(&mb->lock);
+		return 0;
+	}
 	pthread_mutex_unlock(&mb->lock);
 	if (m == NULL)
 		return RP_ERR_NOT_FOUND;
 	mem_blob_free(m);
 	return 0;
+}
+
+static int mem_view(struct rp_blob_backend *b,
+		    const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t **ret,
+		    size_t *ret_len, void **ret_handle)
+{
+	struct mem_backend *mb = mem_of(b);
+	struct mem_blob *m;
+
+	pthread_mutex_lock(&mb->lock);
+	m = *mem_find(mb, id);
+	if (m != NULL)
+		m->views++;
+	pthread_mutex_unlock(&mb->lock);
+	if (m == NULL)
+		return RP_ERR_NOT_FOUND;
+	*ret = m->data;
+	*ret_len = m->len;
+	*ret_handle = m;
+	return 0;
+}
+
+static void mem_unview(struct rp_blob_backend *b, void *handle,
+		       const uint8_t *p, size_t len)
+{
+	struct mem_backend *mb = mem_of(b);
+	struct mem_blob *m = handle;
+	bool release;
+
+	(void)p;
+	(void)len;
+	pthread_mutex_lock(&mb->lock);
+	release = --m->views == 0 && m->dead;
+	pthread_mutex_unlock(&mb->lock);
+	if (release)
+		mem_blob_free(m);
 }
 
 /* fn runs under the account's lock: it must not call back into the store. */
@@ -1390,6 +1474,8 @@ static void mem_close(struct rp_blob_backend *b)
 }
 
 static const struct rp_blob_backend_ops mem_ops = {
+	.view = mem_view,
+	.unview = mem_unview,
 	.sync = mem_sync,
 	.name = "memory",
 	.put = mem_put,

@@ -116,6 +116,12 @@ struct rp_blob_backend_ops {
 	int (*flush)(struct rp_blob_backend *b,
 		     const uint8_t id[RP_BLOB_ID_BYTES]);
 	int (*sync)(struct rp_blob_backend *b);
+	/* Optional: the stored bytes in place, until unview (NULL: get). */
+	int (*view)(struct rp_blob_backend *b,
+		    const uint8_t id[RP_BLOB_ID_BYTES], const uint8_t **ret,
+		    size_t *ret_len, void **ret_handle);
+	void (*unview)(struct rp_blob_backend *b, void *handle,
+		       const uint8_t *p, size_t len);
 	void (*close)(struct rp_blob_backend *b);
 };
 
@@ -246,6 +252,26 @@ RP_HIDDEN int rp_blob_put_unsynced(struct rp_blob_store *s, const char *cred,
 				   const uint8_t *data, size_t len);
 RP_HIDDEN int rp_blob_sync(struct rp_blob_store *s, const char *cred,
 			   uint32_t account);
+
+/*
+ * rp_blob_view - read a blob without copying it where the backend can (the
+ * in-memory one: *ret points at the stored bytes, valid until
+ * rp_blob_unview even if the blob is deleted meanwhile); otherwise it is
+ * read into buf (cap bytes) and *ret = buf. Same credential (read) and
+ * errors as rp_blob_get. Always pair with rp_blob_unview.
+ */
+struct rp_blob_view {
+	struct rp_blob_backend *backend;
+	void *handle;
+};
+RP_HIDDEN RP_WUR int rp_blob_view(struct rp_blob_store *s, const char *cred,
+				  uint32_t account,
+				  const uint8_t id[RP_BLOB_ID_BYTES],
+				  uint8_t *buf, size_t cap,
+				  const uint8_t **ret, size_t *ret_len,
+				  struct rp_blob_view *ret_view);
+RP_HIDDEN void rp_blob_unview(struct rp_blob_view *v, const uint8_t *p,
+			      size_t len);
 
 /* rp_blob_id_new - a fresh random blob id. Errors: RP_ERR_CRYPTO. */
 RP_HIDDEN int rp_blob_id_new(uint8_t ret[RP_BLOB_ID_BYTES]);

@@ -1240,6 +1240,34 @@ static int count_fn(void *ctx, const uint8_t id[RP_BLOB_ID_BYTES],
 	return 0;
 }
 
+/* A view of a memory blob stays valid after the blob is deleted; a
+ * local blob is read into the caller's buffer. */
+static void test_view(void **state)
+{
+	struct fx *f = *state;
+	uint8_t id[RP_BLOB_ID_BYTES], data[200], buf[200];
+	struct rp_blob_view v;
+	const uint8_t *p = NULL;
+	size_t len = 0;
+
+	new_id(id);
+	random_bytes(data, sizeof(data));
+	put_ok(f, 1, id, data, sizeof(data));
+	assert_int_equal(rp_blob_view(f->s, cred(f, 1, RP_BLOB_WRITE), 1, id, buf,
+				      sizeof(buf), &p, &len, &v),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_blob_view(f->s, cred(f, 1, RP_BLOB_READ), 1, id, buf,
+				      sizeof(buf), &p, &len, &v),
+			 0);
+	assert_int_equal(len, sizeof(data));
+	assert_int_equal(rp_blob_delete(f->s, cred(f, 1, RP_BLOB_DELETE), 1, id), 0);
+	assert_memory_equal(p, data, sizeof(data));
+	rp_blob_unview(&v, p, len);
+	assert_int_equal(rp_blob_view(f->s, cred(f, 1, RP_BLOB_READ), 1, id, buf,
+				      sizeof(buf), &p, &len, &v),
+			 RP_ERR_NOT_FOUND);
+}
+
 static void test_memory_store(void **state)
 {
 	struct fx *f = *state;
@@ -1417,6 +1445,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_cleanup, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_view, setup_memory, teardown_memory),
+		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_store, setup_memory,
 						teardown_memory),
 	};
