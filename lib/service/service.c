@@ -115,19 +115,7 @@ void svc_db_rollback(rp_service *svc)
 
 static int content_open(rp_service *svc, const char *path, bool create)
 {
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-		    SQLITE_OPEN_NOFOLLOW | (create ? SQLITE_OPEN_CREATE : 0);
-	int r = db_err(sqlite3_open_v2(path, &svc->db, flags, NULL));
-
-	if (r < 0)
-		return r;
-	sqlite3_busy_timeout(svc->db, BUSY_TIMEOUT_MS);
-	if ((r = svc_exec(svc, "PRAGMA journal_mode=WAL")) < 0 ||
-	    (r = svc_exec(svc, "PRAGMA synchronous=FULL")) < 0 ||
-	    (r = svc_exec(svc, "PRAGMA secure_delete=ON")) < 0 ||
-	    (r = svc_exec(svc, "PRAGMA trusted_schema=OFF")) < 0)
-		return r;
-	return 0;
+	return sqlite_open_durable(&svc->db, path, create);
 }
 
 static int meta_put(rp_service *svc, const char *name, const void *v, size_t n)

@@ -69,6 +69,11 @@ RP_HIDDEN bool name_syntax_ok(const char *s);
 RP_HIDDEN int64_t vault_now(void);
 RP_HIDDEN int64_t vault_now_us(void);
 
+/* Open a database with rampart's durability and hardening settings
+ * (WAL, fsync on commit, secure_delete, untrusted schema). */
+RP_HIDDEN int sqlite_open_durable(sqlite3 **ret, const char *path,
+				  bool create);
+
 /* Map a SQLite result to an rp_err. */
 RP_HIDDEN int db_err(int rc);
 RP_HIDDEN int db_exec(rp_store *s, const char *sql);

@@ -477,25 +477,33 @@ RP_EXPORT void rp_store_close(rp_store *s)
 	free(s);
 }
 
-static int db_open_file(rp_store *s, const char *path, bool create)
+int sqlite_open_durable(sqlite3 **ret, const char *path, bool create)
 {
+	static const char *const pragmas[] = {
+		/* WAL with a full fsync on every commit: a reported success
+		 * is on disk. secure_delete overwrites freed pages (purged
+		 * keys, forgotten files). */
+		"PRAGMA journal_mode=WAL",
+		"PRAGMA synchronous=FULL",
+		"PRAGMA secure_delete=ON",
+		"PRAGMA trusted_schema=OFF",
+		"PRAGMA foreign_keys=OFF",
+	};
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 		    SQLITE_OPEN_NOFOLLOW | (create ? SQLITE_OPEN_CREATE : 0);
-	int r;
+	int r = db_err(sqlite3_open_v2(path, ret, flags, NULL));
 
-	r = db_err(sqlite3_open_v2(path, &s->db, flags, NULL));
 	if (r < 0)
 		return r;
-	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-	/* WAL with a full fsync on every commit: a reported success is on
-	 * disk. secure_delete overwrites freed pages (purged keys). */
-	if ((r = db_exec(s, "PRAGMA journal_mode=WAL")) < 0 ||
-	    (r = db_exec(s, "PRAGMA synchronous=FULL")) < 0 ||
-	    (r = db_exec(s, "PRAGMA secure_delete=ON")) < 0 ||
-	    (r = db_exec(s, "PRAGMA trusted_schema=OFF")) < 0 ||
-	    (r = db_exec(s, "PRAGMA foreign_keys=OFF")) < 0)
-		return r;
-	return 0;
+	sqlite3_busy_timeout(*ret, BUSY_TIMEOUT_MS);
+	for (size_t i = 0; r == 0 && i < sizeof(pragmas) / sizeof(*pragmas); i++)
+		r = db_err(sqlite3_exec(*ret, pragmas[i], NULL, NULL, NULL));
+	return r;
+}
+
+static int db_open_file(rp_store *s, const char *path, bool create)
+{
+	return sqlite_open_durable(&s->db, path, create);
 }
 
 static int meta_put(rp_store *s, const char *name, const void *v, size_t n)
@@ -758,23 +766,7 @@ static int open_audit_db(rp_store *s, const char *data_dir)
 	char db_path[PATH_MAX_LEN];
 	int r = path_join(db_path, data_dir, STORE_DIR, STORE_DB);
 
-	if (r < 0)
-		return r;
-	r = db_err(sqlite3_open_v2(db_path, &s->adb,
-				   SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-					   SQLITE_OPEN_NOFOLLOW,
-				   NULL));
-	if (r < 0)
-		return r;
-	sqlite3_busy_timeout(s->adb, BUSY_TIMEOUT_MS);
-	if ((r = db_err(sqlite3_exec(s->adb, "PRAGMA synchronous=FULL", NULL,
-				     NULL, NULL))) < 0 ||
-	    (r = db_err(sqlite3_exec(s->adb, "PRAGMA secure_delete=ON", NULL,
-				     NULL, NULL))) < 0 ||
-	    (r = db_err(sqlite3_exec(s->adb, "PRAGMA trusted_schema=OFF",
-				     NULL, NULL, NULL))) < 0)
-		return r;
-	return 0;
+	return r < 0 ? r : sqlite_open_durable(&s->adb, db_path, false);
 }
 
 RP_EXPORT int rp_store_unseal_method(const char *data_dir,
