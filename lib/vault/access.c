@@ -195,7 +195,7 @@ int auth_principal(rp_store *s, const struct rp_call *call,
 	r = rp_sha256(hash, call->token, n);
 	if (r < 0)
 		return r;
-	r = db_prepare(s, &st,
+	r = db_prepare_cached(s, &st,
 		       "SELECT id, name, admin, token_hash, created, mac"
 		       " FROM principals WHERE token_hash = ?");
 	if (r < 0)
@@ -205,7 +205,7 @@ int auth_principal(rp_store *s, const struct rp_call *call,
 		r = principal_row(s, st, ret);
 	else
 		r = RP_ERR_UNAUTHENTICATED;
-	sqlite3_finalize(st);
+	db_release(s, st);
 	return r;
 }
 
@@ -752,7 +752,7 @@ int vault_load(rp_store *s, const char *name, struct vault_row *ret)
 
 	if (!name_syntax_ok(name))
 		return RP_ERR_NOT_FOUND;
-	r = db_prepare(s, &st,
+	r = db_prepare_cached(s, &st,
 		       "SELECT " VAULT_COLUMNS " FROM vaults WHERE name = ?");
 	if (r < 0)
 		return r;
@@ -761,7 +761,7 @@ int vault_load(rp_store *s, const char *name, struct vault_row *ret)
 		r = vault_from_row(s, st, ret);
 	else
 		r = RP_ERR_NOT_FOUND;
-	sqlite3_finalize(st);
+	db_release(s, st);
 	return r;
 }
 
@@ -793,7 +793,7 @@ int vault_perms(rp_store *s, const struct principal *p,
 	}
 	/* The principal's own grant and those of its groups; each grant and
 	 * each membership must carry a valid MAC to count. */
-	r = db_prepare(s, &st,
+	r = db_prepare_cached(s, &st,
 		       "SELECT g.subject_kind, g.subject_id, g.perms, g.mac,"
 		       " m.mac FROM grants g LEFT JOIN members m"
 		       " ON g.subject_kind = 1 AND m.group_id = g.subject_id"
@@ -820,7 +820,7 @@ int vault_perms(rp_store *s, const struct principal *p,
 		}
 		perms |= gp;
 	}
-	sqlite3_finalize(st);
+	db_release(s, st);
 	if (r == 0)
 		*ret = perms & RP_PERM_ALL;
 	return r;

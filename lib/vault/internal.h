@@ -50,6 +50,13 @@ struct rp_store {
 	struct audit_waiter *aq_head, **aq_tail;
 	bool aq_leader;
 
+	/* Prepared statements of the hot path, kept for the connection. */
+	struct {
+		const char *sql; /* identity: the literal's address */
+		sqlite3_stmt *st;
+		bool busy;
+	} sc[16];
+
 	/* Parsed key material of recent key operations (key.c). */
 	pthread_mutex_t oc_lock;
 	struct op_cache *oc;
@@ -78,6 +85,11 @@ RP_HIDDEN int sqlite_open_durable(sqlite3 **ret, const char *path,
 RP_HIDDEN int db_err(int rc);
 RP_HIDDEN int db_exec(rp_store *s, const char *sql);
 RP_HIDDEN int db_prepare(rp_store *s, sqlite3_stmt **ret, const char *sql);
+/* A statement of s->db prepared once and reused (sql must be a string
+ * literal); give it back with db_release, which resets it. */
+RP_HIDDEN int db_prepare_cached(rp_store *s, sqlite3_stmt **ret,
+				const char *sql);
+RP_HIDDEN void db_release(rp_store *s, sqlite3_stmt *st);
 RP_HIDDEN int db_begin(rp_store *s, bool write);
 RP_HIDDEN int db_commit(rp_store *s);
 RP_HIDDEN void db_rollback(rp_store *s);

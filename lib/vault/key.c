@@ -283,7 +283,7 @@ static int key_load(rp_store *s, int64_t vault_id, const char *name,
 		    struct key_row *k)
 {
 	sqlite3_stmt *st = NULL;
-	int r = db_prepare(s, &st,
+	int r = db_prepare_cached(s, &st,
 			   "SELECT " KEY_COLUMNS
 			   " FROM keys WHERE vault_id = ? AND name = ?");
 
@@ -295,7 +295,7 @@ static int key_load(rp_store *s, int64_t vault_id, const char *name,
 		r = key_from_row(s, st, k);
 	else
 		r = RP_ERR_NOT_FOUND;
-	sqlite3_finalize(st);
+	db_release(s, st);
 	return r;
 }
 
@@ -458,7 +458,7 @@ static int version_load(rp_store *s, const struct key_row *k,
 
 	if (version == 0)
 		version = k->current_version;
-	r = db_prepare(s, &st,
+	r = db_prepare_cached(s, &st,
 		       "SELECT created, public, material, mac FROM versions"
 		       " WHERE key_id = ? AND version = ?");
 	if (r < 0)
@@ -514,7 +514,7 @@ static int version_load(rp_store *s, const struct key_row *k,
 		sec->n = n;
 	}
 out:
-	sqlite3_finalize(st);
+	db_release(s, st);
 	if (r < 0)
 		version_row_clear(ret);
 	return r;

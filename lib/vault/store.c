@@ -236,6 +236,49 @@ int db_prepare(rp_store *s, sqlite3_stmt **ret, const char *sql)
 	return db_err(sqlite3_prepare_v2(s->db, sql, -1, ret, NULL));
 }
 
+int db_prepare_cached(rp_store *s, sqlite3_stmt **ret, const char *sql)
+{
+	size_t n = sizeof(s->sc) / sizeof(*s->sc), free_slot = n;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s->sc[i].sql == sql && !s->sc[i].busy) {
+			s->sc[i].busy = true;
+			*ret = s->sc[i].st;
+			return 0;
+		}
+		if (s->sc[i].sql == NULL && free_slot == n)
+			free_slot = i;
+	}
+	if (free_slot == n)
+		return db_prepare(s, ret, sql);
+	r = db_err(sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				      ret, NULL));
+	if (r < 0)
+		return r;
+	s->sc[free_slot].sql = sql;
+	s->sc[free_slot].st = *ret;
+	s->sc[free_slot].busy = true;
+	return 0;
+}
+
+void db_release(rp_store *s, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(s->sc) / sizeof(*s->sc); i++) {
+		if (s->sc[i].st == st) {
+			/* Reset ends the statement's read; bindings may point
+			 * at the caller's (now gone) buffers. */
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->sc[i].busy = false;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
 int db_begin(rp_store *s, bool write)
 {
 	return db_exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN");
@@ -461,6 +504,8 @@ RP_EXPORT void rp_store_close(rp_store *s)
 {
 	if (s == NULL)
 		return;
+	for (size_t i = 0; i < sizeof(s->sc) / sizeof(*s->sc); i++)
+		sqlite3_finalize(s->sc[i].st);
 	if (s->adb != NULL)
 		sqlite3_close_v2(s->adb);
 	if (s->db != NULL)
