@@ -337,69 +337,57 @@ static int kwp_seal(const uint8_t key[SVC_KEY_BYTES],
 	return r == 0 && n != SVC_WRAPPED_BYTES ? RP_ERR_CRYPTO : r;
 }
 
-int tenant_key(rp_service *svc, int64_t tkey_id, uint8_t out[SVC_KEY_BYTES])
+/*
+ * A key of the chain below the DEP: row id of the table named by sql
+ * (selecting the parent's id and the wrapped key), unwrapped under the
+ * parent key that parent() gives, cached as kind.
+ */
+static int child_key(rp_service *svc, int kind, const char *sql, int64_t id,
+		     int (*parent)(rp_service *, int64_t, uint8_t *),
+		     uint8_t out[SVC_KEY_BYTES])
 {
-	uint8_t dk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
+	uint8_t pk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
 	sqlite3_stmt *st = NULL;
-	int64_t dep_id = 0;
+	int64_t parent_id = 0;
 	int r;
 
-	if (cache_get(svc, CACHE_TENANT_KEY, tkey_id, out))
+	if (cache_get(svc, kind, id, out))
 		return 0;
-	r = svc_prepare(svc, &st,
-			"SELECT dep_id, wrapped FROM tenant_keys WHERE id = ?");
+	r = svc_prepare(svc, &st, sql);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, tkey_id);
+	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW)
 		r = RP_ERR_NOT_FOUND;
 	else if (sqlite3_column_bytes(st, 1) != SVC_WRAPPED_BYTES)
 		r = RP_ERR_CORRUPT;
 	else {
-		dep_id = sqlite3_column_int64(st, 0);
+		parent_id = sqlite3_column_int64(st, 0);
 		memcpy(w, sqlite3_column_blob(st, 1), sizeof(w));
 	}
 	sqlite3_finalize(st);
 	if (r == 0)
-		r = dep_key(svc, dep_id, dk);
+		r = parent(svc, parent_id, pk);
 	if (r == 0)
-		r = kwp_open(w, sizeof(w), dk, out);
+		r = kwp_open(w, sizeof(w), pk, out);
 	if (r == 0)
-		cache_put(svc, CACHE_TENANT_KEY, tkey_id, out);
-	rp_wipe(dk, sizeof(dk));
+		cache_put(svc, kind, id, out);
+	rp_wipe(pk, sizeof(pk));
 	return r;
+}
+
+int tenant_key(rp_service *svc, int64_t tkey_id, uint8_t out[SVC_KEY_BYTES])
+{
+	return child_key(svc, CACHE_TENANT_KEY,
+			 "SELECT dep_id, wrapped FROM tenant_keys WHERE id = ?",
+			 tkey_id, dep_key, out);
 }
 
 int site_key(rp_service *svc, int64_t site_id, uint8_t out[SVC_KEY_BYTES])
 {
-	uint8_t tk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
-	sqlite3_stmt *st = NULL;
-	int64_t tkey = 0;
-	int r;
-
-	if (cache_get(svc, CACHE_SITE, site_id, out))
-		return 0;
-	r = svc_prepare(svc, &st, "SELECT tkey_id, wrapped FROM sites WHERE id = ?");
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, site_id);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		r = RP_ERR_NOT_FOUND;
-	else if (sqlite3_column_bytes(st, 1) != SVC_WRAPPED_BYTES)
-		r = RP_ERR_CORRUPT;
-	else {
-		tkey = sqlite3_column_int64(st, 0);
-		memcpy(w, sqlite3_column_blob(st, 1), sizeof(w));
-	}
-	sqlite3_finalize(st);
-	if (r == 0)
-		r = tenant_key(svc, tkey, tk);
-	if (r == 0)
-		r = kwp_open(w, sizeof(w), tk, out);
-	if (r == 0)
-		cache_put(svc, CACHE_SITE, site_id, out);
-	rp_wipe(tk, sizeof(tk));
-	return r;
+	return child_key(svc, CACHE_SITE,
+			 "SELECT tkey_id, wrapped FROM sites WHERE id = ?",
+			 site_id, tenant_key, out);
 }
 
 int tenant_key_for(rp_service *svc, int64_t tenant_id, int64_t dep_id,
