@@ -630,6 +630,28 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 	return svc_end(&c, r);
 }
 
+/*
+ * The prologue of calls on one active DEP of a tenant the caller owns:
+ * begin the content-DB transaction (svc->lock held), load and authorize
+ * the tenant, load the DEP and require it active.
+ */
+static int dep_of_owner(rp_service *svc, const struct svc_call *c,
+			const char *tenant, const char *name,
+			struct tenant_row *t, struct dep_row *d)
+{
+	int r = svc_db_begin(svc);
+
+	if (r == 0)
+		r = tenant_load(svc, tenant, t);
+	if (r == 0)
+		r = tenant_authorize(c, t);
+	if (r == 0)
+		r = dep_load(svc, t->id, name, d);
+	if (r == 0 && d->state != DEP_ACTIVE)
+		r = RP_ERR_STATE;
+	return r;
+}
+
 static int tenant_assign(rp_service *svc, int64_t tenant_id, int64_t dep_id)
 {
 	sqlite3_stmt *st = NULL;
@@ -728,15 +750,7 @@ RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&svc->lock);
-	r = svc_db_begin(svc);
-	if (r == 0)
-		r = tenant_load(svc, tenant, &t);
-	if (r == 0)
-		r = tenant_authorize(&c, &t);
-	if (r == 0)
-		r = dep_load(svc, t.id, name, &d);
-	if (r == 0 && d.state != DEP_ACTIVE)
-		r = RP_ERR_STATE;
+	r = dep_of_owner(svc, &c, tenant, name, &t, &d);
 	/* The whole tenant moves under the DEP: its tenant keys are
 	 * re-wrapped (one key operation each, no data re-encrypted). */
 	if (r == 0)
@@ -860,15 +874,7 @@ RP_EXPORT int rp_dep_roll(rp_service *svc, const struct rp_call *call,
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&svc->lock);
-	r = svc_db_begin(svc);
-	if (r == 0)
-		r = tenant_load(svc, tenant, &t);
-	if (r == 0)
-		r = tenant_authorize(&c, &t);
-	if (r == 0)
-		r = dep_load(svc, t.id, name, &d);
-	if (r == 0 && d.state != DEP_ACTIVE)
-		r = RP_ERR_STATE;
+	r = dep_of_owner(svc, &c, tenant, name, &t, &d);
 	/* The DEP key itself does not change: O(1), nothing re-encrypted. */
 	if (r == 0) {
 		cache_drop(svc, CACHE_DEP, d.id);
