@@ -72,6 +72,13 @@ enum rp__kdf_id {
  */
 RP_HIDDEN OSSL_LIB_CTX *rp__crypto_ctx(void);
 
+/*
+ * rp__secmem_trim - unmap the wiped one-page mappings that rp_secmem_free
+ * keeps for reuse (tests use it to watch the release; nothing else needs
+ * to call it).
+ */
+RP_HIDDEN void rp__secmem_trim(void);
+
 /* Property query to pass with rp__crypto_ctx() (NULL or "fips=yes"). */
 RP_HIDDEN const char *rp__crypto_propq(void);
 

@@ -12,6 +12,14 @@
  * underflow at free, before the header below it is trusted. All accessible
  * pages are locked and excluded from core dumps. Free wipes the whole
  * accessible region before unmapping it.
+ *
+ * One-page mappings (the common case: keys, unwrapped key material) are
+ * not unmapped at free but wiped and kept, guards and lock intact, on a
+ * short free list, so that a hot path which releases a secret per call
+ * makes no system call for it: an mmap, mlock, two mprotects and a munmap
+ * per secret cost more than the key operation around them, and a munmap
+ * or mprotect in a threaded process interrupts every other core to flush
+ * its TLB. rp__secmem_trim() hands the kept mappings back to the kernel.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,13 +40,43 @@ struct secmem_header {
 	bool locked;
 };
 
+/* Most wiped one-page mappings kept for reuse. */
+#define SECMEM_KEEP 64
+
 static uint8_t canary[CANARY_BYTES];
+static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept {
+	uint8_t *base;
+	bool locked;
+} keep[SECMEM_KEEP];
+static size_t keep_n;
 static pthread_once_t canary_once = PTHREAD_ONCE_INIT;
 static bool canary_ok;
 
+/*
+ * Kept mappings are MADV_DONTFORK: a child of fork() does not have them, so
+ * its list starts empty (and the lock is not held across the fork).
+ */
+static void keep_prefork(void)
+{
+	pthread_mutex_lock(&keep_lock);
+}
+
+static void keep_parent(void)
+{
+	pthread_mutex_unlock(&keep_lock);
+}
+
+static void keep_child(void)
+{
+	keep_n = 0;
+	pthread_mutex_unlock(&keep_lock);
+}
+
 static void canary_init(void)
 {
-	canary_ok = rp_random(canary, sizeof(canary)) == 0;
+	canary_ok = rp_random(canary, sizeof(canary)) == 0 &&
+		    pthread_atfork(keep_prefork, keep_parent, keep_child) == 0;
 }
 
 static size_t page_size(void)
@@ -69,6 +107,7 @@ RP_EXPORT void *rp_secmem_alloc(size_t n)
 	size_t inner, map_len, user_off;
 	struct secmem_header *h;
 	uint8_t *base, *user;
+	bool locked;
 
 	if (n == 0 || n > RP_SECMEM_MAX_BYTES)
 		return NULL;
@@ -79,6 +118,20 @@ RP_EXPORT void *rp_secmem_alloc(size_t n)
 	inner = round_up(sizeof(*h) + CANARY_BYTES + round_up(n, SECMEM_ALIGN),
 			 pg);
 	map_len = inner + 2 * pg;
+	if (inner == pg) {
+		struct kept k = { 0 };
+
+		pthread_mutex_lock(&keep_lock);
+		if (keep_n > 0)
+			k = keep[--keep_n];
+		pthread_mutex_unlock(&keep_lock);
+		if (k.base != NULL) {
+			/* Wiped at free: every accessible byte is zero. */
+			base = k.base;
+			locked = k.locked;
+			goto place;
+		}
+	}
 	base = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED)
@@ -90,16 +143,17 @@ RP_EXPORT void *rp_secmem_alloc(size_t n)
 	/* Never in a core dump; not inherited by fork() children either. */
 	(void)madvise(base + pg, inner, MADV_DONTDUMP);
 	(void)madvise(base + pg, inner, MADV_DONTFORK);
-
+	/* Locking can fail under a small RLIMIT_MEMLOCK; the memory is still
+	 * non-dumpable and wiped, and rp_secmem_locked() reports the state. */
+	locked = mlock(base + pg, inner) == 0;
+place:
 	user_off = pg + inner - round_up(n, SECMEM_ALIGN);
 	user = base + user_off;
 	h = header_of(user);
 	h->map_len = map_len;
 	h->user_len = n;
 	h->user_off = user_off;
-	/* Locking can fail under a small RLIMIT_MEMLOCK; the memory is still
-	 * non-dumpable and wiped, and rp_secmem_locked() reports the state. */
-	h->locked = mlock(base + pg, inner) == 0;
+	h->locked = locked;
 	memcpy(user - CANARY_BYTES, canary, CANARY_BYTES);
 	return user;
 fail:
@@ -112,6 +166,15 @@ RP_EXPORT bool rp_secmem_locked(const void *p)
 	if (p == NULL)
 		return false;
 	return header_of(p)->locked;
+}
+
+static void unmap(uint8_t *base, size_t map_len, bool locked)
+{
+	size_t pg = page_size();
+
+	if (locked)
+		(void)munlock(base + pg, map_len - 2 * pg);
+	(void)munmap(base, map_len);
 }
 
 RP_EXPORT void rp_secmem_free(void *p)
@@ -131,7 +194,29 @@ RP_EXPORT void rp_secmem_free(void *p)
 	locked = h->locked;
 	/* Wipe everything accessible, header included, before unmapping. */
 	rp_wipe(base + pg, map_len - 2 * pg);
-	if (locked)
-		(void)munlock(base + pg, map_len - 2 * pg);
-	(void)munmap(base, map_len);
+	if (map_len == 3 * pg) {
+		bool kept = false;
+
+		pthread_mutex_lock(&keep_lock);
+		if (keep_n < SECMEM_KEEP) {
+			keep[keep_n++] = (struct kept){ base, locked };
+			kept = true;
+		}
+		pthread_mutex_unlock(&keep_lock);
+		if (kept)
+			return;
+	}
+	unmap(base, map_len, locked);
+}
+
+void rp__secmem_trim(void)
+{
+	size_t pg = page_size();
+
+	pthread_mutex_lock(&keep_lock);
+	while (keep_n > 0) {
+		keep_n--;
+		unmap(keep[keep_n].base, 3 * pg, keep[keep_n].locked);
+	}
+	pthread_mutex_unlock(&keep_lock);
 }

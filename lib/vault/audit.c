@@ -6,11 +6,19 @@
  *
  * Calls that change state append their record inside their own write
  * transaction (audit_append_locked). Key operations, which change nothing,
- * append through group commit (audit_append): callers queue their records;
- * whichever caller finds no batch in flight becomes the leader, writes
- * everything queued in one transaction (one fsync) and wakes the others.
- * A caller returns only once its record is durable, or with the error.
+ * append through group commit (audit_append): callers queue their records
+ * and a committer thread writes everything queued in one transaction (one
+ * fsync) and wakes them. A caller returns only once its record is durable,
+ * or with the error.
+ *
+ * Why a thread of its own rather than a leader among the callers: a caller
+ * has just spent its time slice on an RSA operation, so with more callers
+ * than cores the scheduler makes its batch (and everyone queued behind it)
+ * wait for the cores the other callers hold; the committer mostly sleeps,
+ * so it runs as soon as it is woken. If the thread cannot be started the
+ * callers fall back to electing a leader among themselves.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +37,7 @@
 struct audit_waiter {
 	const struct audit_rec *rec;
 	struct audit_waiter *next;
+	pthread_cond_t cond; /* signalled when done (committer mode) */
 	int result;
 	bool done;
 };
@@ -204,16 +213,17 @@ out:
 
 /* ---- appending --------------------------------------------------- */
 
-static int prep(sqlite3 *db, sqlite3_stmt **st, const char *sql)
+/* The append path's statements stay prepared on either connection. */
+static int prep(rp_store *s, sqlite3 *db, sqlite3_stmt **st, const char *sql)
 {
-	return db_err(sqlite3_prepare_v2(db, sql, -1, st, NULL));
+	return conn_prepare_cached(s, db, st, sql);
 }
 
-static int chain_tail(sqlite3 *db, uint64_t *seq,
+static int chain_tail(rp_store *s, sqlite3 *db, uint64_t *seq,
 		      uint8_t hash[RP_HASH_BYTES])
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(db, &st,
+	int r = prep(s, db, &st,
 			   "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
 
 	if (r < 0)
@@ -234,7 +244,7 @@ static int chain_tail(sqlite3 *db, uint64_t *seq,
 	default:
 		r = RP_ERR_IO;
 	}
-	sqlite3_finalize(st);
+	conn_release(s, db, st);
 	return r;
 }
 
@@ -250,7 +260,7 @@ static int write_checkpoint(rp_store *s, sqlite3 *db, uint64_t seq,
 	r = rp_sign(s->audit_key, sig, sizeof(sig), &sig_len, msg, sizeof(msg));
 	if (r < 0)
 		return r;
-	r = prep(db, &st,
+	r = prep(s, db, &st,
 		       "INSERT INTO checkpoints(seq, hash, time_us, sig)"
 		       " VALUES(?, ?, ?, ?)");
 	if (r < 0)
@@ -260,7 +270,7 @@ static int write_checkpoint(rp_store *s, sqlite3 *db, uint64_t seq,
 	sqlite3_bind_int64(st, 3, vault_now_us());
 	sqlite3_bind_blob(st, 4, sig, (int)sig_len, SQLITE_STATIC);
 	r = db_err(sqlite3_step(st));
-	sqlite3_finalize(st);
+	conn_release(s, db, st);
 	return r;
 }
 
@@ -275,7 +285,7 @@ static int head_matches(rp_store *s, sqlite3 *db, uint64_t seq,
 {
 	uint8_t mac[RP_HASH_BYTES];
 	sqlite3_stmt *st = NULL;
-	int r = prep(db, &st,
+	int r = prep(s, db, &st,
 			   "SELECT value FROM meta WHERE name = 'audit_head'");
 
 	if (r < 0)
@@ -295,7 +305,7 @@ static int head_matches(rp_store *s, sqlite3 *db, uint64_t seq,
 		     memcmp(h + 8, hash, RP_HASH_BYTES) != 0))
 			r = RP_ERR_CORRUPT;
 	}
-	sqlite3_finalize(st);
+	conn_release(s, db, st);
 	return r;
 }
 
@@ -308,10 +318,10 @@ static int append_many(rp_store *s, sqlite3 *db,
 	uint64_t seq = 0;
 	int r;
 
-	if ((r = chain_tail(db, &seq, prev)) < 0 ||
+	if ((r = chain_tail(s, db, &seq, prev)) < 0 ||
 	    (r = head_matches(s, db, seq, prev)) < 0)
 		return r;
-	r = prep(db, &st,
+	r = prep(s, db, &st,
 		       "INSERT INTO audit(seq, time_us, request_id, principal,"
 		       " vault, key, version, op, outcome, detail, prev_hash,"
 		       " hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -352,9 +362,9 @@ static int append_many(rp_store *s, sqlite3 *db,
 	memcpy(head + 8, prev, RP_HASH_BYTES);
 	if ((r = head_mac(s, seq, prev, head + 8 + RP_HASH_BYTES)) < 0)
 		goto out;
-	sqlite3_finalize(st);
+	conn_release(s, db, st);
 	st = NULL;
-	r = prep(db, &st,
+	r = prep(s, db, &st,
 		       "INSERT OR REPLACE INTO meta(name, value)"
 		       " VALUES('audit_head', ?)");
 	if (r < 0)
@@ -362,7 +372,7 @@ static int append_many(rp_store *s, sqlite3 *db,
 	sqlite3_bind_blob(st, 1, head, HEAD_BYTES, SQLITE_STATIC);
 	r = db_err(sqlite3_step(st));
 out:
-	sqlite3_finalize(st);
+	conn_release(s, db, st);
 	return r;
 }
 
@@ -390,15 +400,13 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 	while (w != NULL && r == 0) {
 		size_t n = 0;
 
-		if ((r = db_err(sqlite3_exec(s->adb, "BEGIN IMMEDIATE", NULL,
-					     NULL, NULL))) < 0)
+		if ((r = conn_exec_cached(s, s->adb, "BEGIN IMMEDIATE")) < 0)
 			break;
 		for (; w != NULL && n < BATCH_MAX; w = w->next)
 			recs[n++] = w->rec;
 		r = append_many(s, s->adb, recs, n);
 		if (r == 0)
-			r = db_err(sqlite3_exec(s->adb, "COMMIT", NULL, NULL,
-						NULL));
+			r = conn_exec_cached(s, s->adb, "COMMIT");
 		if (r < 0 && !sqlite3_get_autocommit(s->adb))
 			(void)sqlite3_exec(s->adb, "ROLLBACK", NULL, NULL,
 					   NULL);
@@ -407,36 +415,120 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 	return r;
 }
 
+/* With aq_lock held; each waiter is woken alone, none needlessly. */
+static void batch_done(struct audit_waiter *batch, int r)
+{
+	struct audit_waiter *w, *next;
+
+	for (w = batch; w != NULL; w = next) {
+		next = w->next; /* w may be gone once done is seen */
+		w->result = r;
+		w->done = true;
+		pthread_cond_signal(&w->cond);
+	}
+}
+
+/* Takes the queue; called with aq_lock held. */
+static struct audit_waiter *queue_take(rp_store *s)
+{
+	struct audit_waiter *batch = s->aq_head;
+
+	s->aq_head = NULL;
+	s->aq_tail = &s->aq_head;
+	return batch;
+}
+
+static void *committer(void *arg)
+{
+	rp_store *s = arg;
+
+	pthread_mutex_lock(&s->aq_lock);
+	for (;;) {
+		struct audit_waiter *batch;
+		int r;
+
+		while (s->aq_head == NULL && !s->aq_stop)
+			pthread_cond_wait(&s->aq_work, &s->aq_lock);
+		if (s->aq_head == NULL)
+			break; /* stopping, nothing left */
+		batch = queue_take(s);
+		s->aq_leader = true;
+		pthread_mutex_unlock(&s->aq_lock);
+		r = write_batch(s, batch);
+		pthread_mutex_lock(&s->aq_lock);
+		batch_done(batch, r);
+		s->aq_leader = false;
+	}
+	pthread_mutex_unlock(&s->aq_lock);
+	return NULL;
+}
+
+/* With aq_lock held: start the committer unless it runs or cannot. */
+static void committer_start(rp_store *s)
+{
+	sigset_t all, old;
+
+	if (s->aq_thread_on || s->aq_thread_failed || s->aq_stop)
+		return;
+	/* Signals are for the application's threads, never this one. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&s->aq_thread, NULL, committer, s) == 0)
+		s->aq_thread_on = true;
+	else
+		s->aq_thread_failed = true;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void audit_stop(rp_store *s)
+{
+	bool join;
+
+	pthread_mutex_lock(&s->aq_lock);
+	s->aq_stop = true;
+	join = s->aq_thread_on;
+	pthread_cond_signal(&s->aq_work);
+	pthread_mutex_unlock(&s->aq_lock);
+	if (join)
+		pthread_join(s->aq_thread, NULL);
+	pthread_mutex_lock(&s->aq_lock);
+	s->aq_thread_on = false;
+	pthread_mutex_unlock(&s->aq_lock);
+}
+
 int audit_append(rp_store *s, const struct audit_rec *rec)
 {
 	struct audit_waiter me = { .rec = rec };
 
+	pthread_cond_init(&me.cond, NULL);
 	pthread_mutex_lock(&s->aq_lock);
+	committer_start(s);
 	*s->aq_tail = &me;
 	s->aq_tail = &me.next;
+	if (s->aq_thread_on)
+		pthread_cond_signal(&s->aq_work);
 	while (!me.done) {
-		if (!s->aq_leader) {
-			struct audit_waiter *batch = s->aq_head, *w, *next;
+		if (!s->aq_thread_on && !s->aq_leader) {
+			/* No committer: this caller writes the queue. */
+			struct audit_waiter *batch = queue_take(s);
 			int r;
 
 			s->aq_leader = true;
-			s->aq_head = NULL;
-			s->aq_tail = &s->aq_head;
 			pthread_mutex_unlock(&s->aq_lock);
 			r = write_batch(s, batch);
 			pthread_mutex_lock(&s->aq_lock);
-			for (w = batch; w != NULL; w = next) {
-				next = w->next;
-				w->result = r;
-				w->done = true;
-			}
+			batch_done(batch, r);
 			s->aq_leader = false;
+			/* Whoever waits for a leader may become the next. */
 			pthread_cond_broadcast(&s->aq_cond);
+		} else if (s->aq_thread_on) {
+			pthread_cond_wait(&me.cond, &s->aq_lock);
 		} else {
 			pthread_cond_wait(&s->aq_cond, &s->aq_lock);
 		}
 	}
 	pthread_mutex_unlock(&s->aq_lock);
+	pthread_cond_destroy(&me.cond);
 	return me.result;
 }
 

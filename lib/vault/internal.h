@@ -49,13 +49,18 @@ struct rp_store {
 	pthread_cond_t aq_cond;
 	struct audit_waiter *aq_head, **aq_tail;
 	bool aq_leader;
+	/* The committer thread (started on first use; leader mode without). */
+	pthread_cond_t aq_work;
+	pthread_t aq_thread;
+	bool aq_thread_on, aq_thread_failed, aq_stop;
 
-	/* Prepared statements of the hot path, kept for the connection. */
-	struct {
+	/* Prepared statements of the hot path, kept for each connection:
+	 * sc for db (under lock), asc for adb (under alock). */
+	struct stmt_slot {
 		const char *sql; /* identity: the literal's address */
 		sqlite3_stmt *st;
 		bool busy;
-	} sc[16];
+	} sc[16], asc[8];
 
 	/* Parsed key material of recent key operations (key.c). */
 	pthread_mutex_t oc_lock;
@@ -90,6 +95,15 @@ RP_HIDDEN int db_prepare(rp_store *s, sqlite3_stmt **ret, const char *sql);
 RP_HIDDEN int db_prepare_cached(rp_store *s, sqlite3_stmt **ret,
 				const char *sql);
 RP_HIDDEN void db_release(rp_store *s, sqlite3_stmt *st);
+/* The same for either connection of the store (db or adb), with the
+ * connection's lock held; conn_exec_cached runs a statement without rows
+ * (BEGIN, COMMIT) without parsing it again. */
+RP_HIDDEN int conn_prepare_cached(rp_store *s, sqlite3 *db,
+				  sqlite3_stmt **ret, const char *sql);
+RP_HIDDEN void conn_release(rp_store *s, sqlite3 *db, sqlite3_stmt *st);
+RP_HIDDEN int conn_exec_cached(rp_store *s, sqlite3 *db, const char *sql);
+/* Close s->db, its cached statements first. */
+RP_HIDDEN void db_close(rp_store *s);
 RP_HIDDEN int db_begin(rp_store *s, bool write);
 RP_HIDDEN int db_commit(rp_store *s);
 RP_HIDDEN void db_rollback(rp_store *s);
@@ -155,6 +169,8 @@ struct audit_rec {
 RP_HIDDEN int audit_append_locked(rp_store *s, const struct audit_rec *rec);
 /* Append durably through group commit (db lock NOT held). */
 RP_HIDDEN int audit_append(rp_store *s, const struct audit_rec *rec);
+/* Stop the committer thread once the queue is empty (store close). */
+RP_HIDDEN void audit_stop(rp_store *s);
 RP_HIDDEN void audit_set_outcome(struct audit_rec *rec, int err);
 /* Create the audit signing key at store creation (inside the init tx). */
 RP_HIDDEN int audit_init_keys(rp_store *s);

@@ -236,57 +236,118 @@ int db_prepare(rp_store *s, sqlite3_stmt **ret, const char *sql)
 	return db_err(sqlite3_prepare_v2(s->db, sql, -1, ret, NULL));
 }
 
-int db_prepare_cached(rp_store *s, sqlite3_stmt **ret, const char *sql)
+static struct stmt_slot *conn_slots(rp_store *s, sqlite3 *db, size_t *n)
 {
-	size_t n = sizeof(s->sc) / sizeof(*s->sc), free_slot = n;
+	if (db == s->adb && db != NULL) {
+		*n = sizeof(s->asc) / sizeof(*s->asc);
+		return s->asc;
+	}
+	*n = sizeof(s->sc) / sizeof(*s->sc);
+	return s->sc;
+}
+
+int conn_prepare_cached(rp_store *s, sqlite3 *db, sqlite3_stmt **ret,
+			const char *sql)
+{
+	size_t n, free_slot;
+	struct stmt_slot *sc = conn_slots(s, db, &n);
 	int r;
 
+	free_slot = n;
 	for (size_t i = 0; i < n; i++) {
-		if (s->sc[i].sql == sql && !s->sc[i].busy) {
-			s->sc[i].busy = true;
-			*ret = s->sc[i].st;
+		if (sc[i].sql == sql && !sc[i].busy) {
+			sc[i].busy = true;
+			*ret = sc[i].st;
 			return 0;
 		}
-		if (s->sc[i].sql == NULL && free_slot == n)
+		if (sc[i].sql == NULL && free_slot == n)
 			free_slot = i;
 	}
 	if (free_slot == n)
-		return db_prepare(s, ret, sql);
-	r = db_err(sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+		return db_err(sqlite3_prepare_v2(db, sql, -1, ret, NULL));
+	r = db_err(sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 				      ret, NULL));
 	if (r < 0)
 		return r;
-	s->sc[free_slot].sql = sql;
-	s->sc[free_slot].st = *ret;
-	s->sc[free_slot].busy = true;
+	sc[free_slot].sql = sql;
+	sc[free_slot].st = *ret;
+	sc[free_slot].busy = true;
 	return 0;
 }
 
-void db_release(rp_store *s, sqlite3_stmt *st)
+void conn_release(rp_store *s, sqlite3 *db, sqlite3_stmt *st)
 {
+	size_t n;
+	struct stmt_slot *sc = conn_slots(s, db, &n);
+
 	if (st == NULL)
 		return;
-	for (size_t i = 0; i < sizeof(s->sc) / sizeof(*s->sc); i++) {
-		if (s->sc[i].st == st) {
+	for (size_t i = 0; i < n; i++) {
+		if (sc[i].st == st) {
 			/* Reset ends the statement's read; bindings may point
 			 * at the caller's (now gone) buffers. */
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
-			s->sc[i].busy = false;
+			sc[i].busy = false;
 			return;
 		}
 	}
 	sqlite3_finalize(st);
 }
 
+int conn_exec_cached(rp_store *s, sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int r = conn_prepare_cached(s, db, &st, sql);
+
+	if (r < 0)
+		return r;
+	r = sqlite3_step(st);
+	r = db_err(r == SQLITE_ROW ? SQLITE_DONE : r);
+	conn_release(s, db, st);
+	return r;
+}
+
+/* Finalise the cached statements of db; sqlite3_close_v2 would otherwise
+ * leave the connection open (a zombie) with its WAL unfolded. */
+static void conn_forget(rp_store *s, sqlite3 *db)
+{
+	size_t n;
+	struct stmt_slot *sc = conn_slots(s, db, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_finalize(sc[i].st);
+		sc[i] = (struct stmt_slot){ 0 };
+	}
+}
+
+void db_close(rp_store *s)
+{
+	if (s->db == NULL)
+		return;
+	conn_forget(s, s->db);
+	sqlite3_close_v2(s->db);
+	s->db = NULL;
+}
+
+int db_prepare_cached(rp_store *s, sqlite3_stmt **ret, const char *sql)
+{
+	return conn_prepare_cached(s, s->db, ret, sql);
+}
+
+void db_release(rp_store *s, sqlite3_stmt *st)
+{
+	conn_release(s, s->db, st);
+}
+
 int db_begin(rp_store *s, bool write)
 {
-	return db_exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN");
+	return conn_exec_cached(s, s->db, write ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
 int db_commit(rp_store *s)
 {
-	return db_exec(s, "COMMIT");
+	return conn_exec_cached(s, s->db, "COMMIT");
 }
 
 void db_rollback(rp_store *s)
@@ -495,6 +556,7 @@ static rp_store *store_new(void)
 	pthread_mutex_init(&s->aq_lock, NULL);
 	pthread_mutex_init(&s->alock, NULL);
 	pthread_cond_init(&s->aq_cond, NULL);
+	pthread_cond_init(&s->aq_work, NULL);
 	pthread_mutex_init(&s->oc_lock, NULL);
 	s->aq_tail = &s->aq_head;
 	return s;
@@ -504,12 +566,12 @@ RP_EXPORT void rp_store_close(rp_store *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < sizeof(s->sc) / sizeof(*s->sc); i++)
-		sqlite3_finalize(s->sc[i].st);
-	if (s->adb != NULL)
+	audit_stop(s);
+	if (s->adb != NULL) {
+		conn_forget(s, s->adb);
 		sqlite3_close_v2(s->adb);
-	if (s->db != NULL)
-		sqlite3_close_v2(s->db);
+	}
+	db_close(s);
 	op_cache_free(s);
 	pthread_mutex_destroy(&s->oc_lock);
 	rp_secmem_free(s->keys);
@@ -518,6 +580,7 @@ RP_EXPORT void rp_store_close(rp_store *s)
 	pthread_mutex_destroy(&s->aq_lock);
 	pthread_mutex_destroy(&s->alock);
 	pthread_cond_destroy(&s->aq_cond);
+	pthread_cond_destroy(&s->aq_work);
 	rp_wipe(s, sizeof(*s));
 	free(s);
 }
@@ -718,8 +781,7 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 	if ((r = db_commit(s)) < 0)
 		goto out;
 	/* Fold the WAL into the file before it is renamed. */
-	sqlite3_close_v2(s->db);
-	s->db = NULL;
+	db_close(s);
 	if (rename(tmp_path, db_path) != 0) {
 		r = RP_ERR_IO;
 		goto out;
@@ -732,8 +794,7 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 out:
 	if (s != NULL && s->db != NULL) {
 		db_rollback(s);
-		sqlite3_close_v2(s->db);
-		s->db = NULL;
+		db_close(s);
 	}
 	if (r < 0 && tmp_path[0] != '\0') {
 		char side[PATH_MAX_LEN];

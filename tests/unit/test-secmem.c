@@ -3,7 +3,9 @@
  * Secret memory. The test binary is linked with -Wl,--wrap=munmap, so every
  * munmap the library makes passes through __wrap_munmap below, which checks
  * that the region being released was wiped before it goes back to the
- * kernel: the property we promise, observed on the real free path.
+ * kernel: the property we promise, observed on the real free path. One-page
+ * mappings are kept for reuse at free (wiped, still guarded and locked) and
+ * reach munmap through rp__secmem_trim.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -18,6 +20,8 @@
 #include <cmocka.h>
 
 #include <rampart/rampart.h>
+
+#include "crypto/internal.h"
 
 int __real_munmap(void *addr, size_t len);
 int __wrap_munmap(void *addr, size_t len);
@@ -51,6 +55,7 @@ static void test_wiped_after_free(void **state)
 	const size_t sizes[] = { 1, 15, 16, 32, 4000, 4096, 5000, 65536 };
 
 	(void)state;
+	rp__secmem_trim();
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes); s++) {
 		uint8_t *p = rp_secmem_alloc(sizes[s]);
 
@@ -60,11 +65,40 @@ static void test_wiped_after_free(void **state)
 		watch.pattern = 0x5c;
 		watch.armed = true;
 		rp_secmem_free(p);
+		rp__secmem_trim();
 		watch.armed = false;
 		assert_int_equal(watch.unmaps, 1);
 		assert_int_equal(watch.pattern_bytes, 0);
 		assert_int_equal(watch.nonzero_bytes, 0);
 	}
+}
+
+static void test_kept_mapping_reused_wiped(void **state)
+{
+	uint8_t *p, *q;
+
+	(void)state;
+	rp__secmem_trim();
+	p = rp_secmem_alloc(200);
+	assert_non_null(p);
+	memset(p, 0xa5, 200);
+	memset(&watch, 0, sizeof(watch));
+	watch.armed = true;
+	rp_secmem_free(p);
+	watch.armed = false;
+	assert_int_equal(watch.unmaps, 0); /* kept, not unmapped */
+	/* The kept page is still mapped: every byte of the data is wiped. */
+	for (size_t i = 0; i < 200; i++)
+		assert_int_equal(p[i], 0);
+	/* A smaller request reuses it, aligned to the upper guard again. */
+	q = rp_secmem_alloc(32);
+	assert_non_null(q);
+	assert_int_equal(((uintptr_t)q + 32) & 4095, 0);
+	assert_int_equal(((uintptr_t)q & ~(uintptr_t)4095),
+			 ((uintptr_t)p & ~(uintptr_t)4095));
+	for (size_t i = 0; i < 32; i++)
+		assert_int_equal(q[i], 0);
+	rp_secmem_free(q);
 }
 
 static void test_zeroed_aligned_and_usable(void **state)
@@ -119,6 +153,10 @@ static int child_signal(void (*fn)(void))
 	int status = 0;
 
 	if (pid == 0) {
+		/* cmocka's handlers would turn the fault into a test failure
+		 * and carry on with the suite in this child. */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGABRT, SIG_DFL);
 		fn();
 		_exit(0);
 	}
@@ -142,6 +180,26 @@ static void overflow(void)
 	p[32] = 1;
 }
 
+static void overflow_reused(void)
+{
+	volatile uint8_t *p;
+
+	rp_secmem_free(rp_secmem_alloc(100));
+	p = rp_secmem_alloc(32);
+	p[32] = 1; /* the reused mapping kept its guard */
+}
+
+static void alloc_in_child(void)
+{
+	/* The parent's kept mappings are not in this child (MADV_DONTFORK). */
+	uint8_t *p = rp_secmem_alloc(64);
+
+	if (p == NULL)
+		_exit(1);
+	memset(p, 1, 64);
+	rp_secmem_free(p);
+}
+
 static void underflow(void)
 {
 	uint8_t *p = rp_secmem_alloc(32);
@@ -154,6 +212,19 @@ static void test_guard_page_faults(void **state)
 {
 	(void)state;
 	assert_true(faulted(child_signal(overflow), SIGSEGV));
+	assert_true(faulted(child_signal(overflow_reused), SIGSEGV));
+}
+
+static void test_fork_child_allocates(void **state)
+{
+	void *kept[4];
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++)
+		assert_non_null(kept[i] = rp_secmem_alloc(48));
+	for (size_t i = 0; i < 4; i++)
+		rp_secmem_free(kept[i]);
+	assert_int_equal(child_signal(alloc_in_child), 0);
 }
 
 static void test_canary_aborts(void **state)
@@ -185,6 +256,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wiped_after_free),
+		cmocka_unit_test(test_kept_mapping_reused_wiped),
+		cmocka_unit_test(test_fork_child_allocates),
 		cmocka_unit_test(test_zeroed_aligned_and_usable),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_locked_when_allowed),
