@@ -16,6 +16,7 @@
  * Byte layouts: docs/FORMAT.md.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@
 #define CHUNK_AAD_LABEL "rampart-chunk-v1"
 #define MAP_AAD_LABEL "rampart-map-v1"
 #define MAP_MAGIC "RPM1"
-#define FP_INFO "rampart fingerprint v1"
+#define FP_INFO "rampart fingerprint v2"
 #define CDC_INFO "rampart cdc v1"
 #define MAP_HEADER_BYTES (4 + 4 + 8)
 #define ENTRY_BYTES (1 + RP_BLOB_ID_BYTES + 4 + 4 + 4 + 1 + SVC_WRAPPED_BYTES + 32 + 32)
@@ -470,126 +471,237 @@ static const struct entry *prev_find(const struct prev *p, const uint8_t fp[32])
 	return NULL;
 }
 
+/*
+ * Chunks travel from the reader (the calling thread: read, cut,
+ * fingerprint, reuse lookup) to the sealer (a second thread: chunk key,
+ * wrap, seal, blob put), so the two halves of a put use both cores. A job
+ * points into an input buffer; the reader alternates between two buffers
+ * and refills one only once every job cut from it is done. The sealer
+ * writes only its jobs; the reader copies results into the entries when
+ * it collects them, in order.
+ */
+#define SEAL_RING 64
+#define PUT_BUF_BYTES (4 * RP_CDC_MAX_BYTES)
+
+struct seal_job {
+	const uint8_t *data;
+	uint32_t index;
+	struct entry e; /* in: len, origin, last, fp; out: the rest */
+	int err;
+};
+
+struct put_state;
+
+struct sealer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct put_state *ps;
+	struct seal_job ring[SEAL_RING];
+	uint64_t submitted, sealed, collected; /* job counters */
+	bool quit;
+	uint8_t *ct; /* the sealer's ciphertext buffer */
+};
+
 struct put_state {
 	rp_service *svc;
 	struct place pl;
 	uint32_t version;
 	uint8_t sk[SVC_KEY_BYTES];
-	uint8_t fp_key[32];
+	uint8_t fp_key[2][32]; /* GMAC key, HMAC key */
 	struct entry *es;
 	uint32_t count, cap;
 	uint64_t size;
-	uint8_t *ct;
+	uint8_t *ct; /* inline sealing (no sealer thread) */
 	char wcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
 	uint64_t touched; /* accounts written to, to sync before commit */
 	struct prev prev;
-	struct fp_worker *fw; /* NULL: fingerprints computed inline */
+	struct sealer *sl; /* NULL: chunks sealed inline */
 };
 
 /*
- * Fingerprint worker. The keyed fingerprint (HMAC-SHA-256) is the largest
- * cost of a put, so it runs on a second thread while the calling thread
- * seals the same chunk speculatively; a chunk found unchanged drops its
- * ciphertext and fresh key. One job at a time; the data stays valid until
- * the caller has the result.
+ * The keyed fingerprint of a chunk: HMAC-SHA-256 under the second key of
+ * the 16-byte GMAC (AES-256-GCM, first key, zero nonce, the chunk as
+ * additional data). The GMAC pass is a polynomial hash at memory speed;
+ * the HMAC over its output makes the result a PRF, so stored fingerprints
+ * say nothing about the hash key. Two different chunks of at most 1 MiB
+ * collide with probability below 2^-111.
  */
-struct fp_worker {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	const uint8_t *key;
-	const uint8_t *data;
-	size_t len;
-	uint8_t fp[32];
-	int err;
-	int state; /* 0 idle, 1 job posted, 2 done, 3 quit */
-};
-
-static void *fp_main(void *arg)
+static int fingerprint(const struct put_state *ps, const uint8_t *data,
+		       size_t len, uint8_t fp[32])
 {
-	struct fp_worker *w = arg;
+	uint8_t tag[RP_AEAD_TAG_BYTES];
+	int r;
 
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		while (w->state != 1 && w->state != 3)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->state == 3)
-			break;
-		pthread_mutex_unlock(&w->mu);
-		w->err = rp_hmac_sha256(w->fp, w->key, 32, w->data, w->len);
-		pthread_mutex_lock(&w->mu);
-		w->state = 2;
-		pthread_cond_broadcast(&w->cv);
+	r = rp_aead_seal(NULL, tag, NULL, 0, data, len, zero_nonce,
+			 ps->fp_key[0]);
+	if (r == 0)
+		r = rp_hmac_sha256(fp, ps->fp_key[1], 32, tag, sizeof(tag));
+	rp_wipe(tag, sizeof(tag));
+	return r;
+}
+
+/* Key, wrap, seal and store one new chunk (either thread). */
+static int seal_chunk(const struct put_state *ps, struct entry *e,
+		      const uint8_t *data, uint8_t *ct)
+{
+	uint8_t k[SVC_KEY_BYTES], enc[32], aad[CHUNK_AAD_BYTES], rnd;
+	size_t n = 0;
+	int r;
+
+	if ((r = rp_random(&rnd, 1)) == 0 && (r = rp_blob_id_new(e->id)) == 0 &&
+	    (r = rp_random(k, sizeof(k))) == 0 &&
+	    (r = chunk_keys(k, enc, e->commit)) == 0 &&
+	    (r = rp_kwp_wrap(e->wrapped, sizeof(e->wrapped), &n, k, sizeof(k),
+			     ps->sk, sizeof(ps->sk))) == 0) {
+		/* Placement: a random account. */
+		e->account = (uint8_t)(rnd % ps->svc->accounts);
+		chunk_aad(aad, &ps->pl, e);
+		r = rp_aead_seal(ct, ct + e->len, data, e->len, aad,
+				 sizeof(aad), zero_nonce, enc);
 	}
-	pthread_mutex_unlock(&w->mu);
+	if (r == 0)
+		r = rp_blob_put_unsynced(ps->svc->blobs, ps->wcred[e->account],
+					 e->account, e->id, ct,
+					 e->len + RP_AEAD_TAG_BYTES);
+	rp_wipe(k, sizeof(k));
+	rp_wipe(enc, sizeof(enc));
+	return r;
+}
+
+static void *sealer_main(void *arg)
+{
+	struct sealer *sl = arg;
+
+	pthread_mutex_lock(&sl->mu);
+	for (;;) {
+		struct seal_job *j;
+
+		while (sl->sealed == sl->submitted && !sl->quit)
+			pthread_cond_wait(&sl->work, &sl->mu);
+		if (sl->sealed == sl->submitted)
+			break; /* quitting, nothing queued */
+		j = &sl->ring[sl->sealed % SEAL_RING];
+		pthread_mutex_unlock(&sl->mu);
+		j->err = seal_chunk(sl->ps, &j->e, j->data, sl->ct);
+		pthread_mutex_lock(&sl->mu);
+		sl->sealed++;
+		pthread_cond_signal(&sl->done);
+	}
+	pthread_mutex_unlock(&sl->mu);
 	return NULL;
 }
 
-static struct fp_worker *fp_start(const uint8_t *key)
+static struct sealer *sealer_start(struct put_state *ps)
 {
-	struct fp_worker *w = calloc(1, sizeof(*w));
-
-	if (w == NULL)
-		return NULL;
-	w->key = key;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	if (pthread_create(&w->thread, NULL, fp_main, w) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		pthread_cond_destroy(&w->cv);
-		free(w);
-		return NULL; /* inline fingerprints then */
-	}
-	return w;
-}
-
-static void fp_stop(struct fp_worker *w)
-{
-	if (w == NULL)
-		return;
-	pthread_mutex_lock(&w->mu);
-	w->state = 3;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
-	free(w);
-}
-
-static void fp_post(struct fp_worker *w, const uint8_t *data, size_t len)
-{
-	pthread_mutex_lock(&w->mu);
-	w->data = data;
-	w->len = len;
-	w->state = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static int fp_wait(struct fp_worker *w, uint8_t fp[32])
-{
+	struct sealer *sl = calloc(1, sizeof(*sl));
+	sigset_t all, old;
 	int r;
 
-	pthread_mutex_lock(&w->mu);
-	while (w->state != 2)
-		pthread_cond_wait(&w->cv, &w->mu);
-	w->state = 0;
-	memcpy(fp, w->fp, 32);
-	r = w->err;
-	pthread_mutex_unlock(&w->mu);
+	if (sl == NULL)
+		return NULL;
+	sl->ps = ps;
+	sl->ct = malloc(RP_CDC_MAX_BYTES + RP_AEAD_TAG_BYTES);
+	if (sl->ct == NULL) {
+		free(sl);
+		return NULL;
+	}
+	pthread_mutex_init(&sl->mu, NULL);
+	pthread_cond_init(&sl->work, NULL);
+	pthread_cond_init(&sl->done, NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&sl->thread, NULL, sealer_main, sl);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		pthread_mutex_destroy(&sl->mu);
+		pthread_cond_destroy(&sl->work);
+		pthread_cond_destroy(&sl->done);
+		free(sl->ct);
+		free(sl);
+		return NULL; /* sealed inline then */
+	}
+	return sl;
+}
+
+/* Copy finished jobs into the entries, in order, until upto are. */
+static int sealer_collect(struct put_state *ps, uint64_t upto)
+{
+	struct sealer *sl = ps->sl;
+	int r = 0;
+
+	pthread_mutex_lock(&sl->mu);
+	while (sl->collected < upto) {
+		struct seal_job *j = &sl->ring[sl->collected % SEAL_RING];
+
+		while (sl->sealed <= sl->collected)
+			pthread_cond_wait(&sl->done, &sl->mu);
+		if (j->err < 0 && r == 0)
+			r = j->err;
+		if (j->err == 0) {
+			ps->es[j->index] = j->e;
+			ps->touched |= (uint64_t)1 << j->e.account;
+		}
+		rp_wipe(&j->e, sizeof(j->e));
+		sl->collected++;
+	}
+	pthread_mutex_unlock(&sl->mu);
 	return r;
+}
+
+/* Every job done and collected; the thread gone. */
+static int sealer_stop(struct put_state *ps)
+{
+	struct sealer *sl = ps->sl;
+	int r;
+
+	if (sl == NULL)
+		return 0;
+	r = sealer_collect(ps, sl->submitted);
+	pthread_mutex_lock(&sl->mu);
+	sl->quit = true;
+	pthread_cond_signal(&sl->work);
+	pthread_mutex_unlock(&sl->mu);
+	pthread_join(sl->thread, NULL);
+	pthread_mutex_destroy(&sl->mu);
+	pthread_cond_destroy(&sl->work);
+	pthread_cond_destroy(&sl->done);
+	rp_wipe(sl->ct, RP_CDC_MAX_BYTES + RP_AEAD_TAG_BYTES);
+	free(sl->ct);
+	free(sl);
+	ps->sl = NULL;
+	return r;
+}
+
+static int sealer_submit(struct put_state *ps, uint32_t index,
+			 const uint8_t *data)
+{
+	struct sealer *sl = ps->sl;
+	struct seal_job *j;
+	int r = 0;
+
+	if (sl->submitted - sl->collected == SEAL_RING)
+		r = sealer_collect(ps, sl->collected + 1);
+	if (r < 0)
+		return r;
+	j = &sl->ring[sl->submitted % SEAL_RING];
+	j->data = data;
+	j->index = index;
+	j->e = ps->es[index];
+	j->err = 0;
+	pthread_mutex_lock(&sl->mu);
+	sl->submitted++;
+	pthread_cond_signal(&sl->work);
+	pthread_mutex_unlock(&sl->mu);
+	return 0;
 }
 
 static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 		     bool last)
 {
-	uint8_t k[SVC_KEY_BYTES], enc[32], aad[CHUNK_AAD_BYTES], rnd;
-	uint8_t fp[32];
 	const struct entry *old;
 	struct entry *e;
-	size_t n = 0;
-	int r, f;
+	int r;
 
 	if (ps->count == ps->cap) {
 		uint32_t cap = ps->cap ? ps->cap * 2 : 64;
@@ -605,32 +717,12 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 	}
 	e = &ps->es[ps->count];
 	memset(e, 0, sizeof(*e));
-	if (ps->fw != NULL)
-		fp_post(ps->fw, data, len);
-	/* Seal speculatively while the fingerprint is computed. */
 	e->len = (uint32_t)len;
 	e->origin_version = ps->version;
 	e->origin_index = ps->count;
 	e->last = last;
-	if ((r = rp_random(&rnd, 1)) == 0 && (r = rp_blob_id_new(e->id)) == 0 &&
-	    (r = rp_random(k, sizeof(k))) == 0 &&
-	    (r = chunk_keys(k, enc, e->commit)) == 0 &&
-	    (r = rp_kwp_wrap(e->wrapped, sizeof(e->wrapped), &n, k, sizeof(k),
-			     ps->sk, sizeof(ps->sk))) == 0) {
-		/* Placement: a random account. */
-		e->account = (uint8_t)(rnd % ps->svc->accounts);
-		chunk_aad(aad, &ps->pl, e);
-		r = rp_aead_seal(ps->ct, ps->ct + len, data, len, aad,
-				 sizeof(aad), zero_nonce, enc);
-	}
-	f = ps->fw != NULL ? fp_wait(ps->fw, fp) :
-			     rp_hmac_sha256(fp, ps->fp_key, sizeof(ps->fp_key),
-					    data, len);
-	if (r == 0)
-		r = f;
-	if (r < 0)
-		goto out;
-	memcpy(e->fp, fp, sizeof(fp));
+	if ((r = fingerprint(ps, data, len, e->fp)) < 0)
+		return r;
 	old = ps->prev.count > 0 ? prev_find(&ps->prev, e->fp) : NULL;
 	/* Reuse only where the chunk's bound last flag still holds: a
 	 * version must end in, and only in, a chunk bound as last, so a
@@ -639,44 +731,44 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 		/* Unchanged since the last version: keep blob and key. */
 		*e = *old;
 		e->reused = true;
-		ps->count++;
-		ps->size += len;
-		goto out;
+	} else if (ps->sl != NULL) {
+		r = sealer_submit(ps, ps->count, data);
+	} else {
+		r = seal_chunk(ps, e, data, ps->ct);
+		if (r == 0)
+			ps->touched |= (uint64_t)1 << e->account;
 	}
-	r = rp_blob_put_unsynced(ps->svc->blobs, ps->wcred[e->account],
-				 e->account, e->id, ps->ct,
-				 len + RP_AEAD_TAG_BYTES);
-	if (r == 0)
-		ps->touched |= (uint64_t)1 << e->account;
 	if (r == 0) {
 		ps->count++;
 		ps->size += len;
 	}
-out:
-	rp_wipe(k, sizeof(k));
-	rp_wipe(enc, sizeof(enc));
 	return r;
 }
 
 /*
  * Read, cut and store chunks. The buffered bytes are buf[off, off + have).
  * The chunker wants RP_CDC_MAX_BYTES ahead (or the end of the stream), so
- * the buffer is refilled only when fewer are left: what is left is moved
- * to the front then, not after every chunk.
+ * a buffer is refilled only when fewer are left: what is left moves to the
+ * front of the other buffer, whose jobs are all done by then.
  */
 static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
 {
-	struct rp_cdc cdc;
+	struct rp_cdc cdc = { 0 };
 	uint8_t cdc_key[RP_CDC_KEY_BYTES];
-	size_t cap = 2 * RP_CDC_MAX_BYTES, have = 0, off = 0;
-	uint8_t *buf = malloc(cap);
+	size_t cap = PUT_BUF_BYTES, have = 0, off = 0;
+	uint8_t *bufs[2] = { malloc(cap), ps->sl != NULL ? malloc(cap) : NULL };
+	uint64_t last_job[2] = { 0, 0 };
+	unsigned cur = 0;
+	uint8_t *buf = bufs[0];
 	bool eof = false;
-	int r;
+	int r = 0;
 
-	if (buf == NULL)
-		return RP_ERR_NOMEM;
-	r = rp_hkdf_sha256(cdc_key, sizeof(cdc_key), ps->sk, sizeof(ps->sk),
-			   NULL, 0, (const uint8_t *)CDC_INFO, strlen(CDC_INFO));
+	if (bufs[0] == NULL || (ps->sl != NULL && bufs[1] == NULL))
+		r = RP_ERR_NOMEM;
+	if (r == 0)
+		r = rp_hkdf_sha256(cdc_key, sizeof(cdc_key), ps->sk,
+				   sizeof(ps->sk), NULL, 0,
+				   (const uint8_t *)CDC_INFO, strlen(CDC_INFO));
 	if (r == 0)
 		r = rp_cdc_init(&cdc, cdc_key, 0, 0, 0);
 	rp_wipe(cdc_key, sizeof(cdc_key));
@@ -684,7 +776,21 @@ static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
 		size_t cut;
 
 		if (!eof && have < RP_CDC_MAX_BYTES) {
-			memmove(buf, buf + off, have);
+			if (ps->sl != NULL) {
+				/* Move to the other buffer once its jobs
+				 * are done; this one's stay valid. */
+				unsigned next = cur ^ 1;
+
+				last_job[cur] = ps->sl->submitted;
+				r = sealer_collect(ps, last_job[next]);
+				if (r < 0)
+					break;
+				memcpy(bufs[next], buf + off, have);
+				cur = next;
+				buf = bufs[cur];
+			} else {
+				memmove(buf, buf + off, have);
+			}
 			off = 0;
 			while (!eof && have < cap) {
 				ssize_t got = read(rctx, buf + have,
@@ -712,9 +818,19 @@ static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
 		off += cut;
 		have -= cut;
 	}
+	{
+		/* The jobs point into the buffers: finish them first. */
+		int s = sealer_stop(ps);
+
+		if (r == 0)
+			r = s;
+	}
 	rp_cdc_clear(&cdc);
-	rp_wipe(buf, cap);
-	free(buf);
+	for (unsigned i = 0; i < 2; i++) {
+		if (bufs[i] != NULL)
+			rp_wipe(bufs[i], cap);
+		free(bufs[i]);
+	}
 	return r;
 }
 
@@ -793,7 +909,7 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	ps->version = old_ver + 1;
 	c.f.rec.version = ps->version;
 	if (r == 0)
-		r = rp_hkdf_sha256(ps->fp_key, sizeof(ps->fp_key), ps->sk,
+		r = rp_hkdf_sha256(ps->fp_key[0], sizeof(ps->fp_key), ps->sk,
 				   sizeof(ps->sk), NULL, 0,
 				   (const uint8_t *)FP_INFO, strlen(FP_INFO));
 	if (r == 0 && old_map != NULL) {
@@ -816,10 +932,8 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 		r = svc_cred(svc, a, RP_BLOB_WRITE, ps->wcred[a]);
 	/* 2. Chunks to blobs, durably, outside any lock. */
 	if (r == 0) {
-		ps->fw = fp_start(ps->fp_key);
+		ps->sl = sealer_start(ps);
 		r = put_stream(ps, read, rctx);
-		fp_stop(ps->fw);
-		ps->fw = NULL;
 	}
 	/* Every new blob durable before anything names it: one sync per
 	 * account used, not one per blob. */
