@@ -65,9 +65,39 @@ RP_EXPORT uint64_t rp_service_root_ops(const rp_service *svc);
  */
 RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
 			       const char *name, const char *owner);
-/* [{"name","owner","assigned":"NAME","deps":[…]}] of tenants the caller owns (administrators: all). */
+/* [{"name","owner","assigned":"NAME","deps":[…]}] of the tenants the caller
+ * owns or is a member of (administrators: all). */
 RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 			     json_t **ret);
+
+/*
+ * Tenant roles. A tenant's owner and its members with role "admin" manage
+ * it: DEPs, members, its audit records. Members with role "user" work with
+ * its files (put, get, list, versions, remove). Store administrators
+ * (service operators) have no standing access to any tenant.
+ *
+ * rp_tenant_member_set - give principal role "user" or "admin" (replacing
+ * its role if it has one). Tenant admins only. Errors: RP_ERR_INVALID (bad
+ * role, or the owner), RP_ERR_NOT_FOUND (principal or tenant).
+ */
+RP_EXPORT int rp_tenant_member_set(rp_service *svc, const struct rp_call *call,
+				   const char *tenant, const char *principal,
+				   const char *role);
+RP_EXPORT int rp_tenant_member_remove(rp_service *svc,
+				      const struct rp_call *call,
+				      const char *tenant, const char *principal);
+/* [{"principal","role"["created"]}], the owner first. Tenant admins only. */
+RP_EXPORT int rp_tenant_members(rp_service *svc, const struct rp_call *call,
+				const char *tenant, json_t **ret);
+/*
+ * rp_tenant_audit - the audit records of the service's calls on tenant
+ * (tenant.*, dep.*, file.*) after sequence number after, at most max
+ * (capped at 10,000): [{"seq","time_us","request_id","principal","tenant",
+ * "site","version","op","outcome","detail"}]. Tenant admins only.
+ */
+RP_EXPORT int rp_tenant_audit(rp_service *svc, const struct rp_call *call,
+			      const char *tenant, uint64_t after, size_t max,
+			      json_t **ret);
 
 /*
  * rp_dep_create - a Customer Key DEP TENANT/NAME rooted in two customer
@@ -154,6 +184,23 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 RP_EXPORT int rp_file_get(rp_service *svc, const struct rp_call *call,
 			  const struct rp_file_ref *ref, uint32_t version,
 			  rp_write_fn write, void *wctx);
+/*
+ * rp_file_stat - the number and size of version (0: the latest), so that a
+ * caller can announce a length before streaming it with that exact version.
+ */
+RP_EXPORT int rp_file_stat(rp_service *svc, const struct rp_call *call,
+			   const struct rp_file_ref *ref, uint32_t version,
+			   uint32_t *ret_version, uint64_t *ret_size);
+/*
+ * rp_file_get_range - like rp_file_get, for bytes [offset, offset + length)
+ * only (clamped to the file). Chunks outside the range are not read; those
+ * that overlap it are authenticated whole before any of their bytes is
+ * written.
+ */
+RP_EXPORT int rp_file_get_range(rp_service *svc, const struct rp_call *call,
+				const struct rp_file_ref *ref, uint32_t version,
+				uint64_t offset, uint64_t length,
+				rp_write_fn write, void *wctx);
 /* Files under TENANT/SITE[/prefix]: [{"path","versions","size","updated"}] */
 RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 			   const char *tenant, const char *site,

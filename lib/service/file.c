@@ -427,7 +427,7 @@ static int resolve(rp_service *svc, const struct svc_call *c,
 	int r = tenant_load(svc, ref->tenant, &t);
 
 	if (r == 0)
-		r = tenant_authorize(c, &t);
+		r = tenant_authorize(c, &t, ROLE_USER);
 	if (r == 0)
 		r = site_find(svc, t.id, ref->site, &pl->site);
 	if (r == 0)
@@ -869,7 +869,7 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = tenant_load(svc, ref->tenant, &t);
 	if (r == 0)
-		r = tenant_authorize(&c, &t);
+		r = tenant_authorize(&c, &t, ROLE_USER);
 	ps->pl.tenant = t.id;
 	if (r == 0) {
 		r = site_find(svc, t.id, ref->site, &ps->pl.site);
@@ -1027,10 +1027,16 @@ out:
 
 /* ---- get --------------------------------------------------------- */
 
-/* Decrypt every chunk of a version to write (which may be NULL: verify). */
+/*
+ * Decrypt the chunks of a version that hold bytes [offset, offset + length)
+ * and write those bytes (write may be NULL: verify). Chunks wholly before
+ * the range are skipped without being read: the map, authenticated as a
+ * whole, vouches for their lengths.
+ */
 static int read_version(rp_service *svc, const struct place *pl,
 			uint32_t version, const uint8_t *box, size_t box_len,
-			rp_write_fn write, void *wctx, uint64_t *ret_size)
+			uint64_t offset, uint64_t length, rp_write_fn write,
+			void *wctx, uint64_t *ret_size)
 {
 	char rcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
 	uint8_t sk[SVC_KEY_BYTES], *blob = NULL, *out = NULL;
@@ -1054,15 +1060,25 @@ static int read_version(rp_service *svc, const struct place *pl,
 			r = RP_ERR_NOMEM;
 	}
 	for (uint32_t i = 0; r == 0 && i < count; i++) {
+		uint64_t start = total, end = total + es[i].len;
+
 		if (es[i].last != (i + 1 == count)) {
 			r = RP_ERR_CORRUPT; /* truncated or extended */
 			break;
 		}
+		total = end;
+		if (end <= offset || start >= offset + length)
+			continue; /* outside the range */
 		r = chunk_open(svc, pl, &es[i], sk, rcred[es[i].account], blob,
 			       out);
-		if (r == 0 && write != NULL)
-			r = write(wctx, out, es[i].len);
-		total += es[i].len;
+		if (r == 0 && write != NULL) {
+			uint64_t from = offset > start ? offset - start : 0;
+			uint64_t to = offset + length < end ?
+					      offset + length - start :
+					      es[i].len;
+
+			r = write(wctx, out + from, (size_t)(to - from));
+		}
 	}
 	if (r == 0 && total != size)
 		r = RP_ERR_CORRUPT;
@@ -1081,6 +1097,59 @@ static int read_version(rp_service *svc, const struct place *pl,
 RP_EXPORT int rp_file_get(rp_service *svc, const struct rp_call *call,
 			  const struct rp_file_ref *ref, uint32_t version,
 			  rp_write_fn write, void *wctx)
+{
+	return rp_file_get_range(svc, call, ref, version, 0, UINT64_MAX,
+				 write, wctx);
+}
+
+RP_EXPORT int rp_file_stat(rp_service *svc, const struct rp_call *call,
+			   const struct rp_file_ref *ref, uint32_t version,
+			   uint32_t *ret_version, uint64_t *ret_size)
+{
+	struct svc_call c = { 0 };
+	struct place pl = { 0 };
+	sqlite3_stmt *st = NULL;
+	uint8_t *box = NULL;
+	size_t box_len = 0;
+	uint32_t ver = 0;
+	int r;
+
+	if (svc == NULL || ref == NULL || ret_version == NULL ||
+	    ret_size == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "file.stat", ref->tenant, ref->path);
+	if (r < 0)
+		return r;
+	frame_target(&c.f, ref->tenant, ref->site, version);
+	pthread_mutex_lock(&svc->lock);
+	r = resolve(svc, &c, ref, &pl);
+	if (r == 0)
+		r = version_map(svc, pl.file, version, &box, &box_len, &ver);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT size FROM versions WHERE file_id = ?"
+				" AND version = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, pl.file);
+		sqlite3_bind_int64(st, 2, ver);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			*ret_size = (uint64_t)sqlite3_column_int64(st, 0);
+		else
+			r = RP_ERR_NOT_FOUND;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&svc->lock);
+	c.f.rec.version = ver;
+	if (r == 0)
+		*ret_version = ver;
+	free(box);
+	return svc_end(&c, r);
+}
+
+RP_EXPORT int rp_file_get_range(rp_service *svc, const struct rp_call *call,
+				const struct rp_file_ref *ref, uint32_t version,
+				uint64_t offset, uint64_t length,
+				rp_write_fn write, void *wctx)
 {
 	struct svc_call c = { 0 };
 	struct place pl = { 0 };
@@ -1102,9 +1171,17 @@ RP_EXPORT int rp_file_get(rp_service *svc, const struct rp_call *call,
 		r = version_map(svc, pl.file, version, &box, &box_len, &ver);
 	pthread_mutex_unlock(&svc->lock);
 	c.f.rec.version = ver;
+	if (length > UINT64_MAX - offset)
+		length = UINT64_MAX - offset;
 	if (r == 0)
-		r = read_version(svc, &pl, ver, box, box_len, write, wctx, &size);
-	if (r == 0)
+		r = read_version(svc, &pl, ver, box, box_len, offset, length,
+				 write, wctx, &size);
+	if (r == 0 && (offset != 0 || length < size))
+		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+			 "path=%.100s size=%llu range=%llu+%llu", ref->path,
+			 (unsigned long long)size, (unsigned long long)offset,
+			 (unsigned long long)(length < size ? length : size));
+	else if (r == 0)
 		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
 			 "path=%.100s size=%llu", ref->path,
 			 (unsigned long long)size);
@@ -1133,7 +1210,7 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 	pthread_mutex_lock(&svc->lock);
 	r = tenant_load(svc, tenant, &t);
 	if (r == 0)
-		r = tenant_authorize(&c, &t);
+		r = tenant_authorize(&c, &t, ROLE_USER);
 	if (r == 0)
 		r = site_find(svc, t.id, site, &site_id);
 	if (r == 0)
@@ -1516,7 +1593,7 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 			}
 			memcpy(copy, box, box_len);
 			pthread_mutex_unlock(&svc->lock);
-			m = read_version(svc, &pl, ver, copy, box_len, NULL,
+			m = read_version(svc, &pl, ver, copy, box_len, 0, UINT64_MAX, NULL,
 					 NULL, NULL);
 			pthread_mutex_lock(&svc->lock);
 			free(copy);

@@ -11,7 +11,7 @@
 #include "store/blob.h"
 #include "vault/internal.h"
 
-#define SVC_SCHEMA_VERSION 1
+#define SVC_SCHEMA_VERSION 2
 #define SVC_KEY_BYTES 32
 #define SVC_WRAPPED_BYTES (SVC_KEY_BYTES + 8) /* AES-KWP of 32 bytes */
 #define SVC_CACHE_SLOTS 256
@@ -113,9 +113,14 @@ struct tenant_row {
 };
 RP_HIDDEN int tenant_load(rp_service *svc, const char *name,
 			  struct tenant_row *ret);
-/* The caller must own the tenant (administrators do not). */
+/* Roles in a tenant: its owner and members with role admin manage it
+ * (DEPs, members, audit); members with role user work with its files.
+ * Service operators (store administrators) have no standing access. */
+enum tenant_role { ROLE_USER = 1, ROLE_ADMIN = 2 };
+/* The caller must hold role need (or more) in the tenant (svc->lock held). */
 RP_HIDDEN int tenant_authorize(const struct svc_call *c,
-			       const struct tenant_row *t);
+			       const struct tenant_row *t,
+			       enum tenant_role need);
 
 /* Key chain (keys.c). Output keys are copied into out (32 bytes). */
 RP_HIDDEN int dep_key(rp_service *svc, int64_t dep_id, uint8_t out[SVC_KEY_BYTES]);

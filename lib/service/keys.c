@@ -563,7 +563,7 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = tenant_load(svc, tenant, &t);
 	if (r == 0)
-		r = tenant_authorize(&c, &t);
+		r = tenant_authorize(&c, &t, ROLE_ADMIN);
 	if (r == 0 && !rp_name_valid(name)) {
 		why = "DEP names are letters, digits and '-'";
 		r = RP_ERR_INVALID;
@@ -644,7 +644,7 @@ static int dep_of_owner(rp_service *svc, const struct svc_call *c,
 	if (r == 0)
 		r = tenant_load(svc, tenant, t);
 	if (r == 0)
-		r = tenant_authorize(c, t);
+		r = tenant_authorize(c, t, ROLE_ADMIN);
 	if (r == 0)
 		r = dep_load(svc, t->id, name, d);
 	if (r == 0 && d->state != DEP_ACTIVE)
@@ -796,7 +796,7 @@ RP_EXPORT int rp_dep_show(rp_service *svc, const struct rp_call *call,
 	pthread_mutex_lock(&svc->lock);
 	r = tenant_load(svc, tenant, &t);
 	if (r == 0 && !c.f.who.admin)
-		r = tenant_authorize(&c, &t);
+		r = tenant_authorize(&c, &t, ROLE_ADMIN);
 	if (r == 0)
 		r = svc_prepare(svc, &st,
 				"SELECT id, name, kind, state FROM deps WHERE"
@@ -973,7 +973,7 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = tenant_load(svc, tenant, &t);
 	if (r == 0)
-		r = tenant_authorize(&c, &t);
+		r = tenant_authorize(&c, &t, ROLE_ADMIN);
 	if (r == 0)
 		r = dep_load(svc, t.id, name, &d);
 	if (r == 0 && (confirm == NULL || strcmp(confirm, want) != 0))

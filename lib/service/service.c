@@ -58,7 +58,16 @@ static const char schema_sql[] =
 	"CREATE TABLE blobs(account INTEGER NOT NULL, id BLOB NOT NULL,"
 	" file_id INTEGER NOT NULL, size INTEGER NOT NULL,"
 	" PRIMARY KEY(account, id)) STRICT;"
-	"CREATE INDEX blobs_file ON blobs(file_id);";
+	"CREATE INDEX blobs_file ON blobs(file_id);"
+	"CREATE TABLE tenant_members(tenant_id INTEGER NOT NULL,"
+	" principal TEXT NOT NULL, role INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, PRIMARY KEY(tenant_id, principal)) STRICT;";
+
+/* Schema 1 -> 2: tenant members. */
+static const char migrate_2_sql[] =
+	"CREATE TABLE tenant_members(tenant_id INTEGER NOT NULL,"
+	" principal TEXT NOT NULL, role INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, PRIMARY KEY(tenant_id, principal)) STRICT;";
 
 static const char *const access_names[SVC_ACCESS_TYPES] = {
 	"read", "write", "list", "delete",
@@ -526,6 +535,18 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	if ((r = content_open(svc, db_path, false)) < 0 ||
 	    (r = meta_get(svc, "schema", &schema, sizeof(schema), &n)) < 0)
 		goto out;
+	if (schema == 1) {
+		/* Upgrade in one transaction: all of it or none. */
+		schema = SVC_SCHEMA_VERSION;
+		if ((r = svc_db_begin(svc)) < 0)
+			goto out;
+		if ((r = svc_exec(svc, migrate_2_sql)) < 0 ||
+		    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
+		    (r = svc_db_commit(svc)) < 0) {
+			svc_db_rollback(svc);
+			goto out;
+		}
+	}
 	if (schema != SVC_SCHEMA_VERSION) {
 		r = RP_ERR_UNSUPPORTED;
 		goto out;
@@ -617,10 +638,254 @@ int tenant_load(rp_service *svc, const char *name, struct tenant_row *ret)
 	return r;
 }
 
-int tenant_authorize(const struct svc_call *c, const struct tenant_row *t)
+static int member_role(rp_service *svc, int64_t tenant_id, const char *who,
+		       int *ret_role)
 {
-	/* No standing access: operators administer, owners use. */
-	return strcmp(c->f.who.name, t->owner) == 0 ? 0 : RP_ERR_DENIED;
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT role FROM tenant_members WHERE tenant_id = ?"
+			    " AND principal = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, who, -1, SQLITE_STATIC);
+	*ret_role = 0;
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		*ret_role = sqlite3_column_int(st, 0);
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		r = RP_ERR_IO;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int tenant_authorize(const struct svc_call *c, const struct tenant_row *t,
+		     enum tenant_role need)
+{
+	int role = 0, r;
+
+	/* No standing access: operators administer the service, a tenant's
+	 * owner and members use the tenant. */
+	if (strcmp(c->f.who.name, t->owner) == 0)
+		return 0;
+	r = member_role(c->svc, t->id, c->f.who.name, &role);
+	if (r < 0)
+		return r;
+	return role >= (int)need ? 0 : RP_ERR_DENIED;
+}
+
+static int role_parse(const char *s)
+{
+	if (s != NULL && strcmp(s, "user") == 0)
+		return ROLE_USER;
+	if (s != NULL && strcmp(s, "admin") == 0)
+		return ROLE_ADMIN;
+	return 0;
+}
+
+static const char *role_name(int role)
+{
+	return role == ROLE_ADMIN ? "admin" : role == ROLE_USER ? "user" : "?";
+}
+
+RP_EXPORT int rp_tenant_member_set(rp_service *svc, const struct rp_call *call,
+				   const char *tenant, const char *principal,
+				   const char *role)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	struct principal p;
+	sqlite3_stmt *st = NULL;
+	int rl = role_parse(role), r;
+
+	if (svc == NULL || tenant == NULL || principal == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "tenant.member.set", tenant, principal);
+	if (r < 0)
+		return r;
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+		 "member=%.63s role=%.15s", principal,
+		 rl != 0 ? role_name(rl) : "invalid");
+	if (rl == 0 || !rp_name_valid(principal))
+		return svc_end(&c, RP_ERR_INVALID);
+	/* The principal must exist in the key store. */
+	pthread_mutex_lock(&svc->ks->lock);
+	r = db_begin(svc->ks, false);
+	if (r == 0) {
+		r = principal_by_name(svc->ks, principal, &p);
+		db_rollback(svc->ks);
+	}
+	pthread_mutex_unlock(&svc->ks->lock);
+	if (r < 0)
+		return svc_end(&c, r);
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t, ROLE_ADMIN);
+	if (r == 0 && strcmp(principal, t.owner) == 0)
+		r = RP_ERR_INVALID; /* the owner's role is fixed */
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"INSERT INTO tenant_members(tenant_id, principal,"
+				" role, created) VALUES(?, ?, ?, ?)"
+				" ON CONFLICT(tenant_id, principal) DO UPDATE"
+				" SET role = excluded.role");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, t.id);
+		sqlite3_bind_text(st, 2, principal, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, rl);
+		sqlite3_bind_int64(st, 4, vault_now());
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = svc_precommit(&c);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	else
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	return svc_end(&c, r);
+}
+
+RP_EXPORT int rp_tenant_member_remove(rp_service *svc,
+				      const struct rp_call *call,
+				      const char *tenant, const char *principal)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (svc == NULL || tenant == NULL || principal == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "tenant.member.remove", tenant,
+		      principal);
+	if (r < 0)
+		return r;
+	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail), "member=%.63s",
+		 principal);
+	pthread_mutex_lock(&svc->lock);
+	r = svc_db_begin(svc);
+	if (r == 0)
+		r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t, ROLE_ADMIN);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"DELETE FROM tenant_members WHERE tenant_id = ?"
+				" AND principal = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, t.id);
+		sqlite3_bind_text(st, 2, principal, -1, SQLITE_STATIC);
+		r = db_err(sqlite3_step(st));
+		if (r == 0 && sqlite3_changes(svc->db) == 0)
+			r = RP_ERR_NOT_FOUND;
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = svc_precommit(&c);
+	if (r == 0)
+		r = svc_db_commit(svc);
+	else
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
+	return svc_end(&c, r);
+}
+
+RP_EXPORT int rp_tenant_members(rp_service *svc, const struct rp_call *call,
+				const char *tenant, json_t **ret)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	sqlite3_stmt *st = NULL;
+	json_t *list = NULL;
+	int r;
+
+	if (svc == NULL || tenant == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	r = svc_begin(&c, svc, call, "tenant.member.list", tenant, NULL);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t, ROLE_ADMIN);
+	if (r == 0 && (list = json_array()) == NULL)
+		r = RP_ERR_NOMEM;
+	if (r == 0 && json_array_append_new(
+			      list, json_pack("{s:s,s:s}", "principal",
+					      t.owner, "role", "owner")) != 0)
+		r = RP_ERR_NOMEM;
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT principal, role, created FROM"
+				" tenant_members WHERE tenant_id = ?"
+				" ORDER BY principal");
+	if (r == 0)
+		sqlite3_bind_int64(st, 1, t.id);
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		if (json_array_append_new(
+			    list,
+			    json_pack("{s:s,s:s,s:I}", "principal",
+				      (const char *)sqlite3_column_text(st, 0),
+				      "role",
+				      role_name(sqlite3_column_int(st, 1)),
+				      "created",
+				      (json_int_t)sqlite3_column_int64(st, 2))) != 0)
+			r = RP_ERR_NOMEM;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&svc->lock);
+	r = svc_end(&c, r);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
+}
+
+static const char *const svc_audit_ops[] = { "tenant.", "dep.", "file.",
+					     NULL };
+
+RP_EXPORT int rp_tenant_audit(rp_service *svc, const struct rp_call *call,
+			      const char *tenant, uint64_t after, size_t max,
+			      json_t **ret)
+{
+	struct svc_call c = { 0 };
+	struct tenant_row t;
+	json_t *list = NULL;
+	int r;
+
+	if (svc == NULL || tenant == NULL || ret == NULL || max == 0)
+		return RP_ERR_INVALID;
+	if (max > 10000)
+		max = 10000;
+	r = svc_begin(&c, svc, call, "tenant.audit", tenant, NULL);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&svc->lock);
+	r = tenant_load(svc, tenant, &t);
+	if (r == 0)
+		r = tenant_authorize(&c, &t, ROLE_ADMIN);
+	pthread_mutex_unlock(&svc->lock);
+	/* The tenant's records: the service's calls that name it. */
+	if (r == 0)
+		r = audit_read_filtered(svc->ks, after, max, tenant,
+					svc_audit_ops, &list);
+	r = svc_end(&c, r);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
 }
 
 /* In keys.c: a service-managed DEP for a new tenant (in a tx). */
@@ -714,14 +979,21 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 		return r;
 	pthread_mutex_lock(&svc->lock);
 	r = svc_prepare(svc, &st,
-			"SELECT t.name, t.owner, d.name FROM tenants t LEFT JOIN"
-			" deps d ON d.id = t.assigned_dep ORDER BY t.name");
+			"SELECT t.name, t.owner, d.name, t.id FROM tenants t"
+			" LEFT JOIN deps d ON d.id = t.assigned_dep"
+			" ORDER BY t.name");
 	if (r == 0 && (list = json_array()) == NULL)
 		r = RP_ERR_NOMEM;
 	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *owner = (const char *)sqlite3_column_text(st, 1);
 
-		if (!c.f.who.admin && strcmp(owner, c.f.who.name) != 0)
+		int role = 0;
+
+		/* Operators see every tenant; others, their own. */
+		if (!c.f.who.admin && strcmp(owner, c.f.who.name) != 0 &&
+		    (member_role(svc, sqlite3_column_int64(st, 3),
+				 c.f.who.name, &role) < 0 ||
+		     role == 0))
 			continue;
 		json_t *deps = json_array();
 		sqlite3_stmt *ds = NULL;

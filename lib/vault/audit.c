@@ -602,6 +602,67 @@ out:
 	return r;
 }
 
+/*
+ * Records naming vault (the target field) whose operation starts with one
+ * of prefixes (NULL-terminated), after seq after, at most max. No call
+ * frame: the caller has authorised the read (a tenant's own records).
+ */
+int audit_read_filtered(rp_store *s, uint64_t after, size_t max,
+			const char *vault, const char *const *prefixes,
+			json_t **ret)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *list = json_array();
+	int r;
+
+	if (list == NULL)
+		return RP_ERR_NOMEM;
+	pthread_mutex_lock(&s->lock);
+	r = db_prepare(s, &st,
+		       "SELECT seq, time_us, request_id, principal, vault, key,"
+		       " version, op, outcome, detail FROM audit WHERE seq > ?"
+		       " AND vault = ? ORDER BY seq");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+		sqlite3_bind_text(st, 2, vault, -1, SQLITE_STATIC);
+	}
+	while (r == 0 && json_array_size(list) < max &&
+	       (r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *op = col_text(st, 7);
+		bool match = false;
+		json_t *o;
+
+		r = 0;
+		for (size_t i = 0; prefixes[i] != NULL && !match; i++)
+			match = strncmp(op, prefixes[i], strlen(prefixes[i])) ==
+				0;
+		if (!match)
+			continue;
+		o = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s}",
+			      "seq", (json_int_t)sqlite3_column_int64(st, 0),
+			      "time_us", (json_int_t)sqlite3_column_int64(st, 1),
+			      "request_id", col_text(st, 2), "principal",
+			      col_text(st, 3), "tenant", col_text(st, 4),
+			      "site", col_text(st, 5), "version",
+			      (json_int_t)sqlite3_column_int64(st, 6), "op", op,
+			      "outcome", col_text(st, 8), "detail",
+			      col_text(st, 9));
+		if (o == NULL || json_array_append_new(list, o) != 0)
+			r = RP_ERR_NOMEM;
+	}
+	if (r == SQLITE_DONE || r == SQLITE_ROW)
+		r = 0;
+	else if (r > 0)
+		r = db_err(r);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (r == 0)
+		*ret = list;
+	else
+		json_decref(list);
+	return r;
+}
+
 struct verify_state {
 	uint64_t records, checkpoints, bad_seq;
 	char problem[160];

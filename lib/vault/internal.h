@@ -169,6 +169,10 @@ struct audit_rec {
 RP_HIDDEN int audit_append_locked(rp_store *s, const struct audit_rec *rec);
 /* Append durably through group commit (db lock NOT held). */
 RP_HIDDEN int audit_append(rp_store *s, const struct audit_rec *rec);
+/* Records of one target whose op has one of prefixes (caller authorised). */
+RP_HIDDEN int audit_read_filtered(rp_store *s, uint64_t after, size_t max,
+				  const char *vault,
+				  const char *const *prefixes, json_t **ret);
 /* Stop the committer thread once the queue is empty (store close). */
 RP_HIDDEN void audit_stop(rp_store *s);
 RP_HIDDEN void audit_set_outcome(struct audit_rec *rec, int err);

@@ -279,6 +279,189 @@ static void test_access(void **state)
 	free(out.p);
 }
 
+static void db_exec_file(struct fx *f, const char *q);
+
+/* Tenant roles: owner and admins manage, users work with files, others
+ * (operators included) are refused, and a tenant's audit is its own. */
+static void test_roles_and_tenant_audit(void **state)
+{
+	struct fx *f = *state;
+	char *bob = NULL, *carol = NULL, *dave = NULL;
+	struct rp_call bcall = { 0 }, ccall = { 0 }, dcall = { 0 };
+	struct rp_file_ref r = fref("contoso/s/a.txt");
+	struct mem in = { (uint8_t *)"hello", 5, 0, 0 }, out = { 0 };
+	json_t *list = NULL;
+	uint32_t ver = 0;
+
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "bob", false, &bob), 0);
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "carol", false, &carol), 0);
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "dave", false, &dave), 0);
+	bcall.token = bob;
+	ccall.token = carol;
+	dcall.token = dave;
+	assert_int_equal(rp_tenant_create(f->svc, &f->acall, "fabrikam", "dave"), 0);
+
+	/* Only tenant admins manage members; roles are user or admin. */
+	assert_int_equal(rp_tenant_member_set(f->svc, &bcall, "contoso", "bob", "user"), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->acall, "contoso", "bob", "user"), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "owner"), RP_ERR_INVALID);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "alice", "user"), RP_ERR_INVALID);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "nobody", "user"), RP_ERR_NOT_FOUND);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "user"), 0);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "carol", "admin"), 0);
+
+	/* A user puts and gets files, but manages nothing. */
+	assert_int_equal(rp_file_put(f->svc, &bcall, &r, mem_read, &in, &ver), 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), 0);
+	assert_int_equal(out.n, 5);
+	assert_int_equal(rp_dep_show(f->svc, &bcall, "contoso", &list), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_members(f->svc, &bcall, "contoso", &list), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_member_set(f->svc, &bcall, "contoso", "dave", "user"), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_audit(f->svc, &bcall, "contoso", 0, 100, &list), RP_ERR_DENIED);
+	/* An admin member manages. */
+	assert_int_equal(rp_dep_show(f->svc, &ccall, "contoso", &list), 0);
+	json_decref(list);
+	assert_int_equal(rp_tenant_members(f->svc, &ccall, "contoso", &list), 0);
+	assert_int_equal(json_array_size(list), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "role")), "owner");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "principal")), "bob");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "role")), "user");
+	json_decref(list);
+	/* Another tenant's owner reaches nothing of this one. */
+	in.off = 0;
+	out.n = 0;
+	assert_int_equal(rp_file_get(f->svc, &dcall, &r, 0, mem_write, &out), RP_ERR_DENIED);
+	assert_int_equal(rp_file_put(f->svc, &dcall, &r, mem_read, &in, NULL), RP_ERR_DENIED);
+	assert_int_equal(rp_dep_show(f->svc, &dcall, "contoso", &list), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_audit(f->svc, &dcall, "contoso", 0, 100, &list), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_members(f->svc, &dcall, "contoso", &list), RP_ERR_DENIED);
+	/* Tenant lists: members see the tenant, others do not. */
+	assert_int_equal(rp_tenant_list(f->svc, &bcall, &list), 0);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")), "contoso");
+	json_decref(list);
+	assert_int_equal(rp_tenant_list(f->svc, &dcall, &list), 0);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")), "fabrikam");
+	json_decref(list);
+
+	/* The tenant's audit: its own records, the denials included. */
+	assert_int_equal(rp_tenant_audit(f->svc, &ccall, "contoso", 0, 1000, &list), 0);
+	{
+		bool saw_put = false, saw_denied_get = false;
+
+		for (size_t i = 0; i < json_array_size(list); i++) {
+			json_t *o = json_array_get(list, i);
+			const char *op = json_string_value(json_object_get(o, "op"));
+
+			assert_string_equal(json_string_value(json_object_get(o, "tenant")), "contoso");
+			assert_true(strncmp(op, "tenant.", 7) == 0 || strncmp(op, "dep.", 4) == 0 ||
+				    strncmp(op, "file.", 5) == 0);
+			if (strcmp(op, "file.put") == 0 &&
+			    strcmp(json_string_value(json_object_get(o, "principal")), "bob") == 0)
+				saw_put = true;
+			if (strcmp(op, "file.get") == 0 &&
+			    strcmp(json_string_value(json_object_get(o, "principal")), "dave") == 0 &&
+			    strcmp(json_string_value(json_object_get(o, "outcome")), "denied") == 0)
+				saw_denied_get = true;
+		}
+		assert_true(saw_put);
+		assert_true(saw_denied_get);
+	}
+	json_decref(list);
+	/* ... and fabrikam's has none of contoso's. */
+	assert_int_equal(rp_tenant_audit(f->svc, &dcall, "fabrikam", 0, 1000, &list), 0);
+	for (size_t i = 0; i < json_array_size(list); i++)
+		assert_string_equal(json_string_value(json_object_get(json_array_get(list, i), "tenant")),
+				    "fabrikam");
+	json_decref(list);
+
+	/* Removing a member ends its access. */
+	assert_int_equal(rp_tenant_member_remove(f->svc, &ccall, "contoso", "bob"), 0);
+	assert_int_equal(rp_tenant_member_remove(f->svc, &ccall, "contoso", "bob"), RP_ERR_NOT_FOUND);
+	out.n = 0;
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), RP_ERR_DENIED);
+	free(out.p);
+	rp_secmem_free(bob);
+	rp_secmem_free(carol);
+	rp_secmem_free(dave);
+}
+
+/* A content DB of schema 1 (before tenant members) is upgraded on open. */
+static void test_schema_upgrade(void **state)
+{
+	struct fx *f = *state;
+
+	db_exec_file(f, "DROP TABLE tenant_members;"
+			"UPDATE meta SET value = X'0100000000000000'"
+			" WHERE name = 'schema';");
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "alice", "user"),
+			 RP_ERR_INVALID); /* the owner: the table exists again */
+	/* A schema from the future fails closed. */
+	{
+		char path[128];
+		sqlite3 *db = NULL;
+		rp_service *svc = NULL;
+
+		snprintf(path, sizeof(path), "%s/content/content.db", f->dir);
+		rp_service_close(f->svc);
+		f->svc = NULL;
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value ="
+						  " X'0900000000000000' WHERE name = 'schema'",
+					      NULL, NULL, NULL),
+				 SQLITE_OK);
+		assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_UNSUPPORTED);
+		assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value ="
+						  " X'0200000000000000' WHERE name = 'schema'",
+					      NULL, NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+		assert_int_equal(rp_service_open(&f->svc, f->ks, f->dir), 0);
+	}
+}
+
+/* Stat and ranges: every range of a multi-chunk file reads exactly its
+ * bytes; a range past the end reads nothing. */
+static void test_stat_and_ranges(void **state)
+{
+	struct fx *f = *state;
+	const size_t n = (3 << 20) + 12345;
+	uint8_t *d = random_bytes(n);
+	struct rp_file_ref r = fref("contoso/s/big.bin");
+	const uint64_t ranges[][2] = {
+		{ 0, 1 }, { 0, n }, { 1, 100 }, { 300000, 700000 },
+		{ n - 1, 1 }, { n - 10, 100 }, { 1 << 20, 1 << 20 },
+		{ 123, UINT64_MAX }, { n, 10 }, { n + 5, 10 },
+	};
+	uint32_t ver = 0;
+	uint64_t size = 0;
+
+	put(f, "contoso/s/big.bin", d, n);
+	put(f, "contoso/s/big.bin", d, 1000);
+	assert_int_equal(rp_file_stat(f->svc, &f->call, &r, 0, &ver, &size), 0);
+	assert_int_equal(ver, 2);
+	assert_int_equal(size, 1000);
+	assert_int_equal(rp_file_stat(f->svc, &f->call, &r, 1, &ver, &size), 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(size, n);
+	assert_int_equal(rp_file_stat(f->svc, &f->call, &r, 3, &ver, &size), RP_ERR_NOT_FOUND);
+	assert_int_equal(rp_file_stat(f->svc, &f->acall, &r, 0, &ver, &size), RP_ERR_DENIED);
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(*ranges); i++) {
+		struct mem out = { 0 };
+		uint64_t off = ranges[i][0], len = ranges[i][1];
+		uint64_t want = off >= n ? 0 : (len > n - off ? n - off : len);
+
+		assert_int_equal(rp_file_get_range(f->svc, &f->call, &r, 1, off, len, mem_write, &out), 0);
+		assert_int_equal(out.n, want);
+		if (want > 0)
+			assert_memory_equal(out.p, d + off, want);
+		free(out.p);
+	}
+	free(d);
+}
+
 /* ---- tampering --------------------------------------------------- */
 
 static void db_exec_file(struct fx *f, const char *q)
@@ -845,6 +1028,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions_and_deltas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roles_and_tenant_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_and_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_swap_blobs_between_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_map_and_keys, setup, teardown),
