@@ -101,6 +101,17 @@ RP_EXPORT int rp_store_open(rp_store **ret, const char *data_dir,
 /* rp_store_close - wipe the unsealed keys and close. Accepts NULL. */
 RP_EXPORT void rp_store_close(rp_store *store);
 
+/* Counters since the store was opened (for metrics). */
+struct rp_store_stats {
+	uint64_t key_ops;          /* key operations run (rp_key_op) */
+	uint64_t key_cache_hits;   /* ... served from parsed material */
+	uint64_t key_cache_misses; /* ... that opened the stored box */
+	uint64_t audit_records;    /* records appended by group commit */
+	uint64_t audit_batches;    /* group-commit transactions */
+	uint64_t audit_wait_us;    /* callers' summed wait for durability */
+};
+RP_EXPORT void rp_store_stats(rp_store *store, struct rp_store_stats *ret);
+
 /* rp_store_unseal_method - how the store is sealed (without opening it). */
 RP_EXPORT int rp_store_unseal_method(const char *data_dir,
 				     rp_unseal_method *ret);

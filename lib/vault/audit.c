@@ -20,6 +20,7 @@
  */
 #include <signal.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,7 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 	int r = 0;
 
 	pthread_mutex_lock(&s->alock);
+	__atomic_add_fetch(&s->st_audit_batches, 1, __ATOMIC_RELAXED);
 	while (w != NULL && r == 0) {
 		size_t n = 0;
 
@@ -496,9 +498,18 @@ void audit_stop(rp_store *s)
 	pthread_mutex_unlock(&s->aq_lock);
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int audit_append(rp_store *s, const struct audit_rec *rec)
 {
 	struct audit_waiter me = { .rec = rec };
+	uint64_t t0 = mono_us();
 
 	pthread_cond_init(&me.cond, NULL);
 	pthread_mutex_lock(&s->aq_lock);
@@ -529,7 +540,27 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 	}
 	pthread_mutex_unlock(&s->aq_lock);
 	pthread_cond_destroy(&me.cond);
+	__atomic_add_fetch(&s->st_audit_records, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->st_audit_wait_us, mono_us() - t0,
+			   __ATOMIC_RELAXED);
 	return me.result;
+}
+
+RP_EXPORT void rp_store_stats(rp_store *s, struct rp_store_stats *ret)
+{
+	if (s == NULL || ret == NULL)
+		return;
+	ret->key_ops = __atomic_load_n(&s->st_key_ops, __ATOMIC_RELAXED);
+	ret->key_cache_hits =
+		__atomic_load_n(&s->st_cache_hits, __ATOMIC_RELAXED);
+	ret->key_cache_misses =
+		__atomic_load_n(&s->st_cache_misses, __ATOMIC_RELAXED);
+	ret->audit_records =
+		__atomic_load_n(&s->st_audit_records, __ATOMIC_RELAXED);
+	ret->audit_batches =
+		__atomic_load_n(&s->st_audit_batches, __ATOMIC_RELAXED);
+	ret->audit_wait_us =
+		__atomic_load_n(&s->st_audit_wait_us, __ATOMIC_RELAXED);
 }
 
 /* ---- reading and verifying --------------------------------------- */

@@ -49,6 +49,9 @@ struct rp_store {
 	pthread_cond_t aq_cond;
 	struct audit_waiter *aq_head, **aq_tail;
 	bool aq_leader;
+	/* Counters for rp_store_stats (atomic). */
+	uint64_t st_key_ops, st_cache_hits, st_cache_misses;
+	uint64_t st_audit_records, st_audit_batches, st_audit_wait_us;
 	/* The committer thread (started on first use; leader mode without). */
 	pthread_cond_t aq_work;
 	pthread_t aq_thread;

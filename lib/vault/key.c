@@ -1949,9 +1949,12 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 		kc.f.rec.version = v.version;
 		r = op_permitted(&kc.k, &v, op, vault_now());
 	}
-	if (r == 0 && !op_cache_get(s, &kc.k, &v, &pk, &sec)) {
+	if (r == 0 && op_cache_get(s, &kc.k, &v, &pk, &sec)) {
+		__atomic_add_fetch(&s->st_cache_hits, 1, __ATOMIC_RELAXED);
+	} else if (r == 0) {
 		struct version_row full = { 0 };
 
+		__atomic_add_fetch(&s->st_cache_misses, 1, __ATOMIC_RELAXED);
 		r = version_load(s, &kc.k, kc.v.name, ref->version, &full,
 				 &sec);
 		if (r == 0 && kty_asymmetric(kc.k.kty) &&
@@ -1971,6 +1974,8 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 	snprintf(kc.f.rec.detail, sizeof(kc.f.rec.detail), "alg=%s bytes=%zu",
 		 rp_alg_name(use), in_len);
 	r = frame_end(&kc.f, 0); /* ends the read snapshot, releases the lock */
+	if (r == 0)
+		__atomic_add_fetch(&s->st_key_ops, 1, __ATOMIC_RELAXED);
 	if (r == 0)
 		r = op_run(use, op, &sec, pk, in, in_len, sig, sig_len, &out,
 			   &n);

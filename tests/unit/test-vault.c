@@ -439,6 +439,18 @@ static void test_rotate_and_versions(void **state)
 	assert_int_equal(json_array_size(j), 2);
 	json_decref(j);
 	rp_key_op_free(RP_PERM_WRAP, w1, n1);
+	/* The counters saw the three operations, each with its record. */
+	{
+		struct rp_store_stats st = { 0 };
+
+		rp_store_stats(f->s, &st);
+		assert_true(st.key_ops >= 3);
+		assert_true(st.key_cache_misses >= 1);
+		assert_true(st.key_cache_hits + st.key_cache_misses >= 3);
+		assert_true(st.audit_records >= 3);
+		assert_true(st.audit_batches >= 1);
+		assert_true(st.audit_batches <= st.audit_records);
+	}
 }
 
 static int64_t fake_now;
