@@ -207,7 +207,14 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 			   const char *prefix, json_t **ret);
 RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
 			       const struct rp_file_ref *ref, json_t **ret);
-/* Remove a file and every version; its blobs are deleted. */
+/*
+ * rp_file_remove - remove a file and every version. Its maps, and with them
+ * every wrapped chunk key, are deleted at once (SQLite secure_delete
+ * overwrites them), so its content is unreadable from then on. Its blobs
+ * are left for rp_service_check with collect, which only administrators
+ * run: request handling uses read and write blob credentials only, never
+ * list or delete.
+ */
 RP_EXPORT int rp_file_remove(rp_service *svc, const struct rp_call *call,
 			     const struct rp_file_ref *ref);
 

@@ -1018,6 +1018,28 @@ static void test_check_and_orphans(void **state)
 	assert_int_equal(json_array_size(json_object_get(rep, "orphans")), 0);
 	json_decref(rep);
 	assert_int_equal(rp_service_check(f->svc, &f->call, false, false, &rep), RP_ERR_DENIED);
+	/* A removed file's blobs are left for the collector: unreadable at
+	 * once (their keys went with the map), deleted by an administrator's
+	 * check --collect, never by the request that removed the file. */
+	{
+		struct rp_file_ref r = fref("contoso/s/a");
+		struct mem out = { 0 };
+		size_t left;
+
+		assert_int_equal(rp_file_remove(f->svc, &f->call, &r), 0);
+		assert_int_equal(get(f, "contoso/s/a", 0, &out), RP_ERR_NOT_FOUND);
+		free(out.p);
+		assert_int_equal(rp_service_check(f->svc, &f->acall, false, false, &rep), 0);
+		left = json_array_size(json_object_get(rep, "orphans"));
+		assert_true(left >= 2); /* 1 MiB: at least two chunks */
+		json_decref(rep);
+		assert_int_equal(rp_service_check(f->svc, &f->acall, false, true, &rep), 0);
+		assert_int_equal(json_integer_value(json_object_get(rep, "collected")), left);
+		json_decref(rep);
+		assert_int_equal(rp_service_check(f->svc, &f->acall, false, false, &rep), 0);
+		assert_int_equal(json_array_size(json_object_get(rep, "orphans")), 0);
+		json_decref(rep);
+	}
 	free(d);
 }
 
