@@ -10,7 +10,7 @@ FUZZ_SMOKE_SECONDS ?= 10
 BENCH_SECONDS ?= 3
 MESON_FLAGS ?=
 
-FUZZ_TARGETS := codec aead keywrap pkey jwk vectors blobcred cdc
+FUZZ_TARGETS := codec aead keywrap pkey jwk vectors blobcred cdc http
 
 .PHONY: all deps build build-asan build-fuzz run test test-unit test-asan \
 	test-integration fuzz fuzz-smoke bench format clean
@@ -41,10 +41,10 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 build-fuzz: deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 
-# Until the daemon exists, "run" proves the installation by running the
-# built-in known-answer tests.
+# The embedded default: ./var (made on first run, admin token printed once)
+# served by rampartd on https://127.0.0.1:8443 in the foreground.
 run: build
-	$(BUILD)/src/rampart selftest
+	@./scripts/run.sh $(BUILD)
 
 # The whole suite: unit and integration tests in a normal and an
 # ASan+UBSan build, then a short run of every fuzz target.

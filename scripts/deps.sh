@@ -23,6 +23,12 @@ python3-pytest
 time
 age
 restic
+libevent-dev
+libhttp-parser-dev
+libcurl4-openssl-dev
+curl
+sslscan
+nginx-light
 ca-certificates
 "
 

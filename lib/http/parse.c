@@ -1,0 +1,614 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP/1.1 request parser: Debian's http-parser does the tokenising; this
+ * file adds what a server facing the Internet needs on top of it.
+ *
+ * Limits. http-parser's own header limit is a compile-time 80 KiB shared by
+ * the whole process, and it never bounds chunk-size lines. So the bytes of
+ * the head, of a chunk-size line and of the trailers are counted here: while
+ * one of them is in progress, http-parser is fed no more bytes than remain
+ * of its budget, and it is paused in every callback that ends one
+ * (headers complete, chunk header, chunk complete, message complete), which
+ * makes http_parser_execute return exactly where that part ended. The
+ * counts are therefore exact, not estimates.
+ *
+ * Validation refused here (http-parser accepts it): HTTP versions other than
+ * 1.0/1.1 (505); targets not in origin-form, with a fragment or NUL (400);
+ * CONNECT (400); a missing or repeated Host on HTTP/1.1 (400); any
+ * Transfer-Encoding but a single "chunked" (501, 400 on HTTP/1.0); Expect
+ * other than 100-continue (417); Content-Length above 2^63-1 (413).
+ * Refused by http-parser: Content-Length together with Transfer-Encoding or
+ * repeated (400, the request-smuggling cases), control characters in
+ * targets and header values, malformed chunk sizes.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http.h"
+#include "http/parse.h"
+
+#define ARENA_INITIAL 1024
+/* NULs the arena adds: after the URL, and per header after name and value
+ * (a third when the value is empty). */
+#define ARENA_EXTRA(max_headers) (3 * (size_t)(max_headers) + 4)
+
+static int on_message_begin(http_parser *hp);
+static int on_url(http_parser *hp, const char *at, size_t n);
+static int on_header_field(http_parser *hp, const char *at, size_t n);
+static int on_header_value(http_parser *hp, const char *at, size_t n);
+static int on_headers_complete(http_parser *hp);
+static int on_body(http_parser *hp, const char *at, size_t n);
+static int on_message_complete(http_parser *hp);
+static int on_chunk_header(http_parser *hp);
+static int on_chunk_complete(http_parser *hp);
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+	.on_chunk_header = on_chunk_header,
+	.on_chunk_complete = on_chunk_complete,
+};
+
+/* ---- status texts -------------------------------------------------- */
+
+struct status_text {
+	int status;
+	const char *code;
+	const char *message;
+};
+
+static const struct status_text status_texts[] = {
+	{400, "bad_request", "malformed request"},
+	{408, "request_timeout", "request head not received in time"},
+	{413, "payload_too_large", "request body too large"},
+	{414, "uri_too_long", "request target too long"},
+	{417, "expectation_failed", "unsupported expectation"},
+	{431, "header_fields_too_large", "request header fields too large"},
+	{500, "internal_error", "internal server error"},
+	{501, "not_implemented", "unsupported transfer coding"},
+	{503, "service_unavailable", "too many connections"},
+	{505, "http_version_not_supported", "HTTP version not supported"},
+};
+
+void rp__http_status_text(int status, const char **ret_reason,
+			  const char **ret_code, const char **ret_message)
+{
+	const char *reason = http_status_str((enum http_status)status);
+
+	/* http-parser names unknown codes "<unknown>"; a reason phrase is
+	 * only informative, so any token will do. */
+	if (strcmp(reason, "<unknown>") == 0)
+		reason = "Status";
+	*ret_reason = reason;
+	*ret_code = status >= 500 ? "server_error" : "client_error";
+	*ret_message = "request failed";
+	for (size_t i = 0; i < sizeof(status_texts) / sizeof(status_texts[0]);
+	     i++) {
+		if (status_texts[i].status == status) {
+			*ret_code = status_texts[i].code;
+			*ret_message = status_texts[i].message;
+			break;
+		}
+	}
+}
+
+static int fail_msg(struct rp__http_parser *p, int status, const char *message)
+{
+	const char *reason;
+
+	if (p->phase == RP__HTTP_FAILED)
+		return p->status; /* keep the first reason */
+	p->phase = RP__HTTP_FAILED;
+	p->status = status;
+	rp__http_status_text(status, &reason, &p->code, &p->message);
+	if (message != NULL)
+		p->message = message;
+	return status;
+}
+
+int rp__http_fail(struct rp__http_parser *p, int status)
+{
+	return fail_msg(p, status, NULL);
+}
+
+/* ---- head ---------------------------------------------------------- */
+
+void rp__http_head_free(struct rp__http_head *head)
+{
+	if (head == NULL)
+		return;
+	free(head->headers);
+	free(head->arena);
+	free(head);
+}
+
+const char *rp__http_head_get(const struct rp__http_head *head,
+			      const char *name)
+{
+	for (unsigned i = 0; i < head->nheaders; i++)
+		if (strcasecmp(head->headers[i].name, name) == 0)
+			return head->headers[i].value;
+	return NULL;
+}
+
+static unsigned head_count(const struct rp__http_head *head, const char *name)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < head->nheaders; i++)
+		if (strcasecmp(head->headers[i].name, name) == 0)
+			n++;
+	return n;
+}
+
+/* ---- arena --------------------------------------------------------- */
+
+static struct rp__http_parser *parser_of(http_parser *hp)
+{
+	return hp->data;
+}
+
+/* Append n bytes; 0, or a status to fail with. */
+static int arena_append(struct rp__http_parser *p, const char *s, size_t n)
+{
+	if (n > p->amax - p->alen)
+		return 431; /* unreachable: head_bytes caps it first */
+	if (n > p->acap - p->alen) {
+		size_t cap = p->acap != 0 ? p->acap : ARENA_INITIAL;
+		char *a;
+
+		while (cap - p->alen < n)
+			cap *= 2;
+		if (cap > p->amax)
+			cap = p->amax;
+		a = realloc(p->arena, cap);
+		if (a == NULL)
+			return 500;
+		p->arena = a;
+		p->acap = cap;
+	}
+	memcpy(p->arena + p->alen, s, n);
+	p->alen += n;
+	return 0;
+}
+
+static int arena_nul(struct rp__http_parser *p)
+{
+	return arena_append(p, "", 1);
+}
+
+/* ---- http-parser callbacks ----------------------------------------- */
+
+static int on_message_begin(http_parser *hp)
+{
+	struct rp__http_parser *p = parser_of(hp);
+
+	p->phase = RP__HTTP_HEAD;
+	p->alen = 0;
+	p->url_len = 0;
+	p->url_done = false;
+	p->in_value = false;
+	p->nhdr = 0;
+	p->chunk_line = false;
+	p->chunk_line_bytes = 0;
+	p->trailers = false;
+	p->trailer_bytes = 0;
+	return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t n)
+{
+	struct rp__http_parser *p = parser_of(hp);
+	int st;
+
+	p->url_len += n;
+	if (p->url_len > RP_HTTP_URL_MAX) {
+		fail_msg(p, 414, NULL);
+		return -1;
+	}
+	st = arena_append(p, at, n);
+	if (st != 0) {
+		fail_msg(p, st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Trailer fields are counted and dropped: nothing uses them. */
+static int trailer(struct rp__http_parser *p, size_t n)
+{
+	p->trailer_bytes += n;
+	if (p->trailer_bytes > p->max_header_bytes) {
+		fail_msg(p, 431, "request trailers too large");
+		return -1;
+	}
+	return 0;
+}
+
+/* The URL ends at the first header field (or at the end of the head). */
+static int end_url(struct rp__http_parser *p)
+{
+	if (p->url_done)
+		return 0;
+	p->url_done = true;
+	return arena_nul(p);
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t n)
+{
+	struct rp__http_parser *p = parser_of(hp);
+	int st;
+
+	if (p->phase == RP__HTTP_BODY)
+		return trailer(p, n);
+	st = end_url(p);
+	/* A field after a value (or the first field) starts a new header;
+	 * http-parser reports even an empty value, so they alternate. */
+	if (st == 0 && (p->nhdr == 0 || p->in_value)) {
+		if (p->in_value)
+			st = arena_nul(p);
+		if (st == 0 && p->nhdr == p->max_headers) {
+			fail_msg(p, 431, "too many request header fields");
+			return -1;
+		}
+		if (st == 0) {
+			p->hdr[p->nhdr][0] = (uint32_t)p->alen;
+			p->hdr[p->nhdr][1] = UINT32_MAX;
+			p->nhdr++;
+			p->in_value = false;
+		}
+	}
+	if (st == 0)
+		st = arena_append(p, at, n);
+	if (st != 0) {
+		fail_msg(p, st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t n)
+{
+	struct rp__http_parser *p = parser_of(hp);
+	int st = 0;
+
+	if (p->phase == RP__HTTP_BODY)
+		return trailer(p, n);
+	if (p->nhdr == 0) {
+		fail_msg(p, 400, NULL); /* http-parser never does this */
+		return -1;
+	}
+	if (!p->in_value) {
+		st = arena_nul(p); /* ends the name */
+		p->hdr[p->nhdr - 1][1] = (uint32_t)p->alen;
+		p->in_value = true;
+	}
+	if (st == 0)
+		st = arena_append(p, at, n);
+	if (st != 0) {
+		fail_msg(p, st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Terminate the strings, make the head and point it into the arena. */
+static int build_head(struct rp__http_parser *p, struct rp__http_head **ret)
+{
+	struct rp__http_head *head;
+	int st = end_url(p);
+
+	if (st == 0 && p->nhdr > 0) {
+		if (p->hdr[p->nhdr - 1][1] == UINT32_MAX) {
+			/* name without a value callback: empty value */
+			st = arena_nul(p);
+			p->hdr[p->nhdr - 1][1] = (uint32_t)p->alen;
+		}
+		if (st == 0)
+			st = arena_nul(p);
+	}
+	if (st != 0)
+		return st;
+	head = calloc(1, sizeof(*head));
+	if (head == NULL)
+		return 500;
+	head->headers =
+		calloc(p->nhdr != 0 ? p->nhdr : 1, sizeof(*head->headers));
+	if (head->headers == NULL) {
+		free(head);
+		return 500;
+	}
+	head->arena = p->arena;
+	p->arena = NULL;
+	p->acap = 0;
+	p->alen = 0;
+	head->nheaders = p->nhdr;
+	for (unsigned i = 0; i < p->nhdr; i++) {
+		char *v = head->arena + p->hdr[i][1];
+		size_t len = strlen(v);
+
+		while (is_ows(*v)) {
+			v++;
+			len--;
+		}
+		while (len > 0 && is_ows(v[len - 1]))
+			v[--len] = '\0';
+		head->headers[i].name = head->arena + p->hdr[i][0];
+		head->headers[i].value = v;
+	}
+	*ret = head;
+	return 0;
+}
+
+/* Checks on the complete head; 0 or a status. */
+static int check_head(struct rp__http_parser *p, struct rp__http_head *head,
+		      const char **ret_message)
+{
+	char *url = head->arena, *q;
+	const char *te, *expect;
+	unsigned hosts;
+
+	*ret_message = NULL;
+	if (p->hp.http_major != 1 || p->hp.http_minor > 1)
+		return 505;
+	head->major = p->hp.http_major;
+	head->minor = p->hp.http_minor;
+	head->method_id = p->hp.method;
+	head->method = http_method_str((enum http_method)p->hp.method);
+	if (p->hp.method == HTTP_CONNECT) {
+		*ret_message = "CONNECT is not supported";
+		return 400;
+	}
+	/* origin-form only: "/path?query", no fragment, no NUL */
+	if (p->url_len == 0 || url[0] != '/' ||
+	    memchr(url, '\0', p->url_len) != NULL ||
+	    memchr(url, '#', p->url_len) != NULL) {
+		*ret_message = "request target must be an origin-form path";
+		return 400;
+	}
+	q = memchr(url, '?', p->url_len);
+	head->path = url;
+	if (q != NULL) {
+		*q = '\0';
+		head->query = q + 1;
+	} else {
+		head->query = url + p->url_len; /* the terminating NUL */
+	}
+	hosts = head_count(head, "host");
+	if (hosts > 1 || (hosts == 0 && head->minor == 1)) {
+		*ret_message = "exactly one Host header is required";
+		return 400;
+	}
+	te = rp__http_head_get(head, "transfer-encoding");
+	if (te != NULL) {
+		if (head->minor == 0) {
+			*ret_message = "Transfer-Encoding on HTTP/1.0";
+			return 400;
+		}
+		if (head_count(head, "transfer-encoding") != 1 ||
+		    strcasecmp(te, "chunked") != 0)
+			return 501;
+		/* http-parser must have come to the same conclusion */
+		if (!(p->hp.flags & F_CHUNKED))
+			return 400;
+		head->chunked = true;
+	}
+	expect = rp__http_head_get(head, "expect");
+	if (expect != NULL) {
+		if (strcasecmp(expect, "100-continue") != 0)
+			return 417;
+		head->expect_continue = head->minor == 1;
+	}
+	head->content_length = -1;
+	if (!head->chunked && (p->hp.flags & F_CONTENTLENGTH)) {
+		if (p->hp.content_length > (uint64_t)INT64_MAX)
+			return 413;
+		head->content_length = (int64_t)p->hp.content_length;
+	}
+	head->keep_alive = http_should_keep_alive(&p->hp) != 0;
+	return 0;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+	struct rp__http_parser *p = parser_of(hp);
+	struct rp__http_head *head = NULL;
+	const char *message = NULL;
+	int st;
+
+	st = build_head(p, &head);
+	if (st == 0)
+		st = check_head(p, head, &message);
+	if (st != 0) {
+		rp__http_head_free(head);
+		fail_msg(p, st, message);
+		return -1;
+	}
+	p->phase = RP__HTTP_BODY;
+	p->chunk_line = head->chunked;
+	p->chunk_line_bytes = 0;
+	st = p->cb->head != NULL ? p->cb->head(p->cb->arg, head) : 0;
+	if (p->cb->head == NULL)
+		rp__http_head_free(head);
+	if (st != 0) {
+		fail_msg(p, st, NULL);
+		return -1;
+	}
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t n)
+{
+	struct rp__http_parser *p = parser_of(hp);
+	int st;
+
+	if (p->cb->body == NULL || n == 0)
+		return 0;
+	st = p->cb->body(p->cb->arg, at, n);
+	if (st != 0) {
+		fail_msg(p, st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int on_chunk_header(http_parser *hp)
+{
+	struct rp__http_parser *p = parser_of(hp);
+
+	p->chunk_line = false;
+	p->chunk_line_bytes = 0;
+	if (hp->content_length == 0)
+		p->trailers = true;
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+static int on_chunk_complete(http_parser *hp)
+{
+	struct rp__http_parser *p = parser_of(hp);
+
+	/* after a chunk's data comes the next chunk-size line; after the
+	 * trailers, the end of the message */
+	p->chunk_line = !p->trailers;
+	p->chunk_line_bytes = 0;
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+	struct rp__http_parser *p = parser_of(hp);
+	int st;
+
+	p->phase = RP__HTTP_DONE;
+	st = p->cb->end != NULL ? p->cb->end(p->cb->arg) : 0;
+	if (st != 0) {
+		fail_msg(p, st, NULL);
+		return -1;
+	}
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+/* ---- driver -------------------------------------------------------- */
+
+int rp__http_parser_init(struct rp__http_parser *p,
+			 const struct rp__http_parse_cb *cb,
+			 size_t max_header_bytes, unsigned max_headers)
+{
+	memset(p, 0, sizeof(*p));
+	p->hdr = calloc(max_headers != 0 ? max_headers : 1, sizeof(*p->hdr));
+	if (p->hdr == NULL)
+		return RP_ERR_NOMEM;
+	http_parser_init(&p->hp, HTTP_REQUEST);
+	p->hp.data = p;
+	p->cb = cb;
+	p->max_header_bytes = max_header_bytes;
+	p->max_headers = max_headers;
+	p->amax = max_header_bytes + ARENA_EXTRA(max_headers);
+	p->phase = RP__HTTP_IDLE;
+	return 0;
+}
+
+void rp__http_parser_free(struct rp__http_parser *p)
+{
+	free(p->arena);
+	free(p->hdr);
+	p->arena = NULL;
+	p->hdr = NULL;
+}
+
+void rp__http_parser_next(struct rp__http_parser *p)
+{
+	if (p->phase != RP__HTTP_DONE)
+		return;
+	http_parser_pause(&p->hp, 0);
+	p->phase = RP__HTTP_IDLE;
+	p->head_bytes = 0;
+}
+
+static int errno_status(enum http_errno e)
+{
+	switch (e) {
+	case HPE_HEADER_OVERFLOW:
+		return 431;
+	case HPE_INVALID_TRANSFER_ENCODING:
+		return 501;
+	default:
+		return 400;
+	}
+}
+
+size_t rp__http_parse(struct rp__http_parser *p, const char *data, size_t len)
+{
+	size_t total = 0;
+
+	while (total < len) {
+		size_t n = len - total, got;
+		bool in_head =
+			p->phase == RP__HTTP_IDLE || p->phase == RP__HTTP_HEAD;
+		bool in_line = p->phase == RP__HTTP_BODY && p->chunk_line;
+		enum http_errno e;
+
+		if (p->phase == RP__HTTP_DONE || p->phase == RP__HTTP_FAILED)
+			break;
+		if (in_head && n > p->max_header_bytes - p->head_bytes)
+			n = p->max_header_bytes - p->head_bytes;
+		if (in_line && n > RP_HTTP_CHUNK_LINE_MAX - p->chunk_line_bytes)
+			n = RP_HTTP_CHUNK_LINE_MAX - p->chunk_line_bytes;
+		got = http_parser_execute(&p->hp, &settings, data + total, n);
+		total += got;
+		e = HTTP_PARSER_ERRNO(&p->hp);
+		if (in_head)
+			p->head_bytes += got;
+		if (in_line && p->chunk_line)
+			p->chunk_line_bytes += got;
+		if (p->phase == RP__HTTP_FAILED)
+			break;
+		if (e == HPE_PAUSED) {
+			/* a part ended; DONE stays paused until _next */
+			if (p->phase != RP__HTTP_DONE)
+				http_parser_pause(&p->hp, 0);
+			continue;
+		}
+		if (e != HPE_OK) {
+			fail_msg(p, errno_status(e), http_errno_description(e));
+			break;
+		}
+		if (got != n) {
+			/* http-parser stopped without a reason: never
+			 * resynchronise on a stream we do not understand */
+			fail_msg(p, 400, NULL);
+			break;
+		}
+		if ((p->phase == RP__HTTP_IDLE || p->phase == RP__HTTP_HEAD) &&
+		    p->head_bytes >= p->max_header_bytes) {
+			/* only CR/LF so far (IDLE): not a request at all */
+			fail_msg(p,
+				 p->phase == RP__HTTP_IDLE ? 400
+				 : p->url_done		   ? 431
+							   : 414,
+				 NULL);
+			break;
+		}
+		if (p->phase == RP__HTTP_BODY && p->chunk_line &&
+		    p->chunk_line_bytes >= RP_HTTP_CHUNK_LINE_MAX) {
+			fail_msg(p, 400, "chunk-size line too long");
+			break;
+		}
+	}
+	return total;
+}

@@ -1,0 +1,684 @@
+# SPDX-License-Identifier: Apache-2.0
+"""rampartd end to end over HTTPS: every endpoint of the /v1 API, its
+error paths, the roles and the cross-tenant denials, streaming uploads and
+downloads with Range, the audit stream, TLS reload, graceful shutdown and
+the limits."""
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from daemonutil import Daemon, make_cert
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+@pytest.fixture
+def d(tmp_path):
+    daemon = Daemon(tmp_path).start()
+    yield daemon
+    assert daemon.stop() == 0, daemon.log_text()
+
+
+def principal(d, name, admin=False):
+    r = d.request("POST", "/v1/principals", d.admin,
+                  {"name": name, "admin": admin})
+    assert r.status == 201, r
+    return r.json()["token"]
+
+
+def tenant(d, name, owner):
+    r = d.request("POST", "/v1/tenants", d.admin,
+                  {"name": name, "owner": owner})
+    assert r.status == 201, r
+
+
+def test_health_ready_metrics(d):
+    assert d.request("GET", "/healthz").json() == {"status": "ok"}
+    assert d.request("GET", "/readyz").json() == {"status": "ready"}
+    assert d.request("GET", "/v1/whoami", d.admin).status == 200
+    r = d.request("GET", "/metrics")
+    assert r.status == 200
+    assert r.header("Content-Type").startswith("text/plain; version=0.0.4")
+    text = r.body.decode()
+    for name in ("rampart_http_requests_total",
+                 "rampart_http_request_duration_seconds_bucket",
+                 "rampart_http_bytes_received_total",
+                 "rampart_key_operations_total",
+                 "rampart_key_cache_hits_total",
+                 "rampart_audit_wait_seconds_total",
+                 "rampart_http_connections_open"):
+        assert f"\n{name}" in text, name
+    assert 'method="GET",route="/v1/whoami",code="2x"' in text
+    assert 'rampart_http_route_info{method="PUT",route="/v1/tenants/{}/sites/{}/files/{*}"} 1' in text
+    # Prometheus text format: every sample line is NAME{LABELS} VALUE.
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            assert re.fullmatch(r'[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? '
+                                r'[0-9.e+-]+', line), line
+
+
+def test_authentication_and_generic_errors(d):
+    r = d.request("GET", "/v1/whoami")
+    assert (r.status, r.error_code()) == (401, "unauthenticated")
+    r = d.request("GET", "/v1/whoami", "rpt_not-a-token")
+    assert (r.status, r.error_code()) == (401, "unauthenticated")
+    r = d.request("GET", "/v1/nothing", d.admin)
+    assert (r.status, r.error_code()) == (404, "not_found")
+    r = d.request("DELETE", "/v1/vaults", d.admin)
+    assert (r.status, r.error_code()) == (405, "method_not_allowed")
+    r = d.request("POST", "/v1/vaults", d.admin, raw=b"{not json",
+                  headers={"Content-Type": "application/json"})
+    assert (r.status, r.error_code()) == (400, "invalid")
+    r = d.request("POST", "/v1/vaults", d.admin, {"name": "v", "bogus": 1})
+    assert (r.status, r.error_code()) == (400, "invalid")
+    assert "bogus" in r.json()["error"]["message"]
+    # A declared body over the JSON limit is refused before it is sent.
+    with socket.create_connection(("127.0.0.1", d.port)) as raw:
+        s = d.context().wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"POST /v1/vaults HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer " + d.admin.encode() +
+                  b"\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\n"
+                  b"Content-Length: 4194304\r\n\r\n")
+        s.settimeout(10)
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 413"), head
+        s.close()
+    r = d.request("GET", "/v1/vaults/%zz", d.admin)
+    assert r.status == 400, r
+    # The request id is echoed; a client's valid id is kept.
+    r = d.request("GET", "/v1/whoami", d.admin,
+                  headers={"X-Request-Id": "trace-42"})
+    assert r.header("X-Request-Id") == "trace-42"
+    # Errors are JSON with the right content type.
+    assert r.status == 200
+    r = d.request("GET", "/v1/whoami")
+    assert r.header("Content-Type") == "application/json"
+
+
+def test_principals_groups_vaults_keys(d):
+    alice = principal(d, "alice")
+    bob = principal(d, "bob")
+    r = d.request("POST", "/v1/principals", d.admin, {"name": "alice"})
+    assert (r.status, r.error_code()) == (409, "exists")
+    r = d.request("POST", "/v1/principals", alice, {"name": "eve"})
+    assert (r.status, r.error_code()) == (403, "denied")
+    names = [p["name"] for p in d.request("GET", "/v1/principals",
+                                          d.admin).json()]
+    assert {"admin", "alice", "bob"} <= set(names)
+    assert d.request("POST", "/v1/groups", d.admin,
+                     {"name": "ops"}).status == 201
+    assert d.request("PUT", "/v1/groups/ops/members/bob", d.admin).status == 204
+    groups = d.request("GET", "/v1/groups", d.admin).json()
+    assert any(g["name"] == "ops" for g in groups)
+    assert d.request("PUT", "/v1/groups/ops/members/nobody",
+                     d.admin).status == 404
+
+    r = d.request("POST", "/v1/vaults", d.admin,
+                  {"name": "kv", "owner": "alice", "retention_days": 7,
+                   "purge_protection": True})
+    assert r.status == 201, r
+    assert r.json()["name"] == "kv"
+    assert d.request("GET", "/v1/vaults/kv", alice).status == 200
+    r = d.request("GET", "/v1/vaults/kv", bob)
+    assert r.status in (403, 404), r
+    r = d.request("PATCH", "/v1/vaults/kv", alice, {"retention_days": 30})
+    assert r.status == 200 and r.json()["retention_days"] == 30, r
+
+    # Keys of every family.
+    for name, kty in (("aes", "aes-256"), ("rsa", "rsa-2048"),
+                      ("ec", "ec-p256"), ("ed", "ed25519"),
+                      ("mac", "hmac-sha256")):
+        r = d.request("POST", "/v1/vaults/kv/keys", alice,
+                      {"name": name, "kty": kty})
+        assert r.status == 201, (kty, r)
+    r = d.request("POST", "/v1/vaults/kv/keys", alice,
+                  {"name": "x", "kty": "rsa-1024"})
+    assert (r.status, r.error_code()) == (400, "unsupported")
+    r = d.request("POST", "/v1/vaults/kv/keys", alice,
+                  {"name": "aes", "kty": "aes-256"})
+    assert r.status == 409
+    keys = [k["name"] for k in d.request("GET", "/v1/vaults/kv/keys",
+                                         alice).json()]
+    assert sorted(keys) == ["aes", "ec", "ed", "mac", "rsa"]
+    show = d.request("GET", "/v1/vaults/kv/keys/rsa", alice).json()
+    assert "BEGIN PUBLIC KEY" in show["pem"] and show["jwk"]["kty"] == "RSA"
+
+    # wrap/unwrap with AES-KWP and RSA-OAEP; encrypt/decrypt; sign/verify.
+    secret = os.urandom(32)
+    for key in ("aes", "rsa"):
+        w = d.request("POST", f"/v1/vaults/kv/keys/{key}/wrap", alice,
+                      {"value": b64(secret)})
+        assert w.status == 200, w
+        u = d.request("POST", f"/v1/vaults/kv/keys/{key}/unwrap", alice,
+                      {"value": w.json()["value"]})
+        assert u.status == 200 and unb64(u.json()["value"]) == secret, u
+        bad = bytearray(unb64(w.json()["value"]))
+        bad[5] ^= 1
+        u = d.request("POST", f"/v1/vaults/kv/keys/{key}/unwrap", alice,
+                      {"value": b64(bytes(bad))})
+        assert (u.status, u.error_code()) == (422, "auth_failed"), u
+    e = d.request("POST", "/v1/vaults/kv/keys/aes/encrypt", alice,
+                  {"value": b64(b"hello")})
+    assert e.status == 200
+    p = d.request("POST", "/v1/vaults/kv/keys/aes/decrypt", alice,
+                  {"value": e.json()["value"]})
+    assert unb64(p.json()["value"]) == b"hello"
+    for key in ("rsa", "ec", "ed", "mac"):
+        s = d.request("POST", f"/v1/vaults/kv/keys/{key}/sign", alice,
+                      {"value": b64(b"message")})
+        assert s.status == 200, (key, s)
+        v = d.request("POST", f"/v1/vaults/kv/keys/{key}/verify", alice,
+                      {"value": b64(b"message"),
+                       "signature": s.json()["value"]})
+        assert v.json()["valid"] is True, (key, v)
+        v = d.request("POST", f"/v1/vaults/kv/keys/{key}/verify", alice,
+                      {"value": b64(b"other"),
+                       "signature": s.json()["value"]})
+        assert v.status == 200 and v.json()["valid"] is False
+    r = d.request("POST", "/v1/vaults/kv/keys/ec/wrap", alice,
+                  {"value": b64(secret)})
+    assert (r.status, r.error_code()) == (400, "invalid")
+    r = d.request("POST", "/v1/vaults/kv/keys/aes/wrap", alice,
+                  {"value": "not base64url!"})
+    assert (r.status, r.error_code()) == (400, "parse")
+    r = d.request("POST", "/v1/vaults/kv/keys/aes/frobnicate", alice, {})
+    assert r.status == 404
+
+    # Grants: bob has nothing until granted, then only what was granted.
+    r = d.request("POST", "/v1/vaults/kv/keys/aes/wrap", bob,
+                  {"value": b64(secret)})
+    assert (r.status, r.error_code()) == (403, "denied")
+    assert d.request("POST", "/v1/vaults/kv/grants", alice,
+                     {"subject": "group:ops", "perms": ["wrap"]}).status == 204
+    assert d.request("POST", "/v1/vaults/kv/keys/aes/wrap", bob,
+                     {"value": b64(secret)}).status == 200
+    r = d.request("POST", "/v1/vaults/kv/keys/aes/unwrap", bob,
+                  {"value": b64(secret)})
+    assert r.status == 403
+    assert d.request("POST", "/v1/vaults/kv/revoke", alice,
+                     {"subject": "group:ops", "perms": "wrap"}).status == 204
+    assert d.request("POST", "/v1/vaults/kv/keys/aes/wrap", bob,
+                     {"value": b64(secret)}).status == 403
+    r = d.request("POST", "/v1/vaults/kv/grants", bob,
+                  {"subject": "bob", "perms": ["all"]})
+    assert r.status == 403
+
+    # Rotate, versions, attributes, backup, delete, recover, purge refused.
+    r = d.request("POST", "/v1/vaults/kv/keys/aes/rotate", alice)
+    assert r.status == 200 and r.json()["current_version"] == 2, r
+    vs = d.request("GET", "/v1/vaults/kv/keys/aes/versions", alice).json()
+    assert len(vs) == 2
+    assert d.request("GET", "/v1/vaults/kv/keys/aes?version=1",
+                     alice).status == 200
+    assert d.request("PATCH", "/v1/vaults/kv/keys/aes", alice,
+                     {"enabled": False}).status == 204
+    r = d.request("POST", "/v1/vaults/kv/keys/aes/wrap", alice,
+                  {"value": b64(secret)})
+    assert (r.status, r.error_code()) == (409, "state")
+    assert d.request("PATCH", "/v1/vaults/kv/keys/aes", alice,
+                     {"enabled": True, "ops": ["wrap", "unwrap"]}).status == 204
+    assert d.request("PATCH", "/v1/vaults/kv/keys/aes", alice,
+                     {}).status == 400
+    backup = d.request("POST", "/v1/vaults/kv/keys/aes/backup", alice)
+    assert backup.status == 200 and len(unb64(backup.json()["backup"])) > 32
+    assert d.request("DELETE", "/v1/vaults/kv/keys/aes", alice).status == 204
+    assert d.request("GET", "/v1/vaults/kv/keys/aes", alice).status == 404
+    deleted = d.request("GET", "/v1/vaults/kv/keys?deleted=true", alice).json()
+    assert [k["name"] for k in deleted] == ["aes"]
+    r = d.request("POST", "/v1/vaults/kv/keys/aes/purge", alice)
+    assert r.status == 403, r  # purge protection and retention hold
+    r = d.request("POST", "/v1/vaults/kv/keys/restore", alice,
+                  {"backup": backup.json()["backup"]})
+    assert r.status == 409, r  # the name is still held
+    assert d.request("POST", "/v1/vaults/kv/keys/aes/recover",
+                     alice).status == 204
+    assert d.request("POST", "/v1/vaults/kv/keys/aes/wrap", alice,
+                     {"value": b64(secret)}).status == 200
+
+    # Import a PEM key.
+    pem = subprocess.run(["openssl", "genpkey", "-algorithm", "EC",
+                          "-pkeyopt", "ec_paramgen_curve:P-256"],
+                         check=True, capture_output=True, text=True).stdout
+    r = d.request("POST", "/v1/vaults/kv/keys/import", alice,
+                  {"name": "imported", "format": "pem", "data": pem})
+    assert r.status == 201 and r.json()["kty"] == "ec-p256", r
+    r = d.request("POST", "/v1/vaults/kv/keys/import", alice,
+                  {"name": "bad", "format": "pem", "data": "-----BEGIN x"})
+    assert (r.status, r.error_code()) == (400, "parse"), r
+    r = d.request("POST", "/v1/maintain", d.admin)
+    assert r.status == 200 and "rotated" in r.json()
+    assert d.request("POST", "/v1/maintain", alice).status == 403
+
+
+def test_audit_read_verify_stream(d):
+    alice = principal(d, "alice")
+    r = d.request("GET", "/v1/audit?limit=5", d.admin)
+    assert r.status == 200 and 1 <= len(r.json()) <= 5
+    assert d.request("GET", "/v1/audit", alice).status == 403
+    assert d.request("GET", "/v1/audit?limit=0", d.admin).status == 400
+    assert d.request("GET", "/v1/audit?after=x", d.admin).status == 400
+    v = d.request("POST", "/v1/audit/verify", d.admin)
+    assert v.status == 200 and v.json()["ok"] is True
+    last = d.request("GET", "/v1/audit?limit=10000", d.admin).json()[-1]["seq"]
+
+    seen = []
+    conn = d.connection(timeout=20)
+    conn.request("GET", f"/v1/audit/stream?after={last}",
+                 headers={"Authorization": f"Bearer {d.admin}"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.getheader("Content-Type") == "application/x-ndjson"
+
+    def reader():
+        while len(seen) < 1:
+            line = resp.fp.readline()
+            if not line:
+                return
+            line = line.strip()
+            if line.isdigit() or not line:
+                continue  # chunk sizes and heartbeats
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("op") == "principal.create":
+                seen.append(rec)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    principal(d, "bob")
+    t.join(timeout=10)
+    conn.close()
+    assert seen and seen[0]["detail"].find("bob") >= 0, seen
+    assert d.request("GET", "/v1/audit/stream", alice).status == 403
+
+
+def test_tenants_files_ranges(d):
+    alice = principal(d, "alice")
+    bob = principal(d, "bob")
+    tenant(d, "contoso", "alice")
+    r = d.request("POST", "/v1/tenants", alice, {"name": "x"})
+    assert r.status == 403
+    assert [t["name"] for t in d.request("GET", "/v1/tenants",
+                                         alice).json()] == ["contoso"]
+    assert d.request("GET", "/v1/tenants", bob).json() == []
+    assert d.request("PUT", "/v1/tenants/contoso/members/bob", alice,
+                     {"role": "user"}).status == 204
+    assert d.request("PUT", "/v1/tenants/contoso/members/bob", alice,
+                     {"role": "king"}).status == 400
+    members = d.request("GET", "/v1/tenants/contoso/members", alice).json()
+    assert {"principal": "bob", "role": "user"}.items() <= members[1].items()
+
+    base = "/v1/tenants/contoso/sites/docs"
+    data = os.urandom((3 << 20) + 4321)
+    r = d.request("PUT", f"{base}/files/a/b%20c.bin", bob, raw=data)
+    assert r.status == 201 and r.json() == {"version": 1, "size": len(data)}, r
+    # Chunked upload of a second version.
+    data2 = data[:1000] + b"inserted" + data[1000:]
+    chunks = (data2[i:i + 65536] for i in range(0, len(data2), 65536))
+    r = d.request("PUT", f"{base}/files/a/b%20c.bin", bob, raw=chunks)
+    assert r.status == 201 and r.json()["version"] == 2, r
+    # Empty file.
+    assert d.request("PUT", f"{base}/files/empty", bob,
+                     raw=b"").status == 201
+    r = d.request("GET", f"{base}/files/empty", bob)
+    assert r.status == 200 and r.body == b""
+
+    r = d.request("GET", f"{base}/files/a/b%20c.bin", bob)
+    assert r.status == 200 and r.body == data2
+    assert r.header("X-Rampart-Version") == "2"
+    assert r.header("Accept-Ranges") == "bytes"
+    r = d.request("GET", f"{base}/files/a/b%20c.bin?version=1", bob)
+    assert r.body == data
+    r = d.request("HEAD", f"{base}/files/a/b%20c.bin", bob)
+    assert r.status == 200 and r.body == b""
+    assert int(r.header("Content-Length")) == len(data2)
+    for rng, (lo, hi) in (("bytes=0-0", (0, 0)),
+                          ("bytes=100-199", (100, 199)),
+                          ("bytes=1048570-2097160", (1048570, 2097160)),
+                          (f"bytes={len(data2) - 10}-", (len(data2) - 10,
+                                                         len(data2) - 1)),
+                          ("bytes=-7", (len(data2) - 7, len(data2) - 1)),
+                          ("bytes=5-999999999", (5, len(data2) - 1))):
+        r = d.request("GET", f"{base}/files/a/b%20c.bin", bob,
+                      headers={"Range": rng})
+        assert r.status == 206, (rng, r)
+        assert r.body == data2[lo:hi + 1], rng
+        assert r.header("Content-Range") == f"bytes {lo}-{hi}/{len(data2)}"
+    r = d.request("GET", f"{base}/files/a/b%20c.bin", bob,
+                  headers={"Range": f"bytes={len(data2)}-"})
+    assert r.status == 416 and r.header("Content-Range") == f"bytes */{len(data2)}"
+    r = d.request("GET", f"{base}/files/a/b%20c.bin", bob,
+                  headers={"Range": "bytes=0-1,5-6"})
+    assert r.status == 200 and r.body == data2  # several ranges: whole file
+
+    listing = d.request("GET", f"{base}/files", bob).json()
+    assert sorted(f["path"] for f in listing) == ["a/b c.bin", "empty"]
+    listing = d.request("GET", f"{base}/files?prefix=a/", bob).json()
+    assert [f["path"] for f in listing] == ["a/b c.bin"]
+    vs = d.request("GET", f"{base}/versions/a/b%20c.bin", bob).json()
+    assert [v["version"] for v in vs] == [1, 2]
+    r = d.request("GET", f"{base}/files/missing", bob)
+    assert (r.status, r.error_code()) == (404, "not_found")
+    r = d.request("GET", f"{base}/files/a/..%2Fx", bob)
+    assert r.status == 400
+    r = d.request("GET", f"{base}/files/a/../x", bob)
+    assert r.status in (400, 404)
+    assert d.request("DELETE", f"{base}/files/empty", bob).status == 204
+    assert d.request("GET", f"{base}/files/empty", bob).status == 404
+    # The operator has no standing access to the content.
+    assert d.request("GET", f"{base}/files/a/b%20c.bin",
+                     d.admin).status == 403
+    # A user cannot manage the tenant; the owner reads its audit.
+    assert d.request("GET", "/v1/tenants/contoso/deps", bob).status == 403
+    assert d.request("GET", "/v1/tenants/contoso/deps", alice).status == 200
+    audit = d.request("GET", "/v1/tenants/contoso/audit?limit=1000",
+                      alice).json()
+    assert any(a["op"] == "file.put" and a["principal"] == "bob"
+               for a in audit)
+    assert all(a["tenant"] == "contoso" for a in audit)
+    check = d.request("POST", "/v1/store/check", d.admin, {"deep": True})
+    assert check.status == 200, check
+    assert d.request("POST", "/v1/store/check", alice, {}).status == 403
+
+
+def test_dep_endpoints(d):
+    alice = principal(d, "alice")
+    tenant(d, "contoso", "alice")
+    for v in ("cv1", "cv2"):
+        assert d.request("POST", "/v1/vaults", d.admin,
+                         {"name": v, "owner": "alice",
+                          "purge_protection": True}).status == 201
+        assert d.request("POST", f"/v1/vaults/{v}/keys", alice,
+                         {"name": "root", "kty": "rsa-2048"}).status == 201
+    r = d.request("POST", "/v1/tenants/contoso/deps", alice,
+                  {"name": "ck", "roots": ["cv1/root", "cv2/root"]})
+    assert (r.status, r.error_code()) == (400, "invalid"), r
+    assert "grant" in r.json()["error"]["message"] or \
+        "service" in r.json()["error"]["message"], r
+    for v in ("cv1", "cv2"):
+        assert d.request("POST", f"/v1/vaults/{v}/grants", alice,
+                         {"subject": "rampart-service",
+                          "perms": "get,wrap,unwrap"}).status == 204
+    r = d.request("POST", "/v1/tenants/contoso/deps", alice,
+                  {"name": "ck", "roots": ["cv1/root"]})
+    assert r.status == 400
+    r = d.request("POST", "/v1/tenants/contoso/deps", alice,
+                  {"name": "ck", "roots": ["cv1/root", "cv2/root"]})
+    assert r.status == 201, r
+    assert d.request("POST", "/v1/tenants/contoso/deps/ck/assign",
+                     alice).status == 204
+    data = os.urandom(100000)
+    base = "/v1/tenants/contoso/sites/s/files/f"
+    assert d.request("PUT", base, alice, raw=data).status == 201
+    assert d.request("POST", "/v1/vaults/cv1/keys/root/rotate",
+                     alice).status == 200
+    assert d.request("POST", "/v1/tenants/contoso/deps/ck/roll",
+                     alice).status == 204
+    assert d.request("GET", base, alice).body == data
+    deps = d.request("GET", "/v1/tenants/contoso/deps", alice).json()
+    assert any(x["name"] == "ck" for x in deps)
+    r = d.request("POST", "/v1/tenants/contoso/deps/ck/purge", alice,
+                  {"confirm": "contoso/ck"})
+    assert (r.status, r.error_code()) == (409, "state"), r
+    r = d.request("POST", "/v1/tenants/contoso/deps/ck/recover", alice,
+                  {"to": "default"})
+    assert r.status == 403, r  # operators only
+    r = d.request("POST", "/v1/tenants/contoso/deps/ck/explode", alice, {})
+    assert r.status == 404
+
+
+def test_cross_tenant_denials(d):
+    """Every tenant-scoped endpoint, tried with another tenant's admin and
+    user tokens: none reaches contoso."""
+    alice = principal(d, "alice")
+    mallory = principal(d, "mallory")
+    mal_user = principal(d, "maluser")
+    tenant(d, "contoso", "alice")
+    tenant(d, "fabrikam", "mallory")
+    assert d.request("PUT", "/v1/tenants/fabrikam/members/maluser", mallory,
+                     {"role": "user"}).status == 204
+    base = "/v1/tenants/contoso/sites/docs"
+    assert d.request("PUT", f"{base}/files/secret.txt", alice,
+                     raw=b"contoso only").status == 201
+    endpoints = [
+        ("GET", "/v1/tenants/contoso/members", None),
+        ("PUT", "/v1/tenants/contoso/members/mallory", {"role": "admin"}),
+        ("DELETE", "/v1/tenants/contoso/members/alice", None),
+        ("GET", "/v1/tenants/contoso/audit", None),
+        ("GET", "/v1/tenants/contoso/deps", None),
+        ("POST", "/v1/tenants/contoso/deps", {"name": "x",
+                                              "roots": ["a/b", "c/d"]}),
+        ("POST", "/v1/tenants/contoso/deps/default/assign", {}),
+        ("POST", "/v1/tenants/contoso/deps/default/roll", {}),
+        ("POST", "/v1/tenants/contoso/deps/default/purge",
+         {"confirm": "contoso/default"}),
+        ("POST", "/v1/tenants/contoso/deps/default/recover", {"to": "x"}),
+        ("GET", f"{base}/files", None),
+        ("GET", f"{base}/files/secret.txt", None),
+        ("HEAD", f"{base}/files/secret.txt", None),
+        ("PUT", f"{base}/files/secret.txt", b"overwrite"),
+        ("PUT", f"{base}/files/new.txt", b"plant"),
+        ("DELETE", f"{base}/files/secret.txt", None),
+        ("GET", f"{base}/versions/secret.txt", None),
+    ]
+    for token in (mallory, mal_user):
+        for method, path, body in endpoints:
+            kw = {}
+            if isinstance(body, bytes):
+                kw["raw"] = body
+            elif body is not None:
+                kw["body"] = body
+            r = d.request(method, path, token, **kw)
+            assert r.status in (403, 404), (method, path, r)
+            assert b"contoso only" not in r.body
+    # Nothing changed.
+    r = d.request("GET", f"{base}/files/secret.txt", alice)
+    assert r.body == b"contoso only" and r.header("X-Rampart-Version") == "1"
+    assert [f["path"] for f in d.request("GET", f"{base}/files",
+                                         alice).json()] == ["secret.txt"]
+    names = [m["principal"] for m in d.request(
+        "GET", "/v1/tenants/contoso/members", alice).json()]
+    assert names == ["alice"]
+    # The tenant list shows each its own.
+    assert [t["name"] for t in d.request("GET", "/v1/tenants",
+                                         mallory).json()] == ["fabrikam"]
+
+
+def test_secrets_stay_out_of_the_log(d):
+    alice = principal(d, "alice")
+    assert d.request("POST", "/v1/vaults", d.admin,
+                     {"name": "kv", "owner": "alice"}).status == 201
+    assert d.request("POST", "/v1/vaults/kv/keys", alice,
+                     {"name": "k", "kty": "aes-256"}).status == 201
+    secret = os.urandom(32)
+    w = d.request("POST", "/v1/vaults/kv/keys/k/wrap", alice,
+                  {"value": b64(secret)}).json()["value"]
+    d.request("POST", "/v1/vaults/kv/keys/k/unwrap", alice, {"value": w})
+    d.request("GET", "/v1/whoami", "rpt_wrong-token-value")
+    log = d.log_text()
+    for needle in (alice, d.admin, b64(secret), secret.hex(), w,
+                   "rpt_wrong-token-value"):
+        assert needle not in log
+    for line in log.splitlines():
+        json.loads(line)  # every line is one JSON object
+
+
+def test_limits_slow_header_and_oversized_head(tmp_path):
+    d = Daemon(tmp_path, ["--header-timeout-ms", "500",
+                          "--max-connections", "8"]).start()
+    try:
+        ctx = d.context()
+        raw = socket.create_connection(("127.0.0.1", d.port))
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.time()
+        data = b""
+        s.settimeout(10)
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ssl.SSLError, ConnectionError):
+            pass
+        assert time.time() - t0 < 5
+        assert data == b"" or data.startswith(b"HTTP/1.1 408")
+        s.close()
+        r = d.request("GET", "/healthz",
+                      headers={"X-Big": "a" * (20 << 10)})
+        assert r.status == 431, r
+        # The 9th..nth concurrent connection is refused, not queued.
+        conns = []
+        for _ in range(8):
+            c = ctx.wrap_socket(socket.create_connection(("127.0.0.1",
+                                                          d.port)),
+                                server_hostname="localhost")
+            conns.append(c)
+        extra = d.request("GET", "/healthz")
+        assert extra.status == 503, extra
+        for c in conns:
+            c.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_tls_versions_and_reload(tmp_path):
+    d = Daemon(tmp_path).start()
+    try:
+        old = ssl.create_default_context(cafile=str(d.cert))
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        try:
+            old.set_ciphers("ALL:@SECLEVEL=0")
+        except ssl.SSLError:
+            pass
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with socket.create_connection(("127.0.0.1", d.port)) as raw:
+                old.wrap_socket(raw, server_hostname="localhost")
+        # A keep-alive connection survives a reload; new ones get the new
+        # certificate.
+        keep = d.connection()
+        assert d.request("GET", "/healthz", conn=keep).status == 200
+        first = ssl.get_server_certificate(("127.0.0.1", d.port))
+        new_cert, new_key = make_cert(tmp_path, "new", cn="renewed")
+        os.replace(new_cert, d.cert)
+        os.replace(new_key, d.key)
+        d.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if ssl.get_server_certificate(("127.0.0.1", d.port)) != first:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("SIGHUP did not reload the certificate")
+        assert d.request("GET", "/healthz", conn=keep).status == 200
+        keep.close()
+        # A broken key on reload keeps the old material.
+        d.key.write_text("not a key")
+        d.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert d.request("GET", "/healthz").status == 200
+        assert "tls reload failed" in d.log_text()
+    finally:
+        assert d.stop() == 0
+
+
+def test_graceful_shutdown_finishes_downloads(tmp_path):
+    d = Daemon(tmp_path).start()
+    alice = principal(d, "alice")
+    tenant(d, "contoso", "alice")
+    data = os.urandom(24 << 20)
+    path = "/v1/tenants/contoso/sites/s/files/big"
+    assert d.request("PUT", path, alice, raw=data).status == 201
+    conn = d.connection()
+    conn.request("GET", path, headers={"Authorization": f"Bearer {alice}"})
+    resp = conn.getresponse()
+    first = resp.read(65536)
+    d.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    rest = resp.read()
+    assert first + rest == data
+    conn.close()
+    assert d.proc.wait(timeout=30) == 0
+    assert '"msg":"stopped"' in d.log_text()
+
+
+def test_config_file_and_bad_flags(tmp_path):
+    d = Daemon(tmp_path)
+    conf = tmp_path / "rampartd.conf"
+    conf.write_text("# test\nworkers = 4\nlog_level = warn\n"
+                    "max_upload_bytes = 1000\n")
+    d.extra_args = ["--config", str(conf)]
+    d.start()
+    try:
+        alice = principal(d, "alice")
+        tenant(d, "contoso", "alice")
+        r = d.request("PUT", "/v1/tenants/contoso/sites/s/files/f", alice,
+                      raw=b"x" * 5000)
+        assert (r.status, r.error_code()) == (413, "too_large"), r
+        assert d.request("PUT", "/v1/tenants/contoso/sites/s/files/f", alice,
+                         raw=b"x" * 1000).status == 201
+        assert '"msg":"request"' not in d.log_text()  # log_level = warn
+    finally:
+        assert d.stop() == 0
+    conf.write_text("workers = 4\nfrobnicate = 1\n")
+    r = subprocess.run([str(d.bin), "--config", str(conf)],
+                       capture_output=True, text=True)
+    assert r.returncode == 64 and "2: frobnicate: unknown key" in r.stderr
+    r = subprocess.run([str(d.bin), "--workers", "0"], capture_output=True,
+                       text=True)
+    assert r.returncode == 64
+    r = subprocess.run([str(d.bin), "--passphrase", "hunter2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 64 and "hunter2" not in r.stderr
+    r = subprocess.run([str(d.bin), "--data", str(tmp_path / "none"),
+                        "--listen", "127.0.0.1:0"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "cannot open the store" in r.stdout
+
+
+def test_sslscan_only_modern_tls(d):
+    """sslscan sees TLS 1.2 and 1.3 only, and only forward-secret AEAD
+    suites (ECDHE with GCM or ChaCha20-Poly1305; TLS 1.3 suites are all
+    both)."""
+    out = subprocess.run(["sslscan", "--no-colour", "--no-heartbleed",
+                          f"127.0.0.1:{d.port}"], capture_output=True,
+                         text=True, timeout=300).stdout
+    protocols = dict(re.findall(r"^(SSLv[23]|TLSv1\.[0-3])\s+(enabled|disabled)$", out,
+                                re.M))
+    assert protocols.get("TLSv1.2") == "enabled", out
+    assert protocols.get("TLSv1.3") == "enabled", out
+    for old in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"):
+        assert protocols.get(old, "disabled") == "disabled", out
+    ciphers = re.findall(
+        r"^(?:Preferred|Accepted)\s+(TLSv1\.[0-3])\s+\d+ bits\s+(\S+)",
+        out, re.M)
+    assert ciphers, out
+    for proto, name in ciphers:
+        assert proto in ("TLSv1.2", "TLSv1.3"), (proto, name)
+        if proto == "TLSv1.2":
+            assert name.startswith("ECDHE-"), name
+            assert "GCM" in name or "CHACHA20" in name, name
+        else:
+            assert name in ("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256",
+                            "TLS_CHACHA20_POLY1305_SHA256"), name
