@@ -1132,6 +1132,16 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* A stream holds a worker for as long as it is open: at most a quarter of
+ * the workers (at least one) may be streams, so they never starve calls. */
+static unsigned stream_limit(const struct rd *d)
+{
+	unsigned w = d->cfg.limits.workers != 0 ? d->cfg.limits.workers :
+						  RP_HTTP_DEFAULT_WORKERS;
+
+	return w / 4 > 0 ? w / 4 : 1;
+}
+
 /* NDJSON of new records until the client leaves or the server stops; a
  * blank line every few seconds finds out that the client has left. */
 static void h_audit_stream(struct ctx *c)
@@ -1141,10 +1151,20 @@ static void h_audit_stream(struct ctx *c)
 	json_t *page = NULL;
 	int r = query_u64(c, "after", 0, UINT64_MAX, &after);
 
+	unsigned max_streams = stream_limit(c->d);
+
+	if (__atomic_add_fetch(&c->d->streams, 1, __ATOMIC_RELAXED) >
+	    max_streams) {
+		__atomic_sub_fetch(&c->d->streams, 1, __ATOMIC_RELAXED);
+		reply_error(c, 503, "too_many_streams",
+			    "too many audit streams are open; try again later");
+		return;
+	}
 	if (r == 0)
 		r = rp_audit_read(c->d->store, &c->call, after, AUDIT_PAGE,
 				  &page);
 	if (r < 0) {
+		__atomic_sub_fetch(&c->d->streams, 1, __ATOMIC_RELAXED);
 		reply_err(c, r);
 		return;
 	}
@@ -1208,6 +1228,7 @@ static void h_audit_stream(struct ctx *c)
 	json_decref(page);
 	if (r == 0)
 		(void)rp_http_resp_end(c->req);
+	__atomic_sub_fetch(&c->d->streams, 1, __ATOMIC_RELAXED);
 }
 
 static void h_audit_verify(struct ctx *c)
@@ -1831,6 +1852,12 @@ void rd_handle(rp_http_req *req, void *arg)
 	} else if (c.d->stopping && !(rt->flags & R_NOAUTH)) {
 		reply_error(&c, 503, "shutting_down", "the server is stopping");
 	} else {
+		if (!(rt->flags & R_NOAUTH) && c.d->cfg.client_cert_required &&
+		    rp_http_req_client_cert_fingerprint(req) == NULL) {
+			reply_error(&c, 401, "unauthenticated",
+				    "a client certificate is required");
+			goto done;
+		}
 		if (!(rt->flags & R_NOAUTH)) {
 			c.call.token = bearer(&c);
 			if (c.call.token == NULL) {

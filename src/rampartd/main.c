@@ -198,6 +198,12 @@ static int config_set(struct rd_config *c, const char *k, const char *v,
 		c->key_cache_ttl_set = true;
 		return 0;
 	}
+	if (strcmp(k, "client_cert_required") == 0) {
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			return -1;
+		c->client_cert_required = strcmp(v, "true") == 0;
+		return 0;
+	}
 	if (strcmp(k, "log_level") == 0) {
 		for (int i = 0; i < 4; i++)
 			if (strcmp(v, level_names[i]) == 0) {
@@ -382,6 +388,10 @@ static int config_load(struct rd_config *c, int argc, char **argv)
 			     (int)sizeof(p) ||
 		     set_str(&c->key_file, p) < 0))
 			return -1;
+	}
+	if (c->client_cert_required && c->client_ca_file == NULL) {
+		fprintf(stderr, "rampartd: client_cert_required needs client_ca\n");
+		return -1;
 	}
 	if (c->max_upload_bytes == 0)
 		c->max_upload_bytes = RD_DEFAULT_MAX_UPLOAD;

@@ -35,6 +35,7 @@ struct rd_config {
 	uint32_t key_cache_ttl;    /* seconds; the library's default if 0 */
 	bool key_cache_ttl_set;
 	enum rd_level log_level;
+	bool client_cert_required; /* mutual TLS: refuse /v1 calls without */
 };
 
 #define RD_DEFAULT_LISTEN "127.0.0.1:8443"
@@ -60,6 +61,7 @@ struct rd {
 	rp_service *svc;
 	rp_http_server *http;
 	struct rd_metrics m;
+	unsigned streams; /* audit streams open (atomic) */
 	volatile int stopping;
 };
 

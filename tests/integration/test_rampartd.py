@@ -5,6 +5,7 @@ downloads with Range, the audit stream, TLS reload, graceful shutdown and
 the limits."""
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -682,3 +683,57 @@ def test_sslscan_only_modern_tls(d):
         else:
             assert name in ("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256",
                             "TLS_CHACHA20_POLY1305_SHA256"), name
+
+
+def make_client_ca(tmp_path):
+    """A CA and a client certificate it signed (openssl CLI)."""
+    ca_key, ca = tmp_path / "ca-key.pem", tmp_path / "ca.pem"
+    key, csr, cert = (tmp_path / "client-key.pem", tmp_path / "client.csr",
+                      tmp_path / "client.pem")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+        "/CN=test client CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=client",
+        "-keyout", str(key), "-out", str(csr))
+    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca),
+        "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", "/dev/stdin", "-out", str(cert))
+    return ca, cert, key
+
+
+def test_mutual_tls_required(tmp_path):
+    ca, cert, key = make_client_ca(tmp_path)
+    d = Daemon(tmp_path, ["--client-ca", str(ca),
+                          "--client-cert-required", "true"]).start()
+    try:
+        r = d.request("GET", "/v1/whoami", d.admin)
+        assert (r.status, r.error_code()) == (401, "unauthenticated"), r
+        assert "client certificate" in r.json()["error"]["message"]
+        assert d.request("GET", "/healthz").status == 200
+        ctx = d.context()
+        ctx.load_cert_chain(str(cert), str(key))
+        conn = http.client.HTTPSConnection("127.0.0.1", d.port, context=ctx,
+                                           timeout=30)
+        r = d.request("GET", "/v1/whoami", d.admin, conn=conn)
+        assert r.status == 200, r
+        r = d.request("GET", "/v1/whoami", conn=conn)
+        assert r.status == 401  # the certificate does not replace the token
+        conn.close()
+        # A certificate from another CA fails the handshake.
+        other_cert, other_key = make_cert(tmp_path, "other", cn="intruder")
+        bad = d.context()
+        bad.load_cert_chain(str(other_cert), str(other_key))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            c = http.client.HTTPSConnection("127.0.0.1", d.port, context=bad,
+                                            timeout=30)
+            c.request("GET", "/healthz")
+            c.getresponse().read()
+    finally:
+        assert d.stop() == 0
+    r = subprocess.run([str(d.bin), "--client-cert-required", "true"],
+                       capture_output=True, text=True)
+    assert r.returncode == 64 and "needs client_ca" in r.stderr
