@@ -106,7 +106,7 @@ RP_EXPORT int rp_tenant_audit(rp_service *svc, const struct rp_call *call,
  * protection on. Anything else is refused (RP_ERR_INVALID with the reason
  * in *ret_reason when given, a static string). The DEP key is wrapped under
  * each root and under a new availability key in the key store.
- * Tenant owner only.
+ * Tenant admins only (the owner and members with role admin).
  */
 RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 			    const char *tenant, const char *name,
@@ -114,7 +114,7 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 			    const char **ret_reason);
 /* Put the whole tenant under DEP name: its tenant keys are re-wrapped under
  * the DEP key (no data re-encrypted) and new sites are made under it.
- * Tenant owner only. Errors: RP_ERR_REVOKED (the current DEP's roots are
+ * Tenant admins only. Errors: RP_ERR_REVOKED (the current DEP's roots are
  * revoked: an administrator must use rp_dep_recover). */
 RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 			    const char *tenant, const char *name);
@@ -170,7 +170,7 @@ RP_EXPORT RP_WUR int rp_file_ref_parse(const char *s, struct rp_file_ref *ret);
  * stays bounded). Chunks that did not change since the previous version are
  * reused; new chunks get new keys. The blobs are durable before the version
  * is committed. *ret_version (may be NULL) gets the new version number.
- * Tenant owner only; the site is created on first use.
+ * Tenant users and admins; the site is created on first use.
  */
 RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 			  const struct rp_file_ref *ref, rp_read_fn read,

@@ -1989,6 +1989,11 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 		rp_key_op_free(op, out, n);
 		return a;
 	}
+	/* The version used, also when the operation failed on its input
+	 * (a signature that does not verify, a ciphertext that does not
+	 * authenticate). */
+	if (ret_version != NULL)
+		*ret_version = kc.f.rec.version;
 	if (r < 0)
 		return r;
 	if (op == RP_PERM_VERIFY) {

@@ -97,12 +97,13 @@ static void reply_error(struct ctx *c, int status, const char *code,
 			      "message", message);
 	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
+	static const char oom[] =
+		"{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory\"}}";
+
 	if (s != NULL)
 		send_raw(c, status, "application/json", s, strlen(s));
 	else
-		send_raw(c, 500, "application/json",
-			 "{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory\"}}",
-			 58);
+		send_raw(c, 503, "application/json", oom, sizeof(oom) - 1);
 	free(s);
 	json_decref(o);
 }
@@ -1176,6 +1177,7 @@ static void h_audit_stream(struct ctx *c)
 	(void)rp_http_resp_header(c->req, "Cache-Control", "no-store");
 	if (rp_http_resp_start(c->req, 200, -1) < 0) {
 		json_decref(page);
+		__atomic_sub_fetch(&c->d->streams, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	while (r == 0) {
@@ -1260,13 +1262,20 @@ static void h_tenant_create(struct ctx *c)
 
 	if (body_only(c, ok) < 0)
 		return;
+	json_t *me = NULL;
+
 	if ((r = body_str(c, "name", true, &name)) == 0 &&
 	    (r = body_str(c, "owner", false, &owner)) == 0)
 		r = rp_tenant_create(c->d->svc, &c->call, name, owner);
+	/* Without an owner the caller owns it: say who that is. */
+	if (r == 0 && owner == NULL &&
+	    rp_principal_whoami(c->d->store, &c->call, &me) == 0)
+		owner = json_string_value(json_object_get(me, "name"));
 	reply_result(c, r, 201,
 		     r == 0 ? json_pack("{s:s,s:s?}", "name", name, "owner",
 					owner) :
 			      NULL);
+	json_decref(me);
 }
 
 static void h_members(struct ctx *c)
