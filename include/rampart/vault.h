@@ -43,7 +43,7 @@ extern "C" {
 #define RP_VAULT_RETENTION_MAX_DAYS 90
 #define RP_VAULT_RETENTION_DEFAULT_DAYS 90
 /* Largest input of one key operation (wrap, encrypt, sign…). */
-#define RP_KEY_OP_MAX_BYTES ((size_t)1 << 20)
+#define RP_KEY_OP_MAX_BYTES ((size_t)1 << 20) /* decrypt: + RP_AEAD_BOX_OVERHEAD */
 /* Largest import document (PEM, JWK or BYOK blob) and backup blob. */
 #define RP_KEY_IMPORT_MAX_BYTES ((size_t)64 << 10)
 #define RP_KEY_BACKUP_MAX_BYTES ((size_t)16 << 20)

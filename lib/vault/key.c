@@ -1934,7 +1934,11 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 		r = RP_ERR_INVALID;
 	if (r == 0 && kc.k.deleted_at != 0)
 		r = RP_ERR_NOT_FOUND;
-	if (r == 0 && in_len > RP_KEY_OP_MAX_BYTES)
+	/* A decrypt takes what an encrypt of the largest input made. */
+	if (r == 0 && in_len > RP_KEY_OP_MAX_BYTES +
+				       (op == RP_PERM_DECRYPT ?
+					       RP_AEAD_BOX_OVERHEAD :
+					       0))
 		r = RP_ERR_TOO_LARGE;
 	if (r == 0 && op == RP_PERM_VERIFY && sig == NULL)
 		r = RP_ERR_INVALID;

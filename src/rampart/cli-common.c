@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Shared pieces of the vault commands: the common options (--data, --token,
- * --token-file, --passphrase-file, --request-id, --json), opening the store,
+ * Shared pieces of the vault and service commands: the common options
+ * (--data, --token, --token-file, --passphrase-file, --server, --cacert,
+ * --request-id, --json), opening the store or the client of a server,
  * secret files and the passphrase prompt, key-operation input and output,
  * and JSON and human output.
  */
@@ -23,6 +24,7 @@
 #include <rampart/vault.h>
 
 #include "cli.h"
+#include "remote.h"
 
 /* ------------------------------------------------------------------ */
 /* Option parsing and help                                             */
@@ -33,6 +35,10 @@ enum common_opt {
 	COMMON_TOKEN_FILE,
 	COMMON_TOKEN,
 	COMMON_PASSPHRASE_FILE,
+	COMMON_SERVER,
+	COMMON_CACERT,
+	COMMON_CLIENT_CERT,
+	COMMON_CLIENT_KEY,
 	COMMON_REQUEST_ID,
 	COMMON_JSON,
 	COMMON_HELP,
@@ -46,7 +52,7 @@ enum common_opt {
 static const struct cli_opt common_opts[] = {
 	[COMMON_DATA] = { "data", true, 0, "DIR",
 			  "data directory of the store "
-			  "(default: $RAMPART_DATA)" },
+			  "(default: $RAMPART_DATA; embedded mode only)" },
 	[COMMON_TOKEN_FILE] = { "token-file", true, 0, "FILE",
 				"read the bearer token from FILE (default: "
 				"$RAMPART_TOKEN, else the file "
@@ -58,7 +64,25 @@ static const struct cli_opt common_opts[] = {
 	[COMMON_PASSPHRASE_FILE] = { "passphrase-file", true, 0, "FILE",
 				     "passphrase of a passphrase-sealed store "
 				     "(default: $RAMPART_PASSPHRASE_FILE, "
-				     "else asked on the terminal)" },
+				     "else asked on the terminal; embedded "
+				     "mode only)" },
+	[COMMON_SERVER] = { "server", true, 0, "URL",
+			    "remote mode: run the command through the "
+			    "rampartd at URL, https:// only (default: "
+			    "$RAMPART_SERVER; none: embedded mode on --data)" },
+	[COMMON_CACERT] = { "cacert", true, 0, "FILE",
+			    "remote mode: trust only the CA certificates in "
+			    "FILE (PEM) for the server's certificate "
+			    "(default: $RAMPART_CACERT, else the system's "
+			    "CAs)" },
+	[COMMON_CLIENT_CERT] = { "client-cert", true, 0, "FILE",
+				 "remote mode: present the certificate in "
+				 "FILE (PEM) to a server that asks for one "
+				 "(default: $RAMPART_CLIENT_CERT)" },
+	[COMMON_CLIENT_KEY] = { "client-key", true, 0, "FILE",
+				"remote mode: the unencrypted PEM key of "
+				"--client-cert (default: $RAMPART_CLIENT_KEY, "
+				"else in the --client-cert file)" },
 	[COMMON_REQUEST_ID] = { "request-id", true, 0, "ID",
 				"request id recorded in the audit log "
 				"(default: a random one)" },
@@ -194,6 +218,18 @@ static int common_opt(struct cli_ctx *cx, const struct cli_spec *spec,
 	case COMMON_PASSPHRASE_FILE:
 		cx->passphrase_file = arg;
 		break;
+	case COMMON_SERVER:
+		cx->server = arg;
+		break;
+	case COMMON_CACERT:
+		cx->cacert = arg;
+		break;
+	case COMMON_CLIENT_CERT:
+		cx->client_cert = arg;
+		break;
+	case COMMON_CLIENT_KEY:
+		cx->client_key = arg;
+		break;
 	case COMMON_REQUEST_ID:
 		if (arg[0] == '\0' || strlen(arg) > RP_REQUEST_ID_MAX)
 			return cli_usage_error(
@@ -225,6 +261,63 @@ static int missing_arg(const struct cli_spec *spec, unsigned have)
 	}
 	return cli_usage_error(spec->cmd, "missing %.*s",
 			       (int)strcspn(p, " "), p);
+}
+
+/* An option's value, else the environment variable's (empty: none). */
+static const char *opt_or_env(const char *opt, const char *env)
+{
+	const char *e;
+
+	if (opt != NULL)
+		return opt;
+	e = getenv(env);
+	return e != NULL && e[0] != '\0' ? e : NULL;
+}
+
+/*
+ * Remote or embedded mode: a server from --server or $RAMPART_SERVER (an
+ * empty value is none) makes remote mode, where the options of the local
+ * store are refused; without one, the options of remote mode are. The
+ * environment variables of the other mode are left alone, as a shell may
+ * well set both.
+ */
+static int check_mode(struct cli_ctx *cx)
+{
+	const char *src = cx->server != NULL ? "--server" : "RAMPART_SERVER";
+	const char *why, *stray;
+
+	if (cx->server == NULL) {
+		stray = cx->cacert != NULL	    ? "--cacert" :
+			cx->client_cert != NULL ? "--client-cert" :
+			cx->client_key != NULL  ? "--client-key" :
+						  NULL;
+		cx->server = opt_or_env(NULL, "RAMPART_SERVER");
+		if (cx->server == NULL && stray != NULL)
+			return cli_usage_error(cx->cmd,
+					       "%s belongs to remote mode: give "
+					       "--server URL",
+					       stray);
+	}
+	if (cx->server == NULL)
+		return CLI_OK;
+	why = cli_remote_check_url(cx->server);
+	if (why != NULL)
+		return cli_usage_error(cx->cmd, "%s %s: %s", src, cx->server,
+				       why);
+	if (cx->data_dir != NULL || cx->passphrase_file != NULL)
+		return cli_usage_error(
+			cx->cmd,
+			"%s belongs to embedded mode; with a server (%s) the "
+			"server's store is used",
+			cx->data_dir != NULL ? "--data" : "--passphrase-file",
+			src);
+	cx->cacert = opt_or_env(cx->cacert, "RAMPART_CACERT");
+	cx->client_cert = opt_or_env(cx->client_cert, "RAMPART_CLIENT_CERT");
+	cx->client_key = opt_or_env(cx->client_key, "RAMPART_CLIENT_KEY");
+	if (cx->client_key != NULL && cx->client_cert == NULL)
+		return cli_usage_error(cx->cmd,
+				       "--client-key goes with --client-cert");
+	return CLI_OK;
 }
 
 int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
@@ -324,6 +417,8 @@ int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
 	if (r == CLI_OK && cx->token != NULL && cx->token_file != NULL)
 		r = cli_usage_error(spec->cmd,
 				    "--token and --token-file exclude each other");
+	if (r == CLI_OK)
+		r = check_mode(cx);
 	if (r != CLI_OK) {
 		rp_secmem_free(cx->token);
 		cx->token = NULL;
@@ -629,20 +724,13 @@ int cli_open_store(struct cli_ctx *cx)
 	return CLI_OK;
 }
 
-int cli_open(struct cli_ctx *cx)
+/* The bearer token: --token, --token-file, $RAMPART_TOKEN or the file
+ * $RAMPART_TOKEN_FILE, in this order. */
+static int resolve_token(struct cli_ctx *cx)
 {
 	size_t len = 0;
 	int r;
 
-	if (cx->data_dir == NULL) {
-		const char *e = getenv("RAMPART_DATA");
-
-		if (e == NULL || e[0] == '\0')
-			return cli_usage_error(
-				cx->cmd,
-				"no data directory: use --data or set RAMPART_DATA");
-		cx->data_dir = e;
-	}
 	if (cx->token == NULL && cx->token_file != NULL) {
 		r = cli_read_secret_file("token", cx->token_file,
 					 CLI_TOKEN_FILE_MAX, &cx->token, &len);
@@ -682,7 +770,73 @@ int cli_open(struct cli_ctx *cx)
 			return cli_exit_for(RP_ERR_UNAUTHENTICATED);
 		}
 	}
-	r = cli_open_store(cx);
+	return CLI_OK;
+}
+
+static int check_readable(const struct cli_ctx *cx, const char *opt,
+			  const char *path)
+{
+	int e;
+
+	if (path == NULL || access(path, R_OK) == 0)
+		return CLI_OK;
+	e = errno;
+	cli_error(cx->cmd, "%s %s: %s", opt, path, strerror(e));
+	return cli_exit_for(e == ENOENT ? RP_ERR_NOT_FOUND : RP_ERR_IO);
+}
+
+/* Remote mode: the client of cx->server; no connection is made yet. */
+static int open_remote(struct cli_ctx *cx)
+{
+	struct cli_remote_tls tls = { cx->cacert, cx->client_cert,
+				      cx->client_key };
+	int r;
+
+	/* The token travels in a header line: no byte may end or split it
+	 * (a token file written on Windows ends in CR). */
+	for (const char *p = cx->token; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+			cli_error("token", "the token holds a space or a "
+					   "control character; it cannot be "
+					   "sent");
+			return cli_exit_for(RP_ERR_UNAUTHENTICATED);
+		}
+	}
+	/* Named files must be there: curl would only say "TLS failed". */
+	r = check_readable(cx, "--cacert", cx->cacert);
+	if (r == CLI_OK)
+		r = check_readable(cx, "--client-cert", cx->client_cert);
+	if (r == CLI_OK)
+		r = check_readable(cx, "--client-key", cx->client_key);
+	if (r != CLI_OK)
+		return r;
+	r = cli_remote_open(&cx->remote, cx->server, &tls, cx->token);
+	if (r < 0) {
+		cx->remote = NULL;
+		cli_error(cx->cmd, "%s: %s", cx->server, rp_strerror(r));
+		return cli_exit_for(r);
+	}
+	return CLI_OK;
+}
+
+int cli_open(struct cli_ctx *cx)
+{
+	int r;
+
+	if (cx->server == NULL && cx->data_dir == NULL) {
+		const char *e = getenv("RAMPART_DATA");
+
+		if (e == NULL || e[0] == '\0')
+			return cli_usage_error(
+				cx->cmd,
+				"no data directory: use --data or set RAMPART_DATA "
+				"(or --server URL for a rampartd)");
+		cx->data_dir = e;
+	}
+	r = resolve_token(cx);
+	if (r != CLI_OK)
+		return r;
+	r = cx->server != NULL ? open_remote(cx) : cli_open_store(cx);
 	if (r != CLI_OK)
 		return r;
 	cx->call.token = cx->token;
@@ -692,8 +846,12 @@ int cli_open(struct cli_ctx *cx)
 
 void cli_close(struct cli_ctx *cx)
 {
+	rp_service_close(cx->svc);
+	cx->svc = NULL;
 	rp_store_close(cx->store);
 	cx->store = NULL;
+	cli_remote_close(cx->remote);
+	cx->remote = NULL;
 	rp_secmem_free(cx->token);
 	cx->token = NULL;
 	cx->call.token = NULL;
@@ -1278,7 +1436,21 @@ int cli_parse_time(const char *s, int64_t *ret)
 
 int cli_fail(const char *cmd, const char *obj, int err)
 {
-	if (obj != NULL)
+	const char *msg = cli_remote_message();
+
+	if (err <= CLI_ERR_MAX) {
+		cli_error(cmd, "%s", cli_remote_why(err));
+		return cli_exit_for(err);
+	}
+	/* Remote mode: a server that says more than the library would (a
+	 * client certificate is required, an unknown field) says it too. */
+	if (msg[0] != '\0' && strcmp(msg, rp_strerror(err)) != 0) {
+		if (obj != NULL)
+			cli_error(cmd, "%s: %s (server: %s)", obj,
+				  rp_strerror(err), msg);
+		else
+			cli_error(cmd, "%s (server: %s)", rp_strerror(err), msg);
+	} else if (obj != NULL)
 		cli_error(cmd, "%s: %s", obj, rp_strerror(err));
 	else
 		cli_error(cmd, "%s", rp_strerror(err));

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include <rampart/service.h>
 #include <rampart/vault.h>
 
 /* Exit codes (sysexits.h values, spelled out so the meaning is local). */
@@ -25,9 +26,24 @@ enum cli_exit {
 	CLI_OSERR = 71,       /* EX_OSERR: out of memory, system error */
 	CLI_CANTCREAT = 73,   /* EX_CANTCREAT: already exists */
 	CLI_IOERR = 74,       /* EX_IOERR */
+	CLI_PROTOCOL = 76,    /* EX_PROTOCOL: TLS failed, answer not understood */
 	CLI_NOPERM = 77,      /* EX_NOPERM: permission denied, auth failed */
 	CLI_CONFIG = 78,      /* EX_CONFIG */
 };
+
+/*
+ * Errors of remote mode that no rp_err describes (remote.c), below every
+ * rp_err code. cli_fail prints them with the server and curl's reason.
+ */
+enum cli_err {
+	CLI_ERR_CONNECT = -1001,     /* no connection: name, refused, timeout */
+	CLI_ERR_TLS = -1002,         /* TLS handshake or certificate check */
+	CLI_ERR_PROTOCOL = -1003,    /* an answer that is not the API's */
+	CLI_ERR_TRUNCATED = -1004,   /* the connection ended mid-answer */
+	CLI_ERR_SERVER = -1005,      /* the server failed ("internal") */
+	CLI_ERR_UNAVAILABLE = -1006, /* the server is stopping or overloaded */
+};
+#define CLI_ERR_MAX CLI_ERR_CONNECT
 
 struct cli_globals {
 	bool json;
@@ -110,9 +126,14 @@ struct cli_spec {
 	unsigned min_args, max_args;
 };
 
+struct cli_remote;
+
 /*
- * State of one vault command: the common options, then (after cli_open)
- * the open store and the caller. The token is in rp_secmem_alloc memory.
+ * State of one command: the common options, then (after cli_open) either
+ * the open store and the caller (embedded mode) or the client of the
+ * server (remote mode: server is set). The token is in rp_secmem_alloc
+ * memory. The commands reach either through the be_* functions of
+ * backend.h.
  */
 struct cli_ctx {
 	const char *cmd;
@@ -121,9 +142,17 @@ struct cli_ctx {
 	const char *token_file;
 	const char *passphrase_file;
 	const char *request_id;
+	const char *server; /* --server or $RAMPART_SERVER: remote mode */
+	const char *cacert; /* --cacert or $RAMPART_CACERT */
+	const char *client_cert, *client_key; /* --client-cert, --client-key */
 	char *token;
 	rp_store *store;
+	rp_service *svc; /* service commands, embedded mode */
+	struct cli_remote *remote;
 	struct rp_call call;
+	/* A request id the command made for its calls (call.request_id may
+	 * point here): audit readers leave their own reads out by it. */
+	char own_rid[RP_REQUEST_ID_MAX + 1];
 	char *args[CLI_ARGS_MAX]; /* positional arguments */
 	unsigned nargs;
 };
@@ -135,9 +164,12 @@ typedef int (*cli_opt_fn)(void *ctx, unsigned opt, const char *arg);
 /*
  * cli_parse - parse argv (argv[0] is the verb) with getopt_long: the
  * verb's allowed options plus the common ones (--data, --token,
- * --token-file, --passphrase-file, --request-id, --json, --help).
- * Options and positional arguments may be mixed; "--" ends options.
- * Returns CLI_OK, CLI_DONE (help printed) or CLI_USAGE.
+ * --token-file, --passphrase-file, --server, --cacert, --client-cert,
+ * --client-key, --request-id, --json, --help). Options and positional
+ * arguments may be mixed; "--" ends options. A server (--server or
+ * $RAMPART_SERVER) selects remote mode: it must be https://, and --data
+ * and --passphrase-file are then refused; without one, the options of
+ * remote mode are. Returns CLI_OK, CLI_DONE (help printed) or CLI_USAGE.
  */
 int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
 	      const struct cli_spec *spec, int argc, char **argv,
@@ -147,9 +179,11 @@ int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
 void cli_help(const struct cli_spec *spec);
 
 /*
- * cli_open - resolve the data directory, the token and the passphrase, and
- * open the store (cli_open_store). Returns CLI_OK or an exit code after
- * printing the error. cli_close undoes it (safe to call in any case).
+ * cli_open - resolve the token; then in embedded mode the data directory
+ * and the passphrase, and open the store (cli_open_store); in remote mode
+ * make the client of the server (no connection yet). Returns CLI_OK or an
+ * exit code after printing the error. cli_close undoes it, and closes
+ * cx->svc (safe to call in any case).
  */
 int cli_open(struct cli_ctx *cx);
 int cli_open_store(struct cli_ctx *cx);
@@ -237,7 +271,8 @@ void cli_format_time(char *buf, size_t cap, int64_t t);
 int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret);
 
 /* Report a library error for cmd: "rampart: cmd: [obj: ]why"; returns the
- * exit code. */
+ * exit code. A CLI_ERR_* transport error is reported with the server and
+ * the reason instead of obj. */
 int cli_fail(const char *cmd, const char *obj, int err);
 
 #endif

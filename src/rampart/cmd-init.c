@@ -80,6 +80,9 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 		{ "accounts", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		/* Refused with a reason rather than as unknown options. */
+		{ "server", required_argument, NULL, 'S' },
+		{ "cacert", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
@@ -122,6 +125,12 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 		case 'h':
 			help();
 			return CLI_OK;
+		case 'S':
+			return cli_usage_error(
+				"init",
+				"init is local-only (no --server or --cacert): it "
+				"creates a store in a data directory of this machine; "
+				"run it where rampartd will run");
 		default:
 			return cli_usage_error("init",
 					       "unknown or incomplete option '%s'",

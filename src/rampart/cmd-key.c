@@ -13,6 +13,7 @@
 #include <rampart/rampart.h>
 #include <rampart/vault.h>
 
+#include "backend.h"
 #include "cli.h"
 
 enum key_opt {
@@ -324,8 +325,12 @@ static int key_load(struct key_args *a, const struct key_verb *v)
 		return CLI_OK;
 	case INPUT_OP:
 		a->input_secret = true;
-		r = cli_read_input(a->cx.cmd, a->in, RP_KEY_OP_MAX_BYTES, true,
-				   &a->input, &a->input_len);
+		r = cli_read_input(a->cx.cmd, a->in,
+				   RP_KEY_OP_MAX_BYTES +
+					   (v->op == RP_PERM_DECRYPT ?
+						    RP_AEAD_BOX_OVERHEAD :
+						    0),
+				   true, &a->input, &a->input_len);
 		if (r == CLI_OK && v->op == RP_PERM_VERIFY)
 			r = cli_read_input(a->cx.cmd, a->sig,
 					   RP_KEY_OP_MAX_BYTES, false,
@@ -371,8 +376,8 @@ static int key_create(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_create(a->cx.store, &a->cx.call, a->ref.vault, a->ref.key,
-			  a->kty, attrs_or_null(a), &k);
+	r = be_key_create(&a->cx, a->ref.vault, a->ref.key, a->kty,
+			  attrs_or_null(a), &k);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	r = print_key(a, k);
@@ -386,9 +391,9 @@ static int key_import(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_import(a->cx.store, &a->cx.call, a->ref.vault, a->ref.key,
-			  a->format, a->input, a->input_len, a->kty,
-			  a->have_kek ? &a->kek : NULL, attrs_or_null(a), &k);
+	r = be_key_import(&a->cx, a->ref.vault, a->ref.key, a->format, a->input,
+			  a->input_len, a->kty, a->have_kek ? &a->kek : NULL,
+			  attrs_or_null(a), &k);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	r = print_key(a, k);
@@ -403,7 +408,7 @@ static int key_show(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_show(a->cx.store, &a->cx.call, &a->ref, &k);
+	r = be_key_show(&a->cx, &a->ref, &k);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	if (!a->pem_only) {
@@ -449,8 +454,7 @@ static int key_list(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_list(a->cx.store, &a->cx.call, a->target, a->deleted,
-			&list);
+	r = be_key_list(&a->cx, a->target, a->deleted, &list);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	r = a->cx.json	   ? cli_print_json(list) :
@@ -473,7 +477,7 @@ static int key_versions(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_versions(a->cx.store, &a->cx.call, &a->ref, &list);
+	r = be_key_versions(&a->cx, &a->ref, &list);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
@@ -510,14 +514,14 @@ static int key_set(struct key_args *a, const struct key_verb *v)
 	if (a->ops_all) {
 		json_t *k = NULL;
 
-		r = rp_key_show(a->cx.store, &a->cx.call, &a->ref, &k);
+		r = be_key_show(&a->cx, &a->ref, &k);
 		if (r < 0)
 			return cli_fail(a->cx.cmd, a->target, r);
 		a->attrs.ops = kty_ops(rp_kty_from_name(
 			json_string_value(json_object_get(k, "kty"))));
 		json_decref(k);
 	}
-	r = rp_key_set(a->cx.store, &a->cx.call, &a->ref, &a->attrs);
+	r = be_key_set(&a->cx, &a->ref, &a->attrs);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	return cli_print_ok(&a->cx, json_pack("{s:s}", "kid", a->target),
@@ -530,7 +534,7 @@ static int key_rotate(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_rotate(a->cx.store, &a->cx.call, &a->ref, &k);
+	r = be_key_rotate(&a->cx, &a->ref, &k);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	r = print_key(a, k);
@@ -544,11 +548,11 @@ static int key_lifecycle(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	if (strcmp(v->name, "delete") == 0)
-		r = rp_key_delete(a->cx.store, &a->cx.call, &a->ref);
+		r = be_key_delete(&a->cx, &a->ref);
 	else if (strcmp(v->name, "recover") == 0)
-		r = rp_key_recover(a->cx.store, &a->cx.call, &a->ref);
+		r = be_key_recover(&a->cx, &a->ref);
 	else
-		r = rp_key_purge(a->cx.store, &a->cx.call, &a->ref);
+		r = be_key_purge(&a->cx, &a->ref);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	return cli_print_ok(&a->cx, json_pack("{s:s}", "kid", a->target),
@@ -566,7 +570,7 @@ static int key_backup(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_backup(a->cx.store, &a->cx.call, &a->ref, &blob, &len);
+	r = be_key_backup(&a->cx, &a->ref, &blob, &len);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	snprintf(kid, sizeof(kid), "%s/%s", a->ref.vault, a->ref.key);
@@ -581,8 +585,7 @@ static int key_restore(struct key_args *a, const struct key_verb *v)
 	int r;
 
 	(void)v;
-	r = rp_key_restore(a->cx.store, &a->cx.call, a->target, a->input,
-			   a->input_len, &k);
+	r = be_key_restore(&a->cx, a->target, a->input, a->input_len, &k);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);
 	r = print_key(a, k);
@@ -636,9 +639,8 @@ static int key_crypto(struct key_args *a, const struct key_verb *v)
 	uint32_t version = 0;
 	int r;
 
-	r = rp_key_op(a->cx.store, &a->cx.call, v->op, &a->ref, a->alg,
-		      a->input, a->input_len, a->sig_data, a->sig_len, &out,
-		      &out_len, &version);
+	r = be_key_op(&a->cx, v->op, &a->ref, a->alg, a->input, a->input_len,
+		      a->sig_data, a->sig_len, &out, &out_len, &version);
 	if (r == RP_ERR_STATE) {
 		cli_error(a->cx.cmd,
 			  "%s: the key is disabled, not yet valid or expired, "

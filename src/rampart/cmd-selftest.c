@@ -53,6 +53,9 @@ int cmd_selftest(const struct cli_globals *g, int argc, char **argv)
 		{ "vectors", required_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		/* Refused with a reason rather than as unknown options. */
+		{ "server", required_argument, NULL, 'S' },
+		{ "cacert", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rp_selftest_result res = { 0 };
@@ -80,6 +83,12 @@ int cmd_selftest(const struct cli_globals *g, int argc, char **argv)
 		case 'h':
 			help();
 			return CLI_OK;
+		case 'S':
+			return cli_usage_error(
+				"selftest",
+				"selftest is local-only (no --server or --cacert): "
+				"it tests the cryptography of this machine's "
+				"librampart");
 		default:
 			return cli_usage_error(
 				"selftest", "unknown or incomplete option '%s'",

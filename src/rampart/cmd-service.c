@@ -28,7 +28,9 @@
 #include <rampart/service.h>
 #include <rampart/vault.h>
 
+#include "backend.h"
 #include "cli.h"
+#include "remote.h"
 
 /* A Customer Key DEP has exactly this many root keys. */
 #define DEP_ROOTS 2
@@ -44,6 +46,12 @@
 #define ROOTS_TEXT_MAX 512
 /* Suffix of the temporary file next to the output of 'file get -o'. */
 #define TMP_SUFFIX ".tmp-XXXXXX"
+/* tenant audit: records printed by default and at most, and per call
+ * (the library's cap). */
+#define TAUDIT_LINES_DEFAULT 20
+#define TAUDIT_LINES_MAX 10000
+#define TAUDIT_PAGE 1000
+#define TAUDIT_ID_BYTES 8
 
 enum svc_opt {
 	SO_OWNER,
@@ -56,6 +64,9 @@ enum svc_opt {
 	SO_PREFIX,
 	SO_DEEP,
 	SO_COLLECT,
+	SO_ROLE,
+	SO_LINES,
+	SO_AFTER,
 	SO_COUNT
 };
 
@@ -87,6 +98,15 @@ static const struct cli_opt svc_opts[] = {
 	[SO_COLLECT] = { "collect", false, 0, NULL,
 			 "delete orphan blobs (left by puts that never "
 			 "committed)" },
+	[SO_ROLE] = { "role", true, 0, "ROLE",
+		      "user: works with the tenant's files; admin: also "
+		      "manages its DEPs and members and reads its audit "
+		      "records" },
+	[SO_LINES] = { "lines", true, 'n', "N",
+		       "print N records (default 20, at most 10000)" },
+	[SO_AFTER] = { "after", true, 0, "SEQ",
+		       "the first N records after sequence number SEQ "
+		       "(default: the last N records)" },
 	[SO_COUNT] = { NULL, false, 0, NULL, NULL },
 };
 
@@ -102,7 +122,6 @@ enum svc_target {
 
 struct svc_args {
 	struct cli_ctx cx;
-	rp_service *svc;
 	const char *target; /* the positional argument as given */
 	char tenant[RP_NAME_MAX + 1];
 	char name[RP_NAME_MAX + 1]; /* DEP or site of TARGET_PAIR */
@@ -113,6 +132,10 @@ struct svc_args {
 	const char *confirm, *to, *in, *out, *prefix;
 	uint32_t version; /* 0: latest */
 	bool deep, collect;
+	const char *role;
+	size_t lines;
+	uint64_t after;
+	bool after_set;
 };
 
 struct svc_verb {
@@ -164,6 +187,25 @@ static int svc_opt(void *ctx, unsigned opt, const char *arg)
 		break;
 	case SO_COLLECT:
 		a->collect = true;
+		break;
+	case SO_ROLE:
+		if (strcmp(arg, "user") != 0 && strcmp(arg, "admin") != 0)
+			return cli_usage_error(a->cx.cmd,
+					       "--role takes user or admin");
+		a->role = arg;
+		break;
+	case SO_LINES:
+		if (cli_parse_uint(arg, TAUDIT_LINES_MAX, &v) < 0 || v == 0)
+			return cli_usage_error(a->cx.cmd, "-n takes 1 to %d",
+					       TAUDIT_LINES_MAX);
+		a->lines = (size_t)v;
+		break;
+	case SO_AFTER:
+		if (cli_parse_uint(arg, INT64_MAX, &v) < 0)
+			return cli_usage_error(a->cx.cmd,
+					       "--after takes a sequence number");
+		a->after = v;
+		a->after_set = true;
 		break;
 	default:
 		return CLI_SOFTWARE;
@@ -252,6 +294,9 @@ static int svc_check(struct svc_args *a, const struct svc_verb *v)
 					       "'%s' exactly",
 					       a->confirm, a->target);
 	}
+	if (strcmp(a->cx.cmd, "tenant member set") == 0 && a->role == NULL)
+		return cli_usage_error(a->cx.cmd,
+				       "--role user or --role admin is required");
 	if (strcmp(a->cx.cmd, "dep recover") == 0 && a->to == NULL)
 		return cli_usage_error(a->cx.cmd, "--to NAME is required");
 	if (strcmp(a->cx.cmd, "file get") == 0 && a->cx.json && is_std(a->out))
@@ -282,9 +327,8 @@ static int svc_open(struct svc_args *a)
 
 	if (r != CLI_OK)
 		return r;
-	r = rp_service_open(&a->svc, a->cx.store, a->cx.data_dir);
+	r = be_service_open(&a->cx);
 	if (r < 0) {
-		a->svc = NULL;
 		cli_error("open service", "%s: %s", a->cx.data_dir,
 			  r == RP_ERR_NOT_FOUND ?
 				  "no content DB here (the store was made "
@@ -311,10 +355,12 @@ static const int io_signals[] = { SIGINT, SIGTERM, SIGHUP };
 
 struct io_guard {
 	struct sigaction old[IO_NSIGNALS];
+	struct cli_ctx *cx;
 };
 
-/* Catch the signals that end a transfer (those not ignored already). */
-static void guard_on(struct io_guard *g)
+/* Catch the signals that end a transfer (those not ignored already); a
+ * remote transfer that waits for the server is abandoned on them too. */
+static void guard_on(struct io_guard *g, struct cli_ctx *cx)
 {
 	struct sigaction sa;
 
@@ -328,12 +374,17 @@ static void guard_on(struct io_guard *g)
 		    g->old[i].sa_handler == SIG_IGN)
 			(void)sigaction(io_signals[i], &g->old[i], NULL);
 	}
+	g->cx = cx;
+	if (cx->remote != NULL)
+		cli_remote_set_stop(cx->remote, &io_signal);
 }
 
 /* Restore the handlers; a signal caught meanwhile is delivered now
  * (call it after cleaning up). */
 static void guard_off(struct io_guard *g)
 {
+	if (g->cx->remote != NULL)
+		cli_remote_set_stop(g->cx->remote, NULL);
 	for (size_t i = 0; i < IO_NSIGNALS; i++)
 		(void)sigaction(io_signals[i], &g->old[i], NULL);
 	if (io_signal != 0)
@@ -503,7 +554,7 @@ static int io_fail(const struct svc_args *a, const struct fd_io *io,
 
 static int tenant_create(struct svc_args *a)
 {
-	int r = rp_tenant_create(a->svc, &a->cx.call, a->tenant, a->owner);
+	int r = be_tenant_create(&a->cx, a->tenant, a->owner);
 
 	if (r < 0)
 		return svc_fail(a, a->tenant, r);
@@ -527,7 +578,7 @@ static int tenant_list(struct svc_args *a)
 	bool deps = false;
 	int r;
 
-	r = rp_tenant_list(a->svc, &a->cx.call, &list);
+	r = be_tenant_list(&a->cx, &list);
 	if (r < 0)
 		return svc_fail(a, NULL, r);
 	if (a->cx.json) {
@@ -547,6 +598,215 @@ out:
 	return r;
 }
 
+/* "TENANT PRINCIPAL" for error messages. */
+static void member_obj(char *buf, size_t cap, const struct svc_args *a)
+{
+	snprintf(buf, cap, "%s %s", a->tenant, a->cx.args[1]);
+}
+
+static int tenant_member_set(struct svc_args *a)
+{
+	const char *who = a->cx.args[1];
+	char obj[PAIR_LEN + 8];
+	int r;
+
+	member_obj(obj, sizeof(obj), a);
+	r = be_tenant_member_set(&a->cx, a->tenant, who, a->role);
+	if (r == RP_ERR_INVALID) {
+		cli_error(a->cx.cmd,
+			  "%s: invalid: not a principal name, or the tenant's "
+			  "owner (whose role is fixed)",
+			  obj);
+		return cli_exit_for(r);
+	}
+	if (r < 0)
+		return svc_fail(a, obj, r);
+	return cli_print_ok(&a->cx,
+			    json_pack("{s:s,s:s,s:s}", "tenant", a->tenant,
+				      "principal", who, "role", a->role),
+			    "%s is now %s of tenant %s", who,
+			    strcmp(a->role, "admin") == 0 ? "an admin" :
+							    "a user",
+			    a->tenant);
+}
+
+static int tenant_member_remove(struct svc_args *a)
+{
+	const char *who = a->cx.args[1];
+	char obj[PAIR_LEN + 8];
+	int r;
+
+	member_obj(obj, sizeof(obj), a);
+	r = be_tenant_member_remove(&a->cx, a->tenant, who);
+	if (r < 0)
+		return svc_fail(a, obj, r);
+	return cli_print_ok(&a->cx,
+			    json_pack("{s:s,s:s}", "tenant", a->tenant,
+				      "principal", who),
+			    "%s removed from tenant %s", who, a->tenant);
+}
+
+static int tenant_member_list(struct svc_args *a)
+{
+	static const struct cli_column cols[] = {
+		{ "principal", "PRINCIPAL" },
+		{ "role", "ROLE" },
+		{ "created", "ADDED" },
+		{ NULL, NULL },
+	};
+	json_t *list = NULL;
+	int r;
+
+	r = be_tenant_members(&a->cx, a->tenant, &list);
+	if (r < 0)
+		return svc_fail(a, a->tenant, r);
+	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
+	json_decref(list);
+	return r;
+}
+
+/* tenant audit: a reading session and the records it keeps. */
+struct taudit {
+	struct svc_args *a;
+	const char *rid; /* a->cx.own_rid */
+	json_t **ring; /* the last a->lines records */
+	size_t head, count;
+};
+
+static const char *rec_str(const json_t *rec, const char *k)
+{
+	const char *s = json_string_value(json_object_get(rec, k));
+
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* Whether rec is a read of this session itself (each read is audited,
+ * under the session's request id, in the tenant's records). */
+static bool taudit_own(const struct taudit *t, const json_t *rec)
+{
+	const char *op = rec_str(rec, "op"), *rid = rec_str(rec, "request_id");
+
+	return op != NULL && rid != NULL && strcmp(op, "tenant.audit") == 0 &&
+	       strcmp(rid, t->rid) == 0;
+}
+
+/* One record: SEQ TIME PRINCIPAL OP TENANT[/SITE][/VERSION] OUTCOME
+ * REQUEST-ID DETAIL (--json: the object). */
+static int taudit_print(const struct taudit *t, json_t *rec)
+{
+	char when[CLI_TIME_LEN], target[2 * (RP_NAME_MAX + 1) + 16];
+	const char *tenant = rec_str(rec, "tenant"), *site = rec_str(rec, "site");
+	json_int_t version = json_integer_value(json_object_get(rec, "version"));
+
+	if (t->a->cx.json)
+		return cli_print_json(rec);
+	cli_format_value(when, sizeof(when), "time_us",
+			 json_object_get(rec, "time_us"));
+	if (site != NULL && version > 0)
+		snprintf(target, sizeof(target), "%s/%s/%lld", tenant ?: "-",
+			 site, (long long)version);
+	else if (site != NULL)
+		snprintf(target, sizeof(target), "%s/%s", tenant ?: "-", site);
+	else
+		snprintf(target, sizeof(target), "%s", tenant ?: "-");
+	printf("%lld %s %s %s %s %s %s%s%s\n",
+	       (long long)json_integer_value(json_object_get(rec, "seq")), when,
+	       rec_str(rec, "principal") ?: "-", rec_str(rec, "op") ?: "-",
+	       target, rec_str(rec, "outcome") ?: "-",
+	       rec_str(rec, "request_id") ?: "-",
+	       rec_str(rec, "detail") != NULL ? " " : "",
+	       rec_str(rec, "detail") ?: "");
+	return CLI_OK;
+}
+
+static void taudit_keep(struct taudit *t, json_t *rec)
+{
+	size_t n = t->a->lines;
+
+	if (t->count == n) {
+		json_decref(t->ring[t->head]);
+		t->ring[t->head] = json_incref(rec);
+		t->head = (t->head + 1) % n;
+	} else {
+		t->ring[(t->head + t->count++) % n] = json_incref(rec);
+	}
+}
+
+/*
+ * Read the tenant's records after `after` page by page: keep the last
+ * a->lines of them (from the start of the log), or with --after stop
+ * once a->lines are kept.
+ */
+static int taudit_scan(struct taudit *t, uint64_t after)
+{
+	struct svc_args *a = t->a;
+	json_t *page = NULL, *rec;
+	size_t i, n;
+	int r;
+
+	do {
+		r = be_tenant_audit(&a->cx, a->tenant, after, TAUDIT_PAGE,
+				    &page);
+		if (r < 0)
+			return svc_fail(a, a->tenant, r);
+		n = json_array_size(page);
+		json_array_foreach(page, i, rec)
+		{
+			json_int_t s = json_integer_value(
+				json_object_get(rec, "seq"));
+
+			if (s > 0 && (uint64_t)s > after)
+				after = (uint64_t)s;
+			if (taudit_own(t, rec))
+				continue;
+			taudit_keep(t, rec);
+			if (a->after_set && t->count == a->lines)
+				break;
+		}
+		json_decref(page);
+	} while (n == TAUDIT_PAGE && !(a->after_set && t->count == a->lines));
+	return CLI_OK;
+}
+
+static int tenant_audit(struct svc_args *a)
+{
+	struct taudit t = { .a = a };
+	uint8_t rnd[TAUDIT_ID_BYTES];
+	char hex[RP_HEX_ENCODED_LEN(TAUDIT_ID_BYTES)];
+	int r;
+
+	/* A request id of its own, to leave this session's reads out. */
+	t.rid = a->cx.own_rid;
+	if (a->cx.request_id != NULL) {
+		snprintf(a->cx.own_rid, sizeof(a->cx.own_rid), "%s",
+			 a->cx.request_id);
+	} else {
+		r = rp_random(rnd, sizeof(rnd));
+		if (r == 0)
+			r = rp_hex_encode(hex, sizeof(hex), NULL, rnd,
+					  sizeof(rnd));
+		if (r < 0)
+			return cli_fail(a->cx.cmd, "request id", r);
+		snprintf(a->cx.own_rid, sizeof(a->cx.own_rid), "taudit-%s",
+			 hex);
+	}
+	a->cx.call.request_id = a->cx.own_rid;
+	t.ring = calloc(a->lines, sizeof(*t.ring));
+	if (t.ring == NULL) {
+		cli_error(a->cx.cmd, "out of memory");
+		return CLI_OSERR;
+	}
+	r = taudit_scan(&t, a->after);
+	for (size_t i = 0; r == CLI_OK && i < t.count; i++)
+		r = taudit_print(&t, t.ring[(t.head + i) % a->lines]);
+	if (r == CLI_OK)
+		r = cli_flush();
+	for (size_t i = 0; i < t.count; i++)
+		json_decref(t.ring[(t.head + i) % a->lines]);
+	free(t.ring);
+	return r;
+}
+
 /* ------------------------------------------------------------------ */
 /* dep                                                                 */
 /* ------------------------------------------------------------------ */
@@ -556,8 +816,8 @@ static int dep_create(struct svc_args *a)
 	const char *reason = NULL;
 	int r;
 
-	r = rp_dep_create(a->svc, &a->cx.call, a->tenant, a->name, a->roots[0],
-			  a->roots[1], &reason);
+	r = be_dep_create(&a->cx, a->tenant, a->name, a->roots[0], a->roots[1],
+			  &reason);
 	if (r == RP_ERR_INVALID && reason != NULL) {
 		cli_error(a->cx.cmd, "%s", reason);
 		return cli_exit_for(r);
@@ -571,7 +831,7 @@ static int dep_create(struct svc_args *a)
 
 static int dep_assign(struct svc_args *a)
 {
-	int r = rp_dep_assign(a->svc, &a->cx.call, a->tenant, a->name);
+	int r = be_dep_assign(&a->cx, a->tenant, a->name);
 
 	if (r == RP_ERR_STATE) {
 		cli_error(a->cx.cmd, "%s: the DEP is purged", a->target);
@@ -624,7 +884,7 @@ static int dep_show(struct svc_args *a)
 	size_t i;
 	int r;
 
-	r = rp_dep_show(a->svc, &a->cx.call, a->tenant, &list);
+	r = be_dep_show(&a->cx, a->tenant, &list);
 	if (r < 0)
 		return svc_fail(a, a->tenant, r);
 	if (a->cx.json) {
@@ -661,7 +921,7 @@ out:
 
 static int dep_roll(struct svc_args *a)
 {
-	int r = rp_dep_roll(a->svc, &a->cx.call, a->tenant, a->name);
+	int r = be_dep_roll(&a->cx, a->tenant, a->name);
 
 	if (r == RP_ERR_STATE) {
 		cli_error(a->cx.cmd, "%s: the DEP is purged", a->target);
@@ -677,8 +937,7 @@ static int dep_roll(struct svc_args *a)
 
 static int dep_purge(struct svc_args *a)
 {
-	int r = rp_dep_purge(a->svc, &a->cx.call, a->tenant, a->name,
-			     a->confirm);
+	int r = be_dep_purge(&a->cx, a->tenant, a->name, a->confirm);
 
 	if (r == RP_ERR_STATE) {
 		cli_error(a->cx.cmd,
@@ -700,7 +959,7 @@ static int dep_purge(struct svc_args *a)
 static int dep_recover(struct svc_args *a)
 {
 	char both[2 * PAIR_LEN + 8];
-	int r = rp_dep_recover(a->svc, &a->cx.call, a->tenant, a->name, a->to);
+	int r = be_dep_recover(&a->cx, a->tenant, a->name, a->to);
 
 	if (r == RP_ERR_NOT_FOUND) {
 		/* The tenant, the DEP or the one to move to. */
@@ -737,6 +996,7 @@ static int file_put(struct svc_args *a)
 	struct io_guard g;
 	struct stat st;
 	uint32_t version = 0;
+	int64_t size = -1;
 	int r;
 
 	if (!is_std(a->in)) {
@@ -751,13 +1011,12 @@ static int file_put(struct svc_args *a)
 		name = a->in;
 	}
 	/* The size is known for a regular file only. */
-	progress_start(&pg, a->cx.json,
-		       fstat(io.fd, &st) == 0 && S_ISREG(st.st_mode) ?
-			       (uint64_t)st.st_size :
-			       0);
+	if (fstat(io.fd, &st) == 0 && S_ISREG(st.st_mode))
+		size = (int64_t)st.st_size;
+	progress_start(&pg, a->cx.json, size > 0 ? (uint64_t)size : 0);
 	io.pg = &pg;
-	guard_on(&g);
-	r = rp_file_put(a->svc, &a->cx.call, &a->ref, fd_read, &io, &version);
+	guard_on(&g, &a->cx);
+	r = be_file_put(&a->cx, &a->ref, fd_read, &io, size, &version);
 	progress_end(&pg);
 	if (io.fd != STDIN_FILENO)
 		close(io.fd);
@@ -798,7 +1057,7 @@ static int file_lookup(struct svc_args *a, uint32_t *version, uint64_t *size)
 	size_t i;
 	int r;
 
-	r = rp_file_versions(a->svc, &a->cx.call, &a->ref, &list);
+	r = be_file_versions(&a->cx, &a->ref, &list);
 	if (r < 0)
 		return svc_fail(a, a->target, r);
 	/* Sorted by version: the latest is the last one. */
@@ -903,7 +1162,7 @@ static int file_get(struct svc_args *a)
 		snprintf(obj, sizeof(obj), "%s", a->target);
 	/* Signals are caught before the temporary file exists, so none can
 	 * end the command between its creation and its removal. */
-	guard_on(&g);
+	guard_on(&g, &a->cx);
 	if (!is_std(a->out)) {
 		r = tmp_create(a, a->out, &tmp, &io.fd);
 		if (r != CLI_OK) {
@@ -915,7 +1174,7 @@ static int file_get(struct svc_args *a)
 	progress_start(&pg, a->cx.json, size);
 	io.pg = &pg;
 	/* With the version found above, the size shown is that version's. */
-	r = rp_file_get(a->svc, &a->cx.call, &a->ref, version, fd_write, &io);
+	r = be_file_get(&a->cx, &a->ref, version, fd_write, &io);
 	progress_end(&pg);
 	if (r < 0) {
 		r = io_fail(a, &io, name, obj, r);
@@ -962,8 +1221,7 @@ static int file_ls(struct svc_args *a)
 	json_t *list = NULL;
 	int r;
 
-	r = rp_file_list(a->svc, &a->cx.call, a->tenant, a->name, a->prefix,
-			 &list);
+	r = be_file_list(&a->cx, a->tenant, a->name, a->prefix, &list);
 	if (r < 0)
 		return svc_fail(a, a->target, r);
 	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
@@ -983,7 +1241,7 @@ static int file_versions(struct svc_args *a)
 	json_t *list = NULL;
 	int r;
 
-	r = rp_file_versions(a->svc, &a->cx.call, &a->ref, &list);
+	r = be_file_versions(&a->cx, &a->ref, &list);
 	if (r < 0)
 		return svc_fail(a, a->target, r);
 	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
@@ -993,7 +1251,7 @@ static int file_versions(struct svc_args *a)
 
 static int file_rm(struct svc_args *a)
 {
-	int r = rp_file_remove(a->svc, &a->cx.call, &a->ref);
+	int r = be_file_remove(&a->cx, &a->ref);
 
 	if (r < 0)
 		return svc_fail(a, a->target, r);
@@ -1014,7 +1272,7 @@ static int store_check(struct svc_args *a)
 	size_t i;
 	int r;
 
-	r = rp_service_check(a->svc, &a->cx.call, a->deep, a->collect, &rep);
+	r = be_service_check(&a->cx, a->deep, a->collect, &rep);
 	/* Inconsistency is the answer of the check, not a refused call. */
 	if (r < 0 && !(r == RP_ERR_CORRUPT && rep != NULL)) {
 		json_decref(rep);
@@ -1052,8 +1310,8 @@ static const struct svc_verb verbs[] = {
 	{ { "tenant create", "NAME", "[--owner PRINCIPAL]",
 	    "Creates a tenant owned by PRINCIPAL (default: the caller), with\n"
 	    "a service-managed DEP 'default' assigned to it. Store\n"
-	    "administrators only. Only the owner manages the tenant's DEPs\n"
-	    "and reads and writes its files.",
+	    "administrators only, who get no access to it: the owner and\n"
+	    "the members it adds (tenant member set) use it.",
 	    svc_opts, B(SO_OWNER), 1, 1 },
 	  TARGET_TENANT, tenant_create },
 	{ { "tenant list", NULL, NULL,
@@ -1061,17 +1319,45 @@ static const struct svc_verb verbs[] = {
 	    "their owner and the DEP new data is written under.",
 	    svc_opts, 0, 0, 0 },
 	  TARGET_NONE, tenant_list },
+	{ { "tenant member set", "TENANT PRINCIPAL", "--role user|admin",
+	    "Makes PRINCIPAL a member of TENANT with role user (works with\n"
+	    "the tenant's files: put, get, ls, versions, rm) or admin (also\n"
+	    "manages its DEPs and members and reads its audit records), or\n"
+	    "changes its role. The owner's role is fixed. Tenant admins\n"
+	    "(the owner and members with role admin) only.",
+	    svc_opts, B(SO_ROLE), 2, 2 },
+	  TARGET_TENANT, tenant_member_set },
+	{ { "tenant member remove", "TENANT PRINCIPAL", NULL,
+	    "Takes PRINCIPAL's membership of TENANT away. Tenant admins\n"
+	    "only.",
+	    svc_opts, 0, 2, 2 },
+	  TARGET_TENANT, tenant_member_remove },
+	{ { "tenant member list", "TENANT", NULL,
+	    "Lists the tenant's owner and members with their roles\n"
+	    "(owner, admin, user). Tenant admins only.",
+	    svc_opts, 0, 1, 1 },
+	  TARGET_TENANT, tenant_member_list },
+	{ { "tenant audit", "TENANT", "[-n N] [--after SEQ]",
+	    "Prints the audit records of the service's calls on TENANT\n"
+	    "(tenant.*, dep.*, file.*), oldest first, one per line:\n"
+	    "SEQ TIME PRINCIPAL OP TENANT[/SITE][/VERSION] OUTCOME REQUEST-ID\n"
+	    "DETAIL (--json: one JSON object per line). By default the last\n"
+	    "N; with --after, the first N after that sequence number. Every\n"
+	    "read is itself audited; the reads of this command are not\n"
+	    "printed. Tenant admins only.",
+	    svc_opts, B(SO_LINES) | B(SO_AFTER), 1, 1 },
+	  TARGET_TENANT, tenant_audit },
 	{ { "dep create", "TENANT/NAME", "--root VAULT/KEY --root VAULT/KEY",
 	    "Creates a Customer Key DEP rooted in two customer keys: RSA of\n"
 	    "2048 bits or more, enabled, in two different vaults that have\n"
 	    "purge protection on and grant wrap and unwrap to principal\n"
 	    "rampart-service. Its key is wrapped under each root and under\n"
-	    "an availability key of the service. Tenant owner only.",
+	    "an availability key of the service. Tenant admins only.",
 	    svc_opts, B(SO_ROOT), 1, 1 },
 	  TARGET_PAIR, dep_create },
 	{ { "dep assign", "TENANT/NAME", NULL,
 	    "Makes the DEP the one new data of the tenant is written under.\n"
-	    "Existing data keeps its DEP. Tenant owner only.",
+	    "Existing data keeps its DEP. Tenant admins only.",
 	    svc_opts, 0, 1, 1 },
 	  TARGET_PAIR, dep_assign },
 	{ { "dep show", "TENANT", NULL,
@@ -1081,7 +1367,7 @@ static const struct svc_verb verbs[] = {
 	  TARGET_TENANT, dep_show },
 	{ { "dep roll", "TENANT/NAME", NULL,
 	    "After a root key was rotated, wraps the DEP key under the roots'\n"
-	    "current versions. No data is re-encrypted. Tenant owner only.",
+	    "current versions. No data is re-encrypted. Tenant admins only.",
 	    svc_opts, 0, 1, 1 },
 	  TARGET_PAIR, dep_roll },
 	{ { "dep purge", "TENANT/NAME", "--confirm TENANT/NAME",
@@ -1089,7 +1375,7 @@ static const struct svc_verb verbs[] = {
 	    "revoked: destroys every wrapped form of its key and its\n"
 	    "availability key, then deletes the blobs of every file under\n"
 	    "it. This cannot be undone and affects every user of the tenant.\n"
-	    "Tenant owner only.",
+	    "Tenant admins only.",
 	    svc_opts, B(SO_CONFIRM), 1, 1 },
 	  TARGET_PAIR, dep_purge },
 	{ { "dep recover", "TENANT/NAME", "--to NAME",
@@ -1102,14 +1388,15 @@ static const struct svc_verb verbs[] = {
 	    "Stores a new version of a file read from FILE (default: stdin),\n"
 	    "streamed and encrypted chunk by chunk; unchanged chunks of the\n"
 	    "previous version are reused. Prints 'TENANT/SITE/PATH version\n"
-	    "N'. The site is created on first use. Tenant owner only.",
+	    "N'. The site is created on first use. The tenant's owner and\n"
+	    "members only.",
 	    svc_opts, B(SO_IN), 1, 1 },
 	  TARGET_FILE, file_put },
 	{ { "file get", "TENANT/SITE/PATH", "[-o FILE] [--version N]",
 	    "Writes a version of a file (default: the latest) to stdout, or\n"
 	    "to FILE through a temporary file that replaces FILE only when\n"
 	    "every chunk authenticated. Each chunk is authenticated before a\n"
-	    "byte of it is written. Tenant owner only.",
+	    "byte of it is written. The tenant's owner and members only.",
 	    svc_opts, B(SO_OUT) | B(SO_VERSION), 1, 1 },
 	  TARGET_FILE, file_get },
 	{ { "file ls", "TENANT/SITE", "[--prefix P]",
@@ -1140,7 +1427,7 @@ static int dispatch(const char *noun, const struct cli_globals *g, int argc,
 		    char **argv)
 {
 	const struct svc_verb *v = NULL;
-	struct svc_args a = { .svc = NULL };
+	struct svc_args a = { .lines = TAUDIT_LINES_DEFAULT };
 	size_t nl = strlen(noun);
 	int r;
 
@@ -1159,7 +1446,6 @@ static int dispatch(const char *noun, const struct cli_globals *g, int argc,
 		r = svc_open(&a);
 	if (r == CLI_OK)
 		r = v->run(&a);
-	rp_service_close(a.svc);
 	cli_close(&a.cx);
 	return r;
 }
@@ -1167,6 +1453,35 @@ static int dispatch(const char *noun, const struct cli_globals *g, int argc,
 static int tenant_main(const struct cli_globals *g, int argc, char **argv)
 {
 	return dispatch("tenant", g, argc, argv);
+}
+
+static const struct cli_command member_verbs[] = {
+	{ "set", "add a member or change its role", NULL, NULL },
+	{ "remove", "take a membership away", NULL, NULL },
+	{ "list", "list the owner and the members with their roles", NULL,
+	  NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+/* tenant member VERB: a noun within the noun. */
+static int tenant_member_main(const struct cli_globals *g, int argc,
+			      char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		FILE *f = argc < 2 ? stderr : stdout;
+
+		fprintf(f, "usage: rampart tenant member <verb> [<args>]\n\n"
+			   "Verbs:\n");
+		for (const struct cli_command *v = member_verbs; v->name != NULL;
+		     v++)
+			fprintf(f, "  %-12s %s\n", v->name, v->summary);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	for (const struct cli_command *v = member_verbs; v->name != NULL; v++)
+		if (strcmp(v->name, argv[1]) == 0)
+			return dispatch("tenant member", g, argc - 1, argv + 1);
+	return cli_usage_error("tenant member", "unknown verb '%s'", argv[1]);
 }
 
 static int dep_main(const struct cli_globals *g, int argc, char **argv)
@@ -1187,6 +1502,9 @@ static int store_main(const struct cli_globals *g, int argc, char **argv)
 const struct cli_command cli_tenant_verbs[] = {
 	{ "create", "create a tenant with its default DEP", tenant_main, NULL },
 	{ "list", "list the tenants you can see", tenant_main, NULL },
+	{ "member", "manage a tenant's members and their roles",
+	  tenant_member_main, NULL },
+	{ "audit", "print a tenant's audit records", tenant_main, NULL },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -15,6 +15,7 @@
 #include <rampart/rampart.h>
 #include <rampart/vault.h>
 
+#include "backend.h"
 #include "cli.h"
 
 /* Records per rp_audit_read call while paging. */
@@ -172,7 +173,7 @@ static int vault_create(struct vault_args *a)
 				   .purge_protection = a->purge };
 	int r;
 
-	r = rp_vault_create(a->cx.store, &a->cx.call, name, &o);
+	r = be_vault_create(&a->cx, name, &o);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, name, r);
 	return cli_print_ok(&a->cx, json_pack("{s:s}", "vault", name),
@@ -192,7 +193,7 @@ static int vault_list(struct vault_args *a)
 	json_t *list = NULL;
 	int r;
 
-	r = rp_vault_list(a->cx.store, &a->cx.call, &list);
+	r = be_vault_list(&a->cx, &list);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, NULL, r);
 	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
@@ -208,7 +209,7 @@ static int vault_show(struct vault_args *a)
 	size_t i;
 	int r;
 
-	r = rp_vault_show(a->cx.store, &a->cx.call, name, &v);
+	r = be_vault_show(&a->cx, name, &v);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, name, r);
 	if (a->cx.json) {
@@ -236,8 +237,7 @@ static int vault_update(struct vault_args *a)
 	const char *name = a->cx.args[0];
 	int r;
 
-	r = rp_vault_update(a->cx.store, &a->cx.call, name, a->retention,
-			    a->purge);
+	r = be_vault_update(&a->cx, name, a->retention, a->purge);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, name, r);
 	return cli_print_ok(&a->cx, json_pack("{s:s}", "vault", name),
@@ -250,10 +250,8 @@ static int vault_grant_revoke(struct vault_args *a, bool grant)
 	char obj[2 * RP_NAME_MAX + 32];
 	int r;
 
-	r = grant ? rp_vault_grant(a->cx.store, &a->cx.call, vault, subject,
-				   a->perms) :
-		    rp_vault_revoke(a->cx.store, &a->cx.call, vault, subject,
-				    a->perms);
+	r = grant ? be_vault_grant(&a->cx, vault, subject, a->perms) :
+		    be_vault_revoke(&a->cx, vault, subject, a->perms);
 	snprintf(obj, sizeof(obj), "%s %s", vault, subject);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, obj, r);
@@ -279,7 +277,7 @@ static int vault_maintain(struct vault_args *a)
 	json_t *res = NULL;
 	int r;
 
-	r = rp_vault_maintain(a->cx.store, &a->cx.call, &res);
+	r = be_vault_maintain(&a->cx, &res);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, NULL, r);
 	if (a->cx.json) {
@@ -302,8 +300,7 @@ static int principal_create(struct vault_args *a)
 	char *token = NULL, *qname = NULL, *head = NULL, *label = NULL;
 	int r;
 
-	r = rp_principal_create(a->cx.store, &a->cx.call, name, a->admin,
-				&token);
+	r = be_principal_create(&a->cx, name, a->admin, &token);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, name, r);
 	qname = cli_json_quote(name);
@@ -339,7 +336,7 @@ static int principal_list(struct vault_args *a)
 	json_t *list = NULL;
 	int r;
 
-	r = rp_principal_list(a->cx.store, &a->cx.call, &list);
+	r = be_principal_list(&a->cx, &list);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, NULL, r);
 	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
@@ -352,7 +349,7 @@ static int principal_whoami(struct vault_args *a)
 	json_t *me = NULL;
 	int r;
 
-	r = rp_principal_whoami(a->cx.store, &a->cx.call, &me);
+	r = be_principal_whoami(&a->cx, &me);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, NULL, r);
 	if (a->cx.json) {
@@ -370,7 +367,7 @@ static int group_create(struct vault_args *a)
 	const char *name = a->cx.args[0];
 	int r;
 
-	r = rp_group_create(a->cx.store, &a->cx.call, name);
+	r = be_group_create(&a->cx, name);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, name, r);
 	return cli_print_ok(&a->cx, json_pack("{s:s}", "group", name),
@@ -383,8 +380,8 @@ static int group_add_remove(struct vault_args *a, bool add)
 	char obj[2 * RP_NAME_MAX + 32];
 	int r;
 
-	r = add ? rp_group_add(a->cx.store, &a->cx.call, group, principal) :
-		  rp_group_remove(a->cx.store, &a->cx.call, group, principal);
+	r = add ? be_group_add(&a->cx, group, principal) :
+		  be_group_remove(&a->cx, group, principal);
 	snprintf(obj, sizeof(obj), "%s %s", group, principal);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, obj, r);
@@ -415,7 +412,7 @@ static int group_list(struct vault_args *a)
 	json_t *list = NULL;
 	int r;
 
-	r = rp_group_list(a->cx.store, &a->cx.call, &list);
+	r = be_group_list(&a->cx, &list);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, NULL, r);
 	r = a->cx.json ? cli_print_json(list) : cli_print_table(list, cols);
@@ -442,14 +439,14 @@ static uint64_t jseq(const json_t *rec)
 }
 
 struct tail {
-	struct vault_args *a;
-	struct rp_call call; /* with this session's request id */
-	char rid[RP_REQUEST_ID_MAX + 1];
+	struct vault_args *a; /* a->cx.call carries this session's request id */
+	const char *rid;      /* a->cx.own_rid */
 	char me[RP_NAME_MAX + 1];
 	unsigned calls; /* audited calls made so far (each adds a record) */
 	json_t **ring;  /* the last a->lines records to print */
 	size_t ring_head, ring_count;
 	uint64_t last_seq;
+	int exit; /* exit code of a failed print while streaming */
 };
 
 /* Whether rec was made by this tail session itself (its own reads). */
@@ -500,7 +497,7 @@ static int tail_read(struct tail *t, uint64_t after, size_t max, json_t **ret)
 	int r;
 
 	t->calls++;
-	r = rp_audit_read(t->a->cx.store, &t->call, after, max, ret);
+	r = be_audit_read(&t->a->cx, after, max, ret);
 	if (r < 0)
 		return cli_fail(t->a->cx.cmd, NULL, r);
 	if (!json_is_array(*ret)) {
@@ -614,6 +611,52 @@ static void tail_on_signal(int sig)
 	tail_stop = 1;
 }
 
+/* Remote mode: one record the server streamed. Returns 0 or, to end the
+ * stream, a negative code with the exit code in t->exit. */
+static int tail_streamed(void *ctx, json_t *rec)
+{
+	struct tail *t = ctx;
+	uint64_t s = jseq(rec);
+
+	/* After a reconnection the server may repeat what was printed. */
+	if (s <= t->last_seq)
+		return 0;
+	t->last_seq = s;
+	if (tail_own(t, rec))
+		return 0;
+	t->exit = tail_print(t, rec);
+	if (t->exit == CLI_OK && fflush(stdout) != 0) {
+		cli_error("output", "%s", strerror(errno));
+		t->exit = cli_exit_for(RP_ERR_IO);
+	}
+	return t->exit == CLI_OK ? 0 : RP_ERR_IO;
+}
+
+/* Remote mode: the server pushes new records as they are written. When
+ * it ends the stream (a restart, a timeout), take it up again after the
+ * interval where it ended; a server that is gone ends the command. */
+static int tail_stream(struct tail *t)
+{
+	int r;
+
+	while (!tail_stop) {
+		struct timespec ts = {
+			.tv_sec = t->a->interval_ms / 1000,
+			.tv_nsec = (long)(t->a->interval_ms % 1000) * 1000000,
+		};
+
+		r = be_audit_stream(&t->a->cx, t->last_seq, tail_streamed, t,
+				    &tail_stop);
+		if (t->exit != CLI_OK)
+			return t->exit;
+		if (r < 0)
+			return cli_fail(t->a->cx.cmd, NULL, r);
+		while (!tail_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return CLI_OK;
+}
+
 static int tail_follow(struct tail *t)
 {
 	struct sigaction sa;
@@ -627,6 +670,8 @@ static int tail_follow(struct tail *t)
 		cli_error(t->a->cx.cmd, "sigaction: %s", strerror(errno));
 		return CLI_OSERR;
 	}
+	if (t->a->cx.remote != NULL)
+		return tail_stream(t);
 	while (!tail_stop && r == CLI_OK) {
 		struct timespec ts = {
 			.tv_sec = t->a->interval_ms / 1000,
@@ -655,8 +700,10 @@ static int audit_tail(struct vault_args *a)
 	uint64_t end = 0, from, back;
 	int r;
 
+	t.rid = a->cx.own_rid;
 	if (a->cx.request_id != NULL) {
-		snprintf(t.rid, sizeof(t.rid), "%s", a->cx.request_id);
+		snprintf(a->cx.own_rid, sizeof(a->cx.own_rid), "%s",
+			 a->cx.request_id);
 	} else {
 		r = rp_random(rnd, sizeof(rnd));
 		if (r == 0)
@@ -664,16 +711,15 @@ static int audit_tail(struct vault_args *a)
 					  sizeof(rnd));
 		if (r < 0)
 			return cli_fail(a->cx.cmd, "request id", r);
-		snprintf(t.rid, sizeof(t.rid), "tail-%s", hex);
+		snprintf(a->cx.own_rid, sizeof(a->cx.own_rid), "tail-%s", hex);
 	}
-	t.call = a->cx.call;
-	t.call.request_id = t.rid;
+	a->cx.call.request_id = a->cx.own_rid;
 	if (a->lines == 0 && !a->follow)
 		return CLI_OK;
 
 	/* Who we are, to leave our own reads out of what is printed. */
 	t.calls++;
-	r = rp_principal_whoami(a->cx.store, &t.call, &me);
+	r = be_principal_whoami(&a->cx, &me);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, NULL, r);
 	snprintf(t.me, sizeof(t.me), "%s", jstr(me, "name") ?: "");
@@ -731,7 +777,7 @@ static int audit_verify(struct vault_args *a)
 	bool ok;
 	int r;
 
-	r = rp_audit_verify(a->cx.store, &a->cx.call, &rep);
+	r = be_audit_verify(&a->cx, &rep);
 	if (r < 0 && r != RP_ERR_AUTH)
 		return cli_fail(a->cx.cmd, NULL, r);
 	/* A broken chain is the answer of the check, not a refused call. */
@@ -839,9 +885,11 @@ static const struct vault_verb verbs[] = {
 	    "Prints the last N audit records, oldest first, one per line:\n"
 	    "SEQ TIME PRINCIPAL OP VAULT/KEY[/VERSION] OUTCOME REQUEST-ID\n"
 	    "(--json: one JSON object per line). With --follow, keeps\n"
-	    "printing new records until SIGINT or SIGTERM. Every read is\n"
-	    "itself audited; the reads of this command are not printed.\n"
-	    "Administrators only.",
+	    "printing new records until SIGINT or SIGTERM: it polls every\n"
+	    "--interval-ms, or with --server the server streams them (and\n"
+	    "--interval-ms is the wait before taking up a stream the server\n"
+	    "ended). Every read is itself audited; the reads of this\n"
+	    "command are not printed. Administrators only.",
 	    vault_opts, B(VO_LINES) | B(VO_FOLLOW) | B(VO_INTERVAL), 0, 0 },
 	  audit_tail },
 	{ { "audit verify", NULL, NULL,

@@ -8,6 +8,7 @@
  * one of its verbs. Every level answers --help; unknown words and options are
  * usage errors (exit 64).
  */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,21 @@ static const struct cli_command commands[] = {
 	  NULL },
 	{ NULL, NULL, NULL, NULL },
 };
+
+/*
+ * jansson's allocator for the whole process: every block it frees is
+ * wiped first. Secrets pass through jansson as JSON strings: a new token
+ * or unwrapped material in a server's answer (remote mode), a JWK being
+ * imported (inside the library). Blocks are plain malloc ones, so text
+ * from json_dumps may still be released with free().
+ */
+static void json_wipe_free(void *p)
+{
+	if (p == NULL)
+		return;
+	rp_wipe(p, malloc_usable_size(p));
+	free(p);
+}
 
 void cli_error(const char *what, const char *fmt, ...)
 {
@@ -94,6 +110,14 @@ int cli_exit_for(int err)
 		return CLI_OSERR;
 	case RP_ERR_SELFTEST:
 		return CLI_CHECK_FAILED;
+	case CLI_ERR_CONNECT:
+	case CLI_ERR_UNAVAILABLE:
+		return CLI_UNAVAILABLE;
+	case CLI_ERR_TLS:
+	case CLI_ERR_PROTOCOL:
+		return CLI_PROTOCOL;
+	case CLI_ERR_TRUNCATED:
+		return CLI_IOERR;
 	default:
 		return CLI_SOFTWARE;
 	}
@@ -117,7 +141,15 @@ static void usage(FILE *f)
 		   "  $RAMPART_TOKEN            bearer token (--token-file, --token)\n"
 		   "  $RAMPART_TOKEN_FILE       file holding the bearer token\n"
 		   "  $RAMPART_PASSPHRASE_FILE  passphrase file of a passphrase-\n"
-		   "                            sealed store (--passphrase-file)\n\n"
+		   "                            sealed store (--passphrase-file)\n"
+		   "  $RAMPART_SERVER           https:// URL of a rampartd: remote\n"
+		   "                            mode, the same commands through the\n"
+		   "                            server (--server)\n"
+		   "  $RAMPART_CACERT           CA certificates (PEM) to verify the\n"
+		   "                            server with (--cacert)\n"
+		   "  $RAMPART_CLIENT_CERT      client certificate for a server that\n"
+		   "  $RAMPART_CLIENT_KEY       asks for one, and its key\n"
+		   "                            (--client-cert, --client-key)\n\n"
 		   "'rampart <command> --help' describes a command.\n");
 }
 
@@ -147,6 +179,9 @@ int main(int argc, char **argv)
 {
 	struct cli_globals g = { .json = false };
 	int i = 1;
+
+	/* Before jansson allocates anything. */
+	json_set_alloc_funcs(malloc, json_wipe_free);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0) {

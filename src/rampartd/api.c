@@ -42,7 +42,18 @@ struct ctx {
 
 typedef void (*handler_fn)(struct ctx *c);
 
-enum { R_JSON = 1u << 0, R_NOAUTH = 1u << 1 };
+enum {
+	R_JSON = 1u << 0,   /* a JSON body, at most max_json_bytes */
+	R_NOAUTH = 1u << 1, /* no token */
+	/* Larger JSON bodies, for base64url values the library accepts:
+	 * key operations take up to RP_KEY_OP_MAX_BYTES, restore takes a
+	 * backup of up to 16 MiB (4/3 larger once encoded). */
+	R_KEYOP = 1u << 2,
+	R_BACKUP = 1u << 3,
+};
+
+#define KEYOP_JSON_MAX ((uint64_t)RP_KEY_OP_MAX_BYTES / 3 * 8 + 65536)
+#define BACKUP_JSON_MAX (((uint64_t)16 << 20) / 3 * 4 + 65536)
 
 struct route {
 	const char *method;
@@ -299,10 +310,9 @@ static int query_bool(struct ctx *c, const char *name, bool *ret)
 	return r;
 }
 
-/* Read the JSON body (at most max_json_bytes); an empty body is {}. */
-static int read_json(struct ctx *c)
+/* Read the JSON body (at most cap bytes); an empty body is {}. */
+static int read_json(struct ctx *c, uint64_t cap)
 {
-	uint64_t cap = c->d->cfg.max_json_bytes;
 	size_t n = 0, size = 4096;
 	char *buf = malloc(size);
 	json_error_t e;
@@ -1660,13 +1670,13 @@ static const struct route routes[] = {
 	{ "POST", "/v1/maintain", h_maintain, 0 },
 	{ "GET", "/v1/vaults/{}/keys", h_keys, 0 },
 	{ "POST", "/v1/vaults/{}/keys", h_key_create, R_JSON },
-	{ "POST", "/v1/vaults/{}/keys/import", h_key_import, R_JSON },
-	{ "POST", "/v1/vaults/{}/keys/restore", h_key_restore, R_JSON },
+	{ "POST", "/v1/vaults/{}/keys/import", h_key_import, R_JSON | R_KEYOP },
+	{ "POST", "/v1/vaults/{}/keys/restore", h_key_restore, R_JSON | R_BACKUP },
 	{ "GET", "/v1/vaults/{}/keys/{}", h_key_show, 0 },
 	{ "PATCH", "/v1/vaults/{}/keys/{}", h_key_set, R_JSON },
 	{ "DELETE", "/v1/vaults/{}/keys/{}", h_key_delete, 0 },
 	{ "GET", "/v1/vaults/{}/keys/{}/versions", h_key_versions, 0 },
-	{ "POST", "/v1/vaults/{}/keys/{}/{}", h_key_action, R_JSON },
+	{ "POST", "/v1/vaults/{}/keys/{}/{}", h_key_action, R_JSON | R_KEYOP },
 	{ "GET", "/v1/audit", h_audit, 0 },
 	{ "GET", "/v1/audit/stream", h_audit_stream, 0 },
 	{ "POST", "/v1/audit/verify", h_audit_verify, 0 },
@@ -1875,7 +1885,13 @@ void rd_handle(rp_http_req *req, void *arg)
 				goto done;
 			}
 		}
-		if ((rt->flags & R_JSON) && (r = read_json(&c)) < 0) {
+		uint64_t cap = c.d->cfg.max_json_bytes;
+
+		if ((rt->flags & R_KEYOP) && cap < KEYOP_JSON_MAX)
+			cap = KEYOP_JSON_MAX;
+		if ((rt->flags & R_BACKUP) && cap < BACKUP_JSON_MAX)
+			cap = BACKUP_JSON_MAX;
+		if ((rt->flags & R_JSON) && (r = read_json(&c, cap)) < 0) {
 			if (r == RP_ERR_INVALID)
 				reply_error(&c, 400, "invalid",
 					    "the body is not a JSON object");

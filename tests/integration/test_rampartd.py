@@ -737,3 +737,23 @@ def test_mutual_tls_required(tmp_path):
     r = subprocess.run([str(d.bin), "--client-cert-required", "true"],
                        capture_output=True, text=True)
     assert r.returncode == 64 and "needs client_ca" in r.stderr
+
+
+def test_large_key_operation_bodies(d):
+    """Key operations take values up to the library's 1 MiB limit, though
+    base64url makes the JSON body a third larger than other bodies may be."""
+    alice = principal(d, "alice")
+    assert d.request("POST", "/v1/vaults", d.admin,
+                     {"name": "kv", "owner": "alice"}).status == 201
+    assert d.request("POST", "/v1/vaults/kv/keys", alice,
+                     {"name": "k", "kty": "aes-256"}).status == 201
+    data = os.urandom(1 << 20)
+    e = d.request("POST", "/v1/vaults/kv/keys/k/encrypt", alice,
+                  {"value": b64(data)})
+    assert e.status == 200, e
+    p = d.request("POST", "/v1/vaults/kv/keys/k/decrypt", alice,
+                  {"value": e.json()["value"]})
+    assert p.status == 200 and unb64(p.json()["value"]) == data
+    r = d.request("POST", "/v1/vaults/kv/keys/k/encrypt", alice,
+                  {"value": b64(data + b"x")})
+    assert (r.status, r.error_code()) == (413, "too_large"), r
