@@ -8,12 +8,13 @@ FUZZ_BUILD  ?= build-fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 BENCH_SECONDS ?= 3
+SOAK_SECONDS ?= 300
 MESON_FLAGS ?=
 
 FUZZ_TARGETS := codec aead keywrap pkey jwk vectors blobcred cdc http
 
 .PHONY: all deps build build-asan build-fuzz run test test-unit test-asan \
-	test-integration fuzz fuzz-smoke bench format clean
+	test-integration fuzz fuzz-smoke bench soak format clean
 
 all: build
 
@@ -70,6 +71,13 @@ fuzz: build-fuzz
 
 bench: build
 	./bench/run.sh $(BUILD)/bench/bench-crypto $(BENCH_SECONDS)
+
+# The soak test, separate from `make test`: 64 clients against one rampartd
+# for SOAK_SECONDS (uploads, downloads, ranges, key operations), RSS
+# sampled, then SIGTERM and the offline store and audit checks.
+soak: build
+	SOAK_SECONDS=$(SOAK_SECONDS) RAMPART_BUILD=$(CURDIR)/$(BUILD) \
+		$(PYTHON) tests/soak/soak.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -535,4 +535,16 @@ if [ "$misses" -eq 0 ]; then
 else
 	echo "summary: MISS - files missed $misses of $total targets"
 fi
+
+# ---- rampartd --------------------------------------------------------------
+# rampartd over HTTPS on loopback: downloads against nginx serving the same
+# plaintext, uploads against the library's own put, and AES-256 KWP unwraps
+# per second with latency percentiles. The section is bench/http.sh (which
+# also runs alone, `bench/http.sh [BUILD]`; its header explains every case
+# and target); it prints PASS/MISS like the sections above and fails only
+# when a program failed. BENCH_HTTP_SECONDS defaults to SECONDS here.
+echo
+BENCH_HTTP_SECONDS=${BENCH_HTTP_SECONDS:-$seconds} \
+	"$(dirname "$0")/http.sh" "$(dirname "$(dirname "$bench")")" ||
+	die "bench/http.sh failed"
 exit 0

@@ -1401,20 +1401,20 @@ RP_EXPORT int rp_file_remove(rp_service *svc, const struct rp_call *call,
 		r = resolve(svc, &c, ref, &pl);
 	if (r == 0)
 		r = files_forget(svc, "id = ?1", pl.file, &bs, &n);
-	if (r == 0)
+	/* The blobs stay: with the maps went every wrapped chunk key, so
+	 * nobody can read them, and deleting them needs the delete
+	 * credential that request handling never holds. `store check
+	 * --collect` (administrators) removes them as orphans. */
+	if (r == 0) {
+		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
+			 "path=%.100s blobs_left=%zu", ref->path, n);
 		r = svc_precommit(&c);
+	}
 	if (r == 0)
 		r = svc_db_commit(svc);
 	else
 		svc_db_rollback(svc);
 	pthread_mutex_unlock(&svc->lock);
-	/* The blobs stay: with the maps went every wrapped chunk key, so
-	 * nobody can read them, and deleting them needs the delete
-	 * credential that request handling never holds. `store check
-	 * --collect` (administrators) removes them as orphans. */
-	if (r == 0)
-		snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
-			 "path=%.100s blobs_left=%zu", ref->path, n);
 	free(bs);
 	return svc_end(&c, r);
 }

@@ -1908,14 +1908,10 @@ done:
 		uint64_t us = now_us() - t0;
 
 		rd_metrics_request(c.d, route, c.status, us);
-		rd_log(c.status >= 500 ? RD_WARN : RD_INFO, "request",
-		       json_pack("{s:s,s:s,s:i,s:f,s:I,s:I,s:s,s:s}", "method",
-				 method,
-				 "route", route >= 0 ? routes[route].pattern : "-",
-				 "status", c.status, "ms", (double)us / 1000.0,
-				 "in", (json_int_t)c.bytes_in, "out",
-				 (json_int_t)c.bytes_out, "request_id", c.rid,
-				 "peer", rp_http_req_peer(req)));
+		rd_log_request(c.status >= 500 ? RD_WARN : RD_INFO, method,
+			       route >= 0 ? routes[route].pattern : "-",
+			       c.status, (double)us / 1000.0, c.bytes_in,
+			       c.bytes_out, c.rid, rp_http_req_peer(req));
 	}
 	json_decref(c.body);
 	params_free(&c);

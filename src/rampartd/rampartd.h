@@ -69,6 +69,10 @@ struct rd {
  * be NULL; it is consumed (json_decref). Never give it secrets. */
 void rd_log(enum rd_level level, const char *msg, json_t *fields);
 void rd_set_log_level(enum rd_level level);
+/* The line of one answered request (the hot path: no jansson). */
+void rd_log_request(enum rd_level level, const char *method,
+		    const char *route, int status, double ms, uint64_t in,
+		    uint64_t out, const char *request_id, const char *peer);
 
 /* The HTTP handler (api.c). */
 void rd_handle(rp_http_req *req, void *arg);
