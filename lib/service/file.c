@@ -1512,7 +1512,7 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 		if (r == 0)
 			r = rp_blob_list(svc->blobs, cred, a, list_cb, &l);
 	}
-	if (r == 0)
+	if (r == 0 && l.n > 0) /* qsort and bsearch want a real array */
 		qsort(l.ls, l.n, sizeof(*l.ls), listed_cmp);
 	/* Every blob the content DB knows must exist with its size. */
 	pthread_mutex_lock(&svc->lock);
@@ -1530,7 +1530,9 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 			continue;
 		}
 		memcpy(key.id, sqlite3_column_blob(st, 1), RP_BLOB_ID_BYTES);
-		hit = bsearch(&key, l.ls, l.n, sizeof(*l.ls), listed_cmp);
+		hit = l.n > 0 ? bsearch(&key, l.ls, l.n, sizeof(*l.ls),
+					listed_cmp) :
+				NULL;
 		hex_id(hex, key.id);
 		if (hit == NULL)
 			json_array_append_new(
@@ -1579,8 +1581,8 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 			struct listed key = { .account = es[i].account };
 
 			memcpy(key.id, es[i].id, RP_BLOB_ID_BYTES);
-			if (bsearch(&key, l.ls, l.n, sizeof(*l.ls),
-				    listed_cmp) == NULL) {
+			if (l.n == 0 || bsearch(&key, l.ls, l.n, sizeof(*l.ls),
+						listed_cmp) == NULL) {
 				json_array_append_new(
 					problems,
 					json_sprintf("%s v%u: chunk %u missing",
