@@ -1028,10 +1028,69 @@ out:
 /* ---- get --------------------------------------------------------- */
 
 /*
+ * The chunks of a read are opened (blob read, key unwrapped and committed,
+ * AES-GCM authenticated and decrypted) by two threads: the caller opens
+ * the even ones itself into slot 0, a second thread the odd ones into slot
+ * 1, and the caller writes them out in order. So a read uses both cores
+ * whether writing is cheap (decryption is the work) or not (the writes
+ * overlap the other thread's decryption). A chunk reaches write() only
+ * once it authenticated.
+ */
+struct opener {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	rp_service *svc;
+	const struct place *pl;
+	const struct entry *es;
+	const uint8_t *sk;
+	char (*rcred)[RP_BLOB_CRED_MAX];
+	const uint32_t *todo; /* entry indices to open, in order */
+	uint32_t ntodo;
+	struct {
+		uint8_t *blob, *out;
+		int err;
+		bool full;
+	} slot[2];
+	bool quit;
+};
+
+static void *opener_main(void *arg)
+{
+	struct opener *o = arg;
+
+	for (uint32_t k = 1; k < o->ntodo; k += 2) {
+		unsigned s = 1;
+		const struct entry *e = &o->es[o->todo[k]];
+		int err;
+
+		pthread_mutex_lock(&o->mu);
+		while (o->slot[s].full && !o->quit)
+			pthread_cond_wait(&o->cv, &o->mu);
+		if (o->quit) {
+			pthread_mutex_unlock(&o->mu);
+			break;
+		}
+		pthread_mutex_unlock(&o->mu);
+		err = chunk_open(o->svc, o->pl, e, o->sk, o->rcred[e->account],
+				 o->slot[s].blob, o->slot[s].out);
+		pthread_mutex_lock(&o->mu);
+		o->slot[s].err = err;
+		o->slot[s].full = true;
+		pthread_cond_broadcast(&o->cv);
+		pthread_mutex_unlock(&o->mu);
+		if (err < 0)
+			break; /* the caller stops at this slot */
+	}
+	return NULL;
+}
+
+/*
  * Decrypt the chunks of a version that hold bytes [offset, offset + length)
  * and write those bytes (write may be NULL: verify). Chunks wholly before
  * the range are skipped without being read: the map, authenticated as a
- * whole, vouches for their lengths.
+ * whole, vouches for their lengths, which are checked (with the last-chunk
+ * flags) before a byte is written.
  */
 static int read_version(rp_service *svc, const struct place *pl,
 			uint32_t version, const uint8_t *box, size_t box_len,
@@ -1039,57 +1098,123 @@ static int read_version(rp_service *svc, const struct place *pl,
 			void *wctx, uint64_t *ret_size)
 {
 	char rcred[RP_BLOB_ACCOUNTS_MAX][RP_BLOB_CRED_MAX];
-	uint8_t sk[SVC_KEY_BYTES], *blob = NULL, *out = NULL;
+	uint8_t sk[SVC_KEY_BYTES];
+	struct opener o = { 0 };
 	struct entry *es = NULL;
-	uint32_t count = 0;
-	uint64_t size = 0, total = 0;
+	uint32_t count = 0, *todo = NULL, ntodo = 0;
+	uint64_t size = 0, total = 0, *starts = NULL;
+	unsigned nslots = 0;
+	bool threaded = false;
 	int r;
 
 	r = map_open(svc, pl, version, box, box_len, &es, &count, &size);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&svc->lock);
-	r = site_key(svc, pl->site, sk);
-	pthread_mutex_unlock(&svc->lock);
-	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++)
-		r = svc_cred(svc, a, RP_BLOB_READ, rcred[a]);
-	if (r == 0) {
-		blob = malloc(RP_CDC_MAX_BYTES + RP_AEAD_TAG_BYTES);
-		out = malloc(RP_CDC_MAX_BYTES);
-		if (blob == NULL || out == NULL)
+	/* The whole list first: lengths, last flags, which chunks to open. */
+	if (count > 0) {
+		todo = malloc(count * sizeof(*todo));
+		starts = malloc(count * sizeof(*starts));
+		if (todo == NULL || starts == NULL)
 			r = RP_ERR_NOMEM;
 	}
 	for (uint32_t i = 0; r == 0 && i < count; i++) {
-		uint64_t start = total, end = total + es[i].len;
+		uint64_t end = total + es[i].len;
 
 		if (es[i].last != (i + 1 == count)) {
 			r = RP_ERR_CORRUPT; /* truncated or extended */
 			break;
 		}
+		starts[i] = total;
+		if (end > offset && total < offset + length)
+			todo[ntodo++] = i;
 		total = end;
-		if (end <= offset || start >= offset + length)
-			continue; /* outside the range */
-		r = chunk_open(svc, pl, &es[i], sk, rcred[es[i].account], blob,
-			       out);
+	}
+	if (r == 0 && total != size)
+		r = RP_ERR_CORRUPT;
+	if (r == 0) {
+		pthread_mutex_lock(&svc->lock);
+		r = site_key(svc, pl->site, sk);
+		pthread_mutex_unlock(&svc->lock);
+	}
+	for (uint32_t a = 0; r == 0 && ntodo > 0 && a < svc->accounts; a++)
+		r = svc_cred(svc, a, RP_BLOB_READ, rcred[a]);
+	nslots = ntodo > 1 ? 2 : ntodo;
+	for (unsigned s = 0; r == 0 && s < nslots; s++) {
+		o.slot[s].blob = malloc(RP_CDC_MAX_BYTES + RP_AEAD_TAG_BYTES);
+		o.slot[s].out = malloc(RP_CDC_MAX_BYTES);
+		if (o.slot[s].blob == NULL || o.slot[s].out == NULL)
+			r = RP_ERR_NOMEM;
+	}
+	o = (struct opener){ .svc = svc, .pl = pl, .es = es, .sk = sk,
+			     .rcred = rcred, .todo = todo, .ntodo = ntodo,
+			     .slot = { o.slot[0], o.slot[1] } };
+	if (r == 0 && ntodo > 1) {
+		sigset_t all, old;
+
+		pthread_mutex_init(&o.mu, NULL);
+		pthread_cond_init(&o.cv, NULL);
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		threaded = pthread_create(&o.thread, NULL, opener_main, &o) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!threaded) {
+			pthread_mutex_destroy(&o.mu);
+			pthread_cond_destroy(&o.cv);
+		}
+	}
+	for (uint32_t k = 0; r == 0 && k < ntodo; k++) {
+		uint32_t i = todo[k];
+		unsigned s = threaded ? k % 2 : 0;
+		uint64_t start = starts[i], end = start + es[i].len;
+
+		if (threaded && s == 1) {
+			pthread_mutex_lock(&o.mu);
+			while (!o.slot[s].full)
+				pthread_cond_wait(&o.cv, &o.mu);
+			r = o.slot[s].err;
+			pthread_mutex_unlock(&o.mu);
+		} else {
+			r = chunk_open(svc, pl, &es[i], sk,
+				       rcred[es[i].account], o.slot[s].blob,
+				       o.slot[s].out);
+		}
 		if (r == 0 && write != NULL) {
 			uint64_t from = offset > start ? offset - start : 0;
 			uint64_t to = offset + length < end ?
 					      offset + length - start :
 					      es[i].len;
 
-			r = write(wctx, out + from, (size_t)(to - from));
+			r = write(wctx, o.slot[s].out + from,
+				  (size_t)(to - from));
+		}
+		if (threaded && s == 1) {
+			pthread_mutex_lock(&o.mu);
+			o.slot[s].full = false;
+			pthread_cond_broadcast(&o.cv);
+			pthread_mutex_unlock(&o.mu);
 		}
 	}
-	if (r == 0 && total != size)
-		r = RP_ERR_CORRUPT;
+	if (threaded) {
+		pthread_mutex_lock(&o.mu);
+		o.quit = true;
+		pthread_cond_broadcast(&o.cv);
+		pthread_mutex_unlock(&o.mu);
+		pthread_join(o.thread, NULL);
+		pthread_mutex_destroy(&o.mu);
+		pthread_cond_destroy(&o.cv);
+	}
 	if (r == 0 && ret_size != NULL)
 		*ret_size = size;
 	rp_wipe(sk, sizeof(sk));
 	rp_wipe(rcred, sizeof(rcred));
-	if (out != NULL)
-		rp_wipe(out, RP_CDC_MAX_BYTES);
-	free(out);
-	free(blob);
+	for (unsigned s = 0; s < 2; s++) {
+		if (o.slot[s].out != NULL)
+			rp_wipe(o.slot[s].out, RP_CDC_MAX_BYTES);
+		free(o.slot[s].out);
+		free(o.slot[s].blob);
+	}
+	free(todo);
+	free(starts);
 	free(es);
 	return r;
 }
