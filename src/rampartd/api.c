@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1804,18 +1805,38 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/*
+ * Request ids the server makes: a random prefix drawn once per process and
+ * a counter, unique across restarts and instances without a call into the
+ * random generator per request (they are correlation ids, not secrets).
+ */
+static char rid_prefix[17];
+static uint64_t rid_counter;
+static pthread_once_t rid_once = PTHREAD_ONCE_INIT;
+
+static void rid_prefix_init(void)
+{
+	uint8_t rnd[8];
+
+	if (rp_random(rnd, sizeof(rnd)) < 0 ||
+	    rp_hex_encode(rid_prefix, sizeof(rid_prefix), NULL, rnd,
+			  sizeof(rnd)) < 0)
+		snprintf(rid_prefix, sizeof(rid_prefix), "%016llx",
+			 (unsigned long long)time(NULL));
+}
+
 static void request_id(struct ctx *c)
 {
 	const char *h = rp_http_req_header(c->req, "X-Request-Id");
-	uint8_t rnd[12];
 
 	if (h != NULL && rid_valid(h)) {
 		snprintf(c->rid, sizeof(c->rid), "%s", h);
 		return;
 	}
-	if (rp_random(rnd, sizeof(rnd)) < 0 ||
-	    rp_hex_encode(c->rid, sizeof(c->rid), NULL, rnd, sizeof(rnd)) < 0)
-		snprintf(c->rid, sizeof(c->rid), "none");
+	pthread_once(&rid_once, rid_prefix_init);
+	snprintf(c->rid, sizeof(c->rid), "%s-%llu", rid_prefix,
+		 (unsigned long long)__atomic_add_fetch(&rid_counter, 1,
+							 __ATOMIC_RELAXED));
 }
 
 /* "Bearer TOKEN": the token, or NULL. */
