@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -442,6 +443,19 @@ static int config_load(struct rd_config *c, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * jansson's blocks are wiped when freed: request bodies hold secrets a
+ * client sends (a key to wrap, a PEM to import), and jansson copies every
+ * string it parses. Blocks stay plain malloc ones.
+ */
+static void json_wipe_free(void *p)
+{
+	if (p == NULL)
+		return;
+	rp_wipe(p, malloc_usable_size(p));
+	free(p);
+}
+
 /* ---- stores ------------------------------------------------------ */
 
 static int read_passphrase(const char *path, char **ret, size_t *ret_len)
@@ -586,6 +600,8 @@ int main(int argc, char **argv)
 	pthread_t sig_th;
 	int r, rc = 1;
 
+	/* Before jansson allocates anything. */
+	json_set_alloc_funcs(malloc, json_wipe_free);
 	/* Secrets must not reach a core dump. */
 	(void)setrlimit(RLIMIT_CORE, &no_core);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
