@@ -55,3 +55,19 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+
+# nginx is only the benchmarks' reference server (bench/http.sh runs its
+# own instance on loopback). Debian starts the system service on port 80
+# of every interface when the package is installed: if this run installed
+# it, stop that service and keep it from starting at boot.
+case " $missing " in
+*" nginx-light "*)
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+	elif command -v service >/dev/null 2>&1; then
+		$SUDO service nginx stop >/dev/null 2>&1 || true
+		$SUDO update-rc.d nginx disable >/dev/null 2>&1 || true
+	fi
+	echo "deps: nginx installed for the benchmarks; its system service is stopped and disabled"
+	;;
+esac
