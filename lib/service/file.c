@@ -1370,12 +1370,7 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&svc->lock);
-	r = svc_end(&c, r);
-	if (r == 0)
-		*ret = list;
-	else
-		json_decref(list);
-	return r;
+	return svc_end_json(&c, r, list, ret);
 }
 
 RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
@@ -1420,12 +1415,7 @@ RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
 	pthread_mutex_unlock(&svc->lock);
 	if (r == 0 && json_array_size(list) == 0)
 		r = RP_ERR_NOT_FOUND;
-	r = svc_end(&c, r);
-	if (r == 0)
-		*ret = list;
-	else
-		json_decref(list);
-	return r;
+	return svc_end_json(&c, r, list, ret);
 }
 
 /* Drop the rows of the given files (tx held) and return their blobs. */

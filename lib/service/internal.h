@@ -92,6 +92,10 @@ RP_HIDDEN int svc_begin(struct svc_call *c, rp_service *svc,
 			const struct rp_call *call, const char *op,
 			const char *tenant, const char *what);
 RP_HIDDEN int svc_end(struct svc_call *c, int r);
+/* svc_end for calls with a JSON result: on success *ret gets j, otherwise
+ * j is released. Returns what svc_end returns. */
+RP_HIDDEN int svc_end_json(struct svc_call *c, int r, json_t *j,
+			   json_t **ret);
 /*
  * svc_precommit - make the call's success record durable right before the
  * content-DB commit, so a change can never be committed unaudited (even if

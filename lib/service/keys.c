@@ -850,12 +850,7 @@ RP_EXPORT int rp_dep_show(rp_service *svc, const struct rp_call *call,
 	sqlite3_finalize(st);
 	sqlite3_finalize(ws);
 	pthread_mutex_unlock(&svc->lock);
-	r = svc_end(&c, r);
-	if (r == 0)
-		*ret = list;
-	else
-		json_decref(list);
-	return r;
+	return svc_end_json(&c, r, list, ret);
 }
 
 RP_EXPORT int rp_dep_roll(rp_service *svc, const struct rp_call *call,

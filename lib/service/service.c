@@ -217,6 +217,16 @@ int svc_end(struct svc_call *c, int r)
 	return r < 0 ? r : a;
 }
 
+int svc_end_json(struct svc_call *c, int r, json_t *j, json_t **ret)
+{
+	r = svc_end(c, r);
+	if (r == 0)
+		*ret = j;
+	else
+		json_decref(j);
+	return r;
+}
+
 /* ---- keys of the service itself ---------------------------------- */
 
 static int cred_key_fn(void *ctx, uint32_t account, uint32_t access,
@@ -844,12 +854,7 @@ RP_EXPORT int rp_tenant_members(rp_service *svc, const struct rp_call *call,
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&svc->lock);
-	r = svc_end(&c, r);
-	if (r == 0)
-		*ret = list;
-	else
-		json_decref(list);
-	return r;
+	return svc_end_json(&c, r, list, ret);
 }
 
 static const char *const svc_audit_ops[] = { "tenant.", "dep.", "file.",
@@ -880,12 +885,7 @@ RP_EXPORT int rp_tenant_audit(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = audit_read_filtered(svc->ks, after, max, tenant,
 					svc_audit_ops, &list);
-	r = svc_end(&c, r);
-	if (r == 0)
-		*ret = list;
-	else
-		json_decref(list);
-	return r;
+	return svc_end_json(&c, r, list, ret);
 }
 
 /* In keys.c: a service-managed DEP for a new tenant (in a tx). */
@@ -1025,12 +1025,7 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&svc->lock);
-	r = svc_end(&c, r);
-	if (r == 0)
-		*ret = list;
-	else
-		json_decref(list);
-	return r;
+	return svc_end_json(&c, r, list, ret);
 }
 
 /* ---- benchmarks -------------------------------------------------- */
