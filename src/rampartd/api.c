@@ -557,6 +557,39 @@ static void free_b64(uint8_t *p, size_t n, bool secret)
 	}
 }
 
+/* ---- handlers that are one library call with a JSON answer -------- */
+
+typedef int (*store_json_fn)(rp_store *, const struct rp_call *, json_t **);
+typedef int (*store_name_json_fn)(rp_store *, const struct rp_call *,
+				  const char *, json_t **);
+typedef int (*svc_name_json_fn)(rp_service *, const struct rp_call *,
+				const char *, json_t **);
+
+static void reply_store(struct ctx *c, store_json_fn fn)
+{
+	json_t *o = NULL;
+	int r = fn(c->d->store, &c->call, &o);
+
+	reply_result(c, r, 200, o);
+}
+
+/* The same for calls on the object named by the first path parameter. */
+static void reply_store_named(struct ctx *c, store_name_json_fn fn)
+{
+	json_t *o = NULL;
+	int r = fn(c->d->store, &c->call, c->params[0], &o);
+
+	reply_result(c, r, 200, o);
+}
+
+static void reply_svc_named(struct ctx *c, svc_name_json_fn fn)
+{
+	json_t *o = NULL;
+	int r = fn(c->d->svc, &c->call, c->params[0], &o);
+
+	reply_result(c, r, 200, o);
+}
+
 /* ---- health and metrics ------------------------------------------ */
 
 static void h_healthz(struct ctx *c)
@@ -589,18 +622,12 @@ static void h_metrics(struct ctx *c)
 
 static void h_whoami(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_principal_whoami(c->d->store, &c->call, &o);
-
-	reply_result(c, r, 200, o);
+	reply_store(c, rp_principal_whoami);
 }
 
 static void h_principals(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_principal_list(c->d->store, &c->call, &o);
-
-	reply_result(c, r, 200, o);
+	reply_store(c, rp_principal_list);
 }
 
 static void h_principal_create(struct ctx *c)
@@ -641,10 +668,7 @@ static void h_principal_create(struct ctx *c)
 
 static void h_groups(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_group_list(c->d->store, &c->call, &o);
-
-	reply_result(c, r, 200, o);
+	reply_store(c, rp_group_list);
 }
 
 static void h_group_create(struct ctx *c)
@@ -679,18 +703,12 @@ static void h_group_member_delete(struct ctx *c)
 
 static void h_vaults(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_vault_list(c->d->store, &c->call, &o);
-
-	reply_result(c, r, 200, o);
+	reply_store(c, rp_vault_list);
 }
 
 static void h_vault_show(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_vault_show(c->d->store, &c->call, c->params[0], &o);
-
-	reply_result(c, r, 200, o);
+	reply_store_named(c, rp_vault_show);
 }
 
 static void h_vault_create(struct ctx *c)
@@ -772,10 +790,7 @@ static void h_vault_revoke(struct ctx *c)
 
 static void h_maintain(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_vault_maintain(c->d->store, &c->call, &o);
-
-	reply_result(c, r, 200, o);
+	reply_store(c, rp_vault_maintain);
 }
 
 /* ---- keys -------------------------------------------------------- */
@@ -1291,10 +1306,7 @@ static void h_tenant_create(struct ctx *c)
 
 static void h_members(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_tenant_members(c->d->svc, &c->call, c->params[0], &o);
-
-	reply_result(c, r, 200, o);
+	reply_svc_named(c, rp_tenant_members);
 }
 
 static void h_member_put(struct ctx *c)
@@ -1337,10 +1349,7 @@ static void h_tenant_audit(struct ctx *c)
 
 static void h_deps(struct ctx *c)
 {
-	json_t *o = NULL;
-	int r = rp_dep_show(c->d->svc, &c->call, c->params[0], &o);
-
-	reply_result(c, r, 200, o);
+	reply_svc_named(c, rp_dep_show);
 }
 
 static void h_dep_create(struct ctx *c)
