@@ -76,10 +76,13 @@ Quickstart, in another shell (copy and paste):
   \$ echo "hello, encrypted world" > hello.txt
   \$ RAMPART_TOKEN=\$ALICE rampart file put contoso/docs/hello.txt -i hello.txt
   \$ RAMPART_TOKEN=\$ALICE rampart file get contoso/docs/hello.txt
-  \$ curl --cacert \$RAMPART_CACERT -H "Authorization: Bearer \$ALICE" -T hello.txt $url/v1/tenants/contoso/sites/docs/files/curl.txt
-  \$ curl --cacert \$RAMPART_CACERT -H "Authorization: Bearer \$ALICE" $url/v1/tenants/contoso/sites/docs/files/curl.txt
+  \$ (umask 077; printf 'Authorization: Bearer %s\\n' "\$ALICE" > alice.hdr)
+  \$ curl --cacert \$RAMPART_CACERT -H @alice.hdr -T hello.txt $url/v1/tenants/contoso/sites/docs/files/curl.txt
+  \$ curl --cacert \$RAMPART_CACERT -H @alice.hdr $url/v1/tenants/contoso/sites/docs/files/curl.txt
 
-Stop with Ctrl-C (in-flight requests finish). Logs follow, one JSON object
+(The token goes to curl in a header file, not on its command line, where
+every user of the machine could read it.) Stop with Ctrl-C (in-flight
+requests finish). Logs follow, one JSON object
 per line.
 
 EOF

@@ -1045,8 +1045,8 @@ struct opener {
 	const struct entry *es;
 	const uint8_t *sk;
 	char (*rcred)[RP_BLOB_CRED_MAX];
-	const uint32_t *todo; /* entry indices to open, in order */
-	uint32_t ntodo;
+	const uint32_t *want; /* entry indices to open, in order */
+	uint32_t nwant;
 	struct {
 		uint8_t *blob, *out;
 		int err;
@@ -1059,9 +1059,9 @@ static void *opener_main(void *arg)
 {
 	struct opener *o = arg;
 
-	for (uint32_t k = 1; k < o->ntodo; k += 2) {
+	for (uint32_t k = 1; k < o->nwant; k += 2) {
 		unsigned s = 1;
-		const struct entry *e = &o->es[o->todo[k]];
+		const struct entry *e = &o->es[o->want[k]];
 		int err;
 
 		pthread_mutex_lock(&o->mu);
@@ -1101,7 +1101,7 @@ static int read_version(rp_service *svc, const struct place *pl,
 	uint8_t sk[SVC_KEY_BYTES];
 	struct opener o = { 0 };
 	struct entry *es = NULL;
-	uint32_t count = 0, *todo = NULL, ntodo = 0;
+	uint32_t count = 0, *want = NULL, nwant = 0;
 	uint64_t size = 0, total = 0, *starts = NULL;
 	unsigned nslots = 0;
 	bool threaded = false;
@@ -1112,9 +1112,9 @@ static int read_version(rp_service *svc, const struct place *pl,
 		return r;
 	/* The whole list first: lengths, last flags, which chunks to open. */
 	if (count > 0) {
-		todo = malloc(count * sizeof(*todo));
+		want = malloc(count * sizeof(*want));
 		starts = malloc(count * sizeof(*starts));
-		if (todo == NULL || starts == NULL)
+		if (want == NULL || starts == NULL)
 			r = RP_ERR_NOMEM;
 	}
 	for (uint32_t i = 0; r == 0 && i < count; i++) {
@@ -1126,7 +1126,7 @@ static int read_version(rp_service *svc, const struct place *pl,
 		}
 		starts[i] = total;
 		if (end > offset && total < offset + length)
-			todo[ntodo++] = i;
+			want[nwant++] = i;
 		total = end;
 	}
 	if (r == 0 && total != size)
@@ -1136,9 +1136,9 @@ static int read_version(rp_service *svc, const struct place *pl,
 		r = site_key(svc, pl->site, sk);
 		pthread_mutex_unlock(&svc->lock);
 	}
-	for (uint32_t a = 0; r == 0 && ntodo > 0 && a < svc->accounts; a++)
+	for (uint32_t a = 0; r == 0 && nwant > 0 && a < svc->accounts; a++)
 		r = svc_cred(svc, a, RP_BLOB_READ, rcred[a]);
-	nslots = ntodo > 1 ? 2 : ntodo;
+	nslots = nwant > 1 ? 2 : nwant;
 	for (unsigned s = 0; r == 0 && s < nslots; s++) {
 		o.slot[s].blob = malloc(RP_CDC_MAX_BYTES + RP_AEAD_TAG_BYTES);
 		o.slot[s].out = malloc(RP_CDC_MAX_BYTES);
@@ -1146,9 +1146,9 @@ static int read_version(rp_service *svc, const struct place *pl,
 			r = RP_ERR_NOMEM;
 	}
 	o = (struct opener){ .svc = svc, .pl = pl, .es = es, .sk = sk,
-			     .rcred = rcred, .todo = todo, .ntodo = ntodo,
+			     .rcred = rcred, .want = want, .nwant = nwant,
 			     .slot = { o.slot[0], o.slot[1] } };
-	if (r == 0 && ntodo > 1) {
+	if (r == 0 && nwant > 1) {
 		sigset_t all, old;
 
 		pthread_mutex_init(&o.mu, NULL);
@@ -1162,8 +1162,8 @@ static int read_version(rp_service *svc, const struct place *pl,
 			pthread_cond_destroy(&o.cv);
 		}
 	}
-	for (uint32_t k = 0; r == 0 && k < ntodo; k++) {
-		uint32_t i = todo[k];
+	for (uint32_t k = 0; r == 0 && k < nwant; k++) {
+		uint32_t i = want[k];
 		unsigned s = threaded ? k % 2 : 0;
 		uint64_t start = starts[i], end = start + es[i].len;
 
@@ -1213,7 +1213,7 @@ static int read_version(rp_service *svc, const struct place *pl,
 		free(o.slot[s].out);
 		free(o.slot[s].blob);
 	}
-	free(todo);
+	free(want);
 	free(starts);
 	free(es);
 	return r;
