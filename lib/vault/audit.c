@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,6 +513,19 @@ void audit_stop(rp_store *s)
  */
 #define AUDIT_YIELD_US 500
 
+/*
+ * One yielding caller per online core is enough to keep every core from
+ * halting; more only hand the core to each other (a context switch each)
+ * while the fsync runs, which is what a server's many handler threads
+ * would do. The others sleep at once.
+ */
+int audit_yield_max(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
 static uint64_t mono_us(void)
 {
 	struct timespec ts;
@@ -524,6 +538,7 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 {
 	struct audit_waiter me = { .rec = rec };
 	uint64_t t0 = mono_us();
+	bool yielding = false;
 
 	pthread_cond_init(&me.cond, NULL);
 	pthread_mutex_lock(&s->aq_lock);
@@ -547,17 +562,26 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 			/* Whoever waits for a leader may become the next. */
 			pthread_cond_broadcast(&s->aq_cond);
 		} else if (s->aq_thread_on &&
+			   (yielding || s->aq_yielders < s->aq_yield_max) &&
 			   mono_us() - t0 < AUDIT_YIELD_US) {
 			/* Give the core to whoever can use it, but keep it. */
+			if (!yielding)
+				s->aq_yielders++;
+			yielding = true;
 			pthread_mutex_unlock(&s->aq_lock);
 			sched_yield();
 			pthread_mutex_lock(&s->aq_lock);
 		} else if (s->aq_thread_on) {
+			if (yielding)
+				s->aq_yielders--;
+			yielding = false;
 			pthread_cond_wait(&me.cond, &s->aq_lock);
 		} else {
 			pthread_cond_wait(&s->aq_cond, &s->aq_lock);
 		}
 	}
+	if (yielding)
+		s->aq_yielders--;
 	pthread_mutex_unlock(&s->aq_lock);
 	pthread_cond_destroy(&me.cond);
 	__atomic_add_fetch(&s->st_audit_records, 1, __ATOMIC_RELAXED);

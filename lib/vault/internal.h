@@ -56,6 +56,7 @@ struct rp_store {
 	pthread_cond_t aq_work;
 	pthread_t aq_thread;
 	bool aq_thread_on, aq_thread_failed, aq_stop;
+	int aq_yielders, aq_yield_max; /* callers yielding; at most */
 
 	/* Prepared statements of the hot path, kept for each connection:
 	 * sc for db (under lock), asc for adb (under alock). */
@@ -178,6 +179,8 @@ RP_HIDDEN int audit_read_filtered(rp_store *s, uint64_t after, size_t max,
 				  const char *const *prefixes, json_t **ret);
 /* Stop the committer thread once the queue is empty (store close). */
 RP_HIDDEN void audit_stop(rp_store *s);
+/* How many callers may wait for their record by yielding at once. */
+RP_HIDDEN int audit_yield_max(void);
 RP_HIDDEN void audit_set_outcome(struct audit_rec *rec, int err);
 /* Create the audit signing key at store creation (inside the init tx). */
 RP_HIDDEN int audit_init_keys(rp_store *s);

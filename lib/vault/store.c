@@ -557,6 +557,7 @@ static rp_store *store_new(void)
 	pthread_mutex_init(&s->alock, NULL);
 	pthread_cond_init(&s->aq_cond, NULL);
 	pthread_cond_init(&s->aq_work, NULL);
+	s->aq_yield_max = audit_yield_max();
 	pthread_mutex_init(&s->oc_lock, NULL);
 	s->aq_tail = &s->aq_head;
 	return s;
