@@ -427,7 +427,7 @@ static void batch_done(struct audit_waiter *batch, int r)
 	for (w = batch; w != NULL; w = next) {
 		next = w->next; /* w may be gone once done is seen */
 		w->result = r;
-		w->done = true;
+		__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
 		pthread_cond_signal(&w->cond);
 	}
 }
@@ -538,7 +538,6 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 {
 	struct audit_waiter me = { .rec = rec };
 	uint64_t t0 = mono_us();
-	bool yielding = false;
 
 	pthread_cond_init(&me.cond, NULL);
 	pthread_mutex_lock(&s->aq_lock);
@@ -547,6 +546,18 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 	s->aq_tail = &me.next;
 	if (s->aq_thread_on)
 		pthread_cond_signal(&s->aq_work);
+	if (s->aq_thread_on && s->aq_yielders < s->aq_yield_max) {
+		/* Give the core to whoever can use it, but keep it; done is
+		 * read without the lock, which is taken again before the
+		 * waiter goes (batch_done holds it while it touches me). */
+		s->aq_yielders++;
+		pthread_mutex_unlock(&s->aq_lock);
+		while (!__atomic_load_n(&me.done, __ATOMIC_ACQUIRE) &&
+		       mono_us() - t0 < AUDIT_YIELD_US)
+			sched_yield();
+		pthread_mutex_lock(&s->aq_lock);
+		s->aq_yielders--;
+	}
 	while (!me.done) {
 		if (!s->aq_thread_on && !s->aq_leader) {
 			/* No committer: this caller writes the queue. */
@@ -561,27 +572,12 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 			s->aq_leader = false;
 			/* Whoever waits for a leader may become the next. */
 			pthread_cond_broadcast(&s->aq_cond);
-		} else if (s->aq_thread_on &&
-			   (yielding || s->aq_yielders < s->aq_yield_max) &&
-			   mono_us() - t0 < AUDIT_YIELD_US) {
-			/* Give the core to whoever can use it, but keep it. */
-			if (!yielding)
-				s->aq_yielders++;
-			yielding = true;
-			pthread_mutex_unlock(&s->aq_lock);
-			sched_yield();
-			pthread_mutex_lock(&s->aq_lock);
 		} else if (s->aq_thread_on) {
-			if (yielding)
-				s->aq_yielders--;
-			yielding = false;
 			pthread_cond_wait(&me.cond, &s->aq_lock);
 		} else {
 			pthread_cond_wait(&s->aq_cond, &s->aq_lock);
 		}
 	}
-	if (yielding)
-		s->aq_yielders--;
 	pthread_mutex_unlock(&s->aq_lock);
 	pthread_cond_destroy(&me.cond);
 	__atomic_add_fetch(&s->st_audit_records, 1, __ATOMIC_RELAXED);
