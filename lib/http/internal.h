@@ -106,6 +106,7 @@ struct conn {
 	bool reject;	   /* over max_connections: answer 503 */
 	bool reading;	   /* EV_READ enabled */
 	bool read_timeout; /* body_timeout armed for reading */
+	bool dispatch;	   /* a new request goes to a worker after the pass */
 	size_t linger_bytes;
 
 	/* set before the first request, read-only afterwards */

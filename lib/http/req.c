@@ -111,18 +111,23 @@ static size_t out_pending(const struct conn *c)
 
 /*
  * Queue the pieces as one unit once the connection's pending output is
- * under the high-water mark; wake the loop to send them. Called without
- * conn->mu held.
+ * under the high-water mark; wake the loop to send them unless more of
+ * the answer follows at once (wake false: the head of a fixed-length
+ * answer, or its last bytes, which the worker's end of request wakes the
+ * loop for, so that a small answer costs one wake-up and goes out in one
+ * TLS record). Called without conn->mu held.
  */
 static int out_queue(struct rp_http_req *req, const struct evbuffer_iovec *v,
-		     size_t count)
+		     size_t count, bool wake)
 {
 	struct conn *c = req->conn;
 	int r = 0;
 
 	pthread_mutex_lock(&c->mu);
-	while (!c->closed && out_pending(c) >= RP__HTTP_OUT_HIGH)
+	while (!c->closed && out_pending(c) >= RP__HTTP_OUT_HIGH) {
+		event_active(c->wake, EV_READ, 0); /* what waits must move */
 		pthread_cond_wait(&c->cv, &c->mu);
+	}
 	if (c->closed) {
 		r = RP_ERR_IO;
 		goto out;
@@ -135,7 +140,8 @@ static int out_queue(struct rp_http_req *req, const struct evbuffer_iovec *v,
 			break;
 		}
 	}
-	event_active(c->wake, EV_READ, 0);
+	if (wake)
+		event_active(c->wake, EV_READ, 0);
 out:
 	pthread_mutex_unlock(&c->mu);
 	return r;
@@ -145,7 +151,7 @@ static int out_bytes(struct rp_http_req *req, const void *p, size_t n)
 {
 	struct evbuffer_iovec v = {.iov_base = (void *)p, .iov_len = n};
 
-	return out_queue(req, &v, 1);
+	return out_queue(req, &v, 1, true);
 }
 
 /* ---- request body -------------------------------------------------- */
@@ -367,7 +373,9 @@ int rp_http_resp_start(rp_http_req *req, int status, int64_t content_length)
 		v[3].iov_base = "\r\n";
 	v[3].iov_len = strlen(v[3].iov_base);
 	req->started = true;
-	return out_queue(req, v, 4);
+	/* A fixed-length body follows at once (or there is none): the head
+	 * waits for it. A chunked answer's head goes out now. */
+	return out_queue(req, v, 4, req->chunked || req->unframed);
 }
 
 int rp_http_resp_write(rp_http_req *req, const void *buf, size_t n)
@@ -403,9 +411,16 @@ int rp_http_resp_write(rp_http_req *req, const void *buf, size_t n)
 			v[1].iov_len = piece;
 			v[2].iov_base = "\r\n";
 			v[2].iov_len = 2;
-			r = out_queue(req, v, 3);
+			r = out_queue(req, v, 3, true);
 		} else {
-			r = out_bytes(req, p, piece);
+			struct evbuffer_iovec one = {.iov_base = (void *)p,
+						     .iov_len = piece};
+
+			/* the last bytes of a fixed-length answer: the end
+			 * of the request sends them */
+			r = out_queue(req, &one, 1,
+				      req->unframed || n > piece ||
+					      req->remaining > 0);
 		}
 		if (r != 0)
 			return r;

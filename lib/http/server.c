@@ -180,6 +180,7 @@ static void format_peer(const struct sockaddr *sa, char out[RP__HTTP_PEER_MAX])
 
 static void conn_close_now(struct conn *c);
 static void conn_parse_input(struct conn *c);
+static void queue_push(struct rp_http_server *srv, struct conn *c);
 static void conn_update_reading(struct conn *c);
 static void conn_begin_close(struct conn *c);
 static void conn_connected(struct conn *c);
@@ -489,6 +490,13 @@ static void conn_parse_input(struct conn *c)
 	if (c->parser.phase == RP__HTTP_FAILED &&
 	    (c->state == CONN_READY || c->state == CONN_ACTIVE))
 		conn_parse_failed(c);
+	/* A request goes to a worker once this pass has parsed what had
+	 * arrived: a small body is then there when the handler reads it,
+	 * instead of the worker waking, waiting for it and waking again. */
+	if (c->dispatch) {
+		c->dispatch = false;
+		queue_push(c->srv, c);
+	}
 }
 
 /* ---- parser callbacks (loop thread, inside rp__http_parse) ---------- */
@@ -527,7 +535,7 @@ static int pcb_head(void *arg, struct rp__http_head *head)
 	pthread_mutex_unlock(&c->mu);
 	c->state = CONN_ACTIVE;
 	stat_add(&c->srv->st_requests, 1);
-	queue_push(c->srv, c);
+	c->dispatch = true; /* conn_parse_input pushes it */
 	return 0;
 }
 
