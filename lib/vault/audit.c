@@ -19,6 +19,7 @@
  * callers fall back to electing a leader among themselves.
  */
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
@@ -40,9 +41,9 @@
 struct audit_waiter {
 	const struct audit_rec *rec;
 	struct audit_waiter *next;
-	pthread_cond_t cond; /* signalled when done (committer mode) */
+	sem_t posted; /* posted once result is set */
 	int result;
-	bool done;
+	bool done; /* leader mode: under aq_lock */
 };
 
 void audit_set_outcome(struct audit_rec *rec, int err)
@@ -419,16 +420,22 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 	return r;
 }
 
-/* With aq_lock held; each waiter is woken alone, none needlessly. */
+/*
+ * Each waiter is woken alone, none needlessly. The committer calls this
+ * without aq_lock (the batch is its own once taken off the queue), so a
+ * woken waiter never runs into a lock its waker still holds; a waiter may
+ * be gone as soon as its semaphore is posted. The leader of leader mode
+ * calls it with aq_lock held and its waiters look at done.
+ */
 static void batch_done(struct audit_waiter *batch, int r)
 {
 	struct audit_waiter *w, *next;
 
 	for (w = batch; w != NULL; w = next) {
-		next = w->next; /* w may be gone once done is seen */
+		next = w->next;
 		w->result = r;
-		__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
-		pthread_cond_signal(&w->cond);
+		w->done = true;
+		sem_post(&w->posted);
 	}
 }
 
@@ -453,14 +460,17 @@ static void *committer(void *arg)
 
 		while (s->aq_head == NULL && !s->aq_stop)
 			pthread_cond_wait(&s->aq_work, &s->aq_lock);
-		if (s->aq_head == NULL)
-			break; /* stopping, nothing left */
+		if (s->aq_head == NULL) {
+			/* Stopping, nothing left: whoever comes now leads. */
+			s->aq_thread_on = false;
+			break;
+		}
 		batch = queue_take(s);
 		s->aq_leader = true;
 		pthread_mutex_unlock(&s->aq_lock);
 		r = write_batch(s, batch);
-		pthread_mutex_lock(&s->aq_lock);
 		batch_done(batch, r);
+		pthread_mutex_lock(&s->aq_lock);
 		s->aq_leader = false;
 	}
 	pthread_mutex_unlock(&s->aq_lock);
@@ -534,32 +544,49 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Committer mode: wait for the committer to post me. */
+static void wait_posted(rp_store *s, struct audit_waiter *me, bool yield,
+			uint64_t t0)
+{
+	bool got = false;
+
+	if (yield) {
+		/* Give the core to whoever can use it, but keep it. */
+		while (!(got = sem_trywait(&me->posted) == 0) &&
+		       mono_us() - t0 < AUDIT_YIELD_US)
+			sched_yield();
+		__atomic_sub_fetch(&s->aq_yielders, 1, __ATOMIC_RELAXED);
+	}
+	while (!got)
+		got = sem_wait(&me->posted) == 0; /* retried on EINTR */
+}
+
 int audit_append(rp_store *s, const struct audit_rec *rec)
 {
 	struct audit_waiter me = { .rec = rec };
 	uint64_t t0 = mono_us();
 
-	pthread_cond_init(&me.cond, NULL);
+	if (sem_init(&me.posted, 0, 0) != 0)
+		return RP_ERR_IO;
 	pthread_mutex_lock(&s->aq_lock);
 	committer_start(s);
 	*s->aq_tail = &me;
 	s->aq_tail = &me.next;
-	if (s->aq_thread_on)
+	if (s->aq_thread_on) {
+		bool yield = __atomic_load_n(&s->aq_yielders,
+					     __ATOMIC_RELAXED) <
+			     s->aq_yield_max;
+
+		if (yield)
+			__atomic_add_fetch(&s->aq_yielders, 1,
+					   __ATOMIC_RELAXED);
 		pthread_cond_signal(&s->aq_work);
-	if (s->aq_thread_on && s->aq_yielders < s->aq_yield_max) {
-		/* Give the core to whoever can use it, but keep it; done is
-		 * read without the lock, which is taken again before the
-		 * waiter goes (batch_done holds it while it touches me). */
-		s->aq_yielders++;
 		pthread_mutex_unlock(&s->aq_lock);
-		while (!__atomic_load_n(&me.done, __ATOMIC_ACQUIRE) &&
-		       mono_us() - t0 < AUDIT_YIELD_US)
-			sched_yield();
-		pthread_mutex_lock(&s->aq_lock);
-		s->aq_yielders--;
+		wait_posted(s, &me, yield, t0);
+		goto out;
 	}
 	while (!me.done) {
-		if (!s->aq_thread_on && !s->aq_leader) {
+		if (!s->aq_leader) {
 			/* No committer: this caller writes the queue. */
 			struct audit_waiter *batch = queue_take(s);
 			int r;
@@ -572,14 +599,13 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 			s->aq_leader = false;
 			/* Whoever waits for a leader may become the next. */
 			pthread_cond_broadcast(&s->aq_cond);
-		} else if (s->aq_thread_on) {
-			pthread_cond_wait(&me.cond, &s->aq_lock);
 		} else {
 			pthread_cond_wait(&s->aq_cond, &s->aq_lock);
 		}
 	}
 	pthread_mutex_unlock(&s->aq_lock);
-	pthread_cond_destroy(&me.cond);
+out:
+	sem_destroy(&me.posted);
 	__atomic_add_fetch(&s->st_audit_records, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->st_audit_wait_us, mono_us() - t0,
 			   __ATOMIC_RELAXED);
