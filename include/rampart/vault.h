@@ -414,7 +414,11 @@ RP_EXPORT int rp_vault_maintain(rp_store *store, const struct rp_call *call,
 /*
  * rp_audit_read - records with seq > after, at most max of them, oldest
  * first: [{"seq","time_us","request_id","principal","vault","key","version",
- * "op","outcome","detail"}]. Administrators only (the read is audited too).
+ * "op","outcome","detail"}]. Administrators only. The read is audited
+ * too, except that a read by a principal who has a recorded read under the
+ * same call->request_id in the last 60 s (through this handle) is not
+ * recorded again: a follower polling under one request id adds one record
+ * a minute. Refusals are always recorded.
  */
 RP_EXPORT int rp_audit_read(rp_store *store, const struct rp_call *call,
 			    uint64_t after, size_t max, json_t **ret);

@@ -638,12 +638,64 @@ static const char *col_text(sqlite3_stmt *st, int col)
 	return t != NULL ? (const char *)t : "";
 }
 
+/*
+ * A follower (`audit tail -f`, the HTTP audit stream) reads the log every
+ * half second or so under one request id. Each read is authenticated and
+ * checked; it is recorded when its principal has no recorded read under
+ * that request id in the last AUDIT_READ_QUIET_US, so a follower adds one
+ * record a minute instead of two a second, and every read is covered by
+ * a record of the same principal and request id at most that long before
+ * it. Refusals are always recorded. Called with s->lock held (the frame).
+ */
+#define AUDIT_READ_QUIET_US (60u * 1000000u)
+
+/* Whether f's principal has a recorded read under f's request id. */
+static bool audit_read_seen_lately(rp_store *s, const struct call_frame *f)
+{
+	uint64_t now = mono_us();
+
+	for (size_t i = 0; i < sizeof(s->ars) / sizeof(s->ars[0]); i++) {
+		const struct audit_read_seen *a = &s->ars[i];
+
+		if (a->at_us != 0 && now - a->at_us < AUDIT_READ_QUIET_US &&
+		    a->principal == f->who.id &&
+		    strcmp(a->request_id, f->rec.request_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* f's read is recorded: remember it in its own or the oldest slot. */
+static void audit_read_remember(rp_store *s, const struct call_frame *f)
+{
+	struct audit_read_seen *slot = &s->ars[0];
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < sizeof(s->ars) / sizeof(s->ars[0]); i++) {
+		struct audit_read_seen *a = &s->ars[i];
+
+		if (a->principal == f->who.id &&
+		    strcmp(a->request_id, f->rec.request_id) == 0) {
+			slot = a;
+			break;
+		}
+		if (a->at_us < slot->at_us)
+			slot = a;
+	}
+	slot->principal = f->who.id;
+	snprintf(slot->request_id, sizeof(slot->request_id), "%s",
+		 f->rec.request_id);
+	slot->at_us = mono_us();
+	pthread_mutex_unlock(&s->lock);
+}
+
 RP_EXPORT int rp_audit_read(rp_store *s, const struct rp_call *call,
 			    uint64_t after, size_t max, json_t **ret)
 {
 	struct call_frame f;
 	sqlite3_stmt *st = NULL;
 	json_t *list = NULL;
+	bool quiet;
 	int r;
 
 	if (s == NULL || ret == NULL || max == 0)
@@ -691,7 +743,14 @@ RP_EXPORT int rp_audit_read(rp_store *s, const struct rp_call *call,
 	r = db_err(r);
 out:
 	sqlite3_finalize(st);
+	/* Allowed and done: a follower's repeated read is not recorded
+	 * again (a read frame commits without a record). */
+	quiet = r == 0 && audit_read_seen_lately(s, &f);
+	if (quiet)
+		f.write = false;
 	r = frame_end(&f, r);
+	if (r == 0 && !quiet)
+		audit_read_remember(s, &f);
 	if (r == 0)
 		*ret = list;
 	else

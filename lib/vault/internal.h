@@ -66,6 +66,14 @@ struct rp_store {
 		bool busy;
 	} sc[16], asc[8];
 
+	/* Recorded reads of the audit log (audit.c), under lock: a
+	 * follower's polls are recorded once a minute, not each. */
+	struct audit_read_seen {
+		int64_t principal;
+		char request_id[RP_REQUEST_ID_MAX + 1];
+		uint64_t at_us; /* CLOCK_MONOTONIC; 0: slot free */
+	} ars[16];
+
 	/* Parsed key material of recent key operations (key.c). */
 	pthread_mutex_t oc_lock;
 	struct op_cache *oc;

@@ -781,6 +781,71 @@ static void test_audit_checkpoints(void **state)
 	reopen(f);
 }
 
+/* Records of op under request id rid (any when NULL) with outcome. */
+static size_t count_records(struct fx *f, const char *op, const char *rid,
+			    const char *outcome)
+{
+	struct rp_call quiet = { .token = f->admin, .request_id = "counting" };
+	json_t *j = NULL, *rec;
+	size_t i, n = 0;
+
+	assert_int_equal(rp_audit_read(f->s, &quiet, 0, 10000, &j), 0);
+	json_array_foreach(j, i, rec) {
+		const char *o = json_string_value(json_object_get(rec, "op"));
+		const char *q = json_string_value(json_object_get(rec, "request_id"));
+		const char *out = json_string_value(json_object_get(rec, "outcome"));
+
+		if (strcmp(o, op) == 0 && (rid == NULL || strcmp(q, rid) == 0) &&
+		    strcmp(out, outcome) == 0)
+			n++;
+	}
+	json_decref(j);
+	return n;
+}
+
+/* A follower's polls (one principal, one request id) are recorded once a
+ * minute; other request ids, unnamed calls and refusals every time. */
+static void test_audit_follow_recorded_once(void **state)
+{
+	struct fx *f = *state;
+	struct rp_call follow = { .token = f->admin, .request_id = "follow-1" };
+	struct rp_call other = { .token = f->admin, .request_id = "follow-2" };
+	struct rp_call unnamed = { .token = f->admin };
+	struct rp_call user = { .request_id = "follow-1" };
+	char *tu = NULL;
+	json_t *j = NULL;
+
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(rp_audit_read(f->s, &follow, 0, 10, &j), 0);
+		json_decref(j);
+	}
+	assert_int_equal(count_records(f, "audit.read", "follow-1", "ok"), 1);
+	assert_int_equal(rp_audit_read(f->s, &other, 0, 10, &j), 0);
+	json_decref(j);
+	assert_int_equal(count_records(f, "audit.read", "follow-2", "ok"), 1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rp_audit_read(f->s, &unnamed, 0, 10, &j), 0);
+		json_decref(j);
+	}
+	/* 5 + 1 + 3 reads: 1 + 1 + 3 records, and the counting read. */
+	assert_int_equal(count_records(f, "audit.read", NULL, "ok"), 1 + 1 + 3 + 1);
+	/* Another principal under the same request id: refused, recorded
+	 * each time. */
+	assert_int_equal(rp_principal_create(f->s, &f->call, "carol", false, &tu), 0);
+	user.token = tu;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(rp_audit_read(f->s, &user, 0, 10, &j), RP_ERR_DENIED);
+	assert_int_equal(count_records(f, "audit.read", "follow-1", "denied"), 2);
+	assert_int_equal(count_records(f, "audit.read", "follow-1", "ok"), 1);
+	/* A new handle knows nothing of earlier reads: recorded again. */
+	reopen(f);
+	assert_int_equal(rp_audit_read(f->s, &follow, 0, 10, &j), 0);
+	json_decref(j);
+	assert_int_equal(count_records(f, "audit.read", "follow-1", "ok"), 2);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_secmem_free(tu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -788,6 +853,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init_twice_and_keyfile_mode, setup, teardown),
 		cmocka_unit_test(test_passphrase_store),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_follow_recorded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_and_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_archive_expiry, setup, teardown),
