@@ -487,16 +487,19 @@ static void conn_parse_input(struct conn *c)
 		    c->parser.phase != RP__HTTP_DONE)
 			break; /* cannot happen; never spin */
 	}
-	if (c->parser.phase == RP__HTTP_FAILED &&
-	    (c->state == CONN_READY || c->state == CONN_ACTIVE))
-		conn_parse_failed(c);
 	/* A request goes to a worker once this pass has parsed what had
 	 * arrived: a small body is then there when the handler reads it,
-	 * instead of the worker waking, waiting for it and waking again. */
+	 * instead of the worker waking, waiting for it and waking again.
+	 * Before the failure handling, which may close (and, with no
+	 * request, free) the connection; a failed body reaches the worker
+	 * as body_err, as it would while it runs. */
 	if (c->dispatch) {
 		c->dispatch = false;
 		queue_push(c->srv, c);
 	}
+	if (c->parser.phase == RP__HTTP_FAILED &&
+	    (c->state == CONN_READY || c->state == CONN_ACTIVE))
+		conn_parse_failed(c);
 }
 
 /* ---- parser callbacks (loop thread, inside rp__http_parse) ---------- */
