@@ -247,6 +247,21 @@ static void shutdown_done(struct rp_http_server *srv)
 	event_del(srv->sig_ev);
 }
 
+/* What a connection owns besides its request and socket; frees c. */
+static void conn_release(struct conn *c)
+{
+	rp__http_parser_free(&c->parser);
+	if (c->outq != NULL)
+		evbuffer_free(c->outq);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->wake != NULL)
+		event_free(c->wake);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
 static void conn_free(struct conn *c)
 {
 	struct rp_http_server *srv = c->srv;
@@ -264,16 +279,7 @@ static void conn_free(struct conn *c)
 	stat_sub(&srv->st_conn_open, 1);
 
 	rp__http_req_free(c->req);
-	rp__http_parser_free(&c->parser);
-	if (c->outq != NULL)
-		evbuffer_free(c->outq);
-	if (c->timer != NULL)
-		event_free(c->timer);
-	if (c->wake != NULL)
-		event_free(c->wake);
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mu);
-	free(c);
+	conn_release(c);
 
 	if (srv->shutting_down && srv->conns == NULL)
 		shutdown_done(srv);
@@ -842,16 +848,7 @@ static struct conn *conn_new(struct rp_http_server *srv, evutil_socket_t fd,
 fail:
 	close(fd);
 fail_leak:
-	rp__http_parser_free(&c->parser);
-	if (c->outq != NULL)
-		evbuffer_free(c->outq);
-	if (c->timer != NULL)
-		event_free(c->timer);
-	if (c->wake != NULL)
-		event_free(c->wake);
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mu);
-	free(c);
+	conn_release(c);
 	return NULL;
 }
 

@@ -512,14 +512,15 @@ void audit_stop(rp_store *s)
 
 /*
  * How long a caller waits for its record by yielding the core before it
- * sleeps on its condition variable. A caller that sleeps leaves its core
+ * sleeps on its semaphore. A caller that sleeps leaves its core
  * idle whenever the other callers wait too, and on a virtual machine an
  * idle core halts: waking it again costs tens to hundreds of microseconds,
  * every batch. Yielding hands the core to any runnable thread (another
  * caller's private-key operation, the committer) and keeps it from halting
  * when there is none; a group commit's fsync usually ends well within this
- * bound. With four callers of RSA-3072 on two cores this took the vault
- * from 0.78 to 0.92-0.94 of the raw operation rate (bench/run.sh).
+ * bound. A minimal model (four threads of RSA-3072 decrypts on two cores
+ * and a committer with fdatasync) reached 0.78 of the raw operation rate
+ * with sleeping waiters and 0.90-0.94 with yielding ones.
  */
 #define AUDIT_YIELD_US 500
 
