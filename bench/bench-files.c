@@ -702,8 +702,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	/* Blob memory freed by the warm-up stays with the allocator. */
-	if (mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1 ||
+	/* Blob memory freed by the warm-up stays with the allocator: one
+	 * arena (the sealer thread would otherwise allocate in heaps of its
+	 * own, which glibc unmaps as soon as they are empty, whatever the
+	 * trim threshold), no trimming, no mmap per blob. Otherwise every
+	 * timed put pays the kernel's zeroing of a fresh page for each 4 KiB
+	 * of blob: a cost of keeping blobs in process memory, not of the
+	 * library, and one no storage backend has. */
+	if (mallopt(M_ARENA_MAX, 1) != 1 ||
+	    mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1 ||
 	    mallopt(M_TRIM_THRESHOLD, -1) != 1)
 		report("mallopt failed: the put may include page faults");
 
