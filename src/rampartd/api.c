@@ -39,6 +39,7 @@ struct ctx {
 	int status;
 	uint64_t bytes_in, bytes_out;
 	bool started; /* a response has begun */
+	bool authenticated; /* the token was found valid by this request */
 };
 
 typedef void (*handler_fn)(struct ctx *c);
@@ -105,8 +106,27 @@ static void send_raw(struct ctx *c, int status, const char *type,
 static void reply_error(struct ctx *c, int status, const char *code,
 			const char *message)
 {
-	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code,
-			      "message", message);
+	json_t *o;
+
+	/* A request refused for its body or parameters may not have reached
+	 * the library, which authenticates before it looks at anything
+	 * else: say nothing about the input to a caller whose token is not
+	 * valid (the check is audited like any other refusal). */
+	if ((status == 400 || status == 413) && c->call.token != NULL &&
+	    !c->authenticated) {
+		json_t *me = NULL;
+		int a = rp_principal_whoami(c->d->store, &c->call, &me);
+
+		json_decref(me);
+		c->authenticated = a == 0;
+		if (a == RP_ERR_UNAUTHENTICATED) {
+			status = 401;
+			code = "unauthenticated";
+			message = rp_strerror(a);
+		}
+	}
+	o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+		      message);
 	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	static const char oom[] =
