@@ -1629,8 +1629,11 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 	}
 	if (r == 0 && l.n > 0) /* qsort and bsearch want a real array */
 		qsort(l.ls, l.n, sizeof(*l.ls), listed_cmp);
-	/* Every blob the content DB knows must exist with its size. */
 	pthread_mutex_lock(&svc->lock);
+	/* The rows access rests on must carry their MACs. */
+	if (r == 0)
+		r = rows_check(svc, problems);
+	/* Every blob the content DB knows must exist with its size. */
 	if (r == 0)
 		r = svc_prepare(svc, &st, "SELECT account, id, size FROM blobs");
 	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {

@@ -11,7 +11,7 @@
 #include "store/blob.h"
 #include "vault/internal.h"
 
-#define SVC_SCHEMA_VERSION 2
+#define SVC_SCHEMA_VERSION 3
 #define SVC_KEY_BYTES 32
 #define SVC_WRAPPED_BYTES (SVC_KEY_BYTES + 8) /* AES-KWP of 32 bytes */
 #define SVC_CACHE_SLOTS 256
@@ -61,6 +61,7 @@ struct rp_service {
 	char token[RP_TOKEN_LEN + 1]; /* the service principal's */
 	struct rp_call self;          /* calls made as the service */
 	uint8_t *content_key;         /* secret memory */
+	uint8_t *row_key;             /* secret memory: row MACs */
 	struct cache_slot *cache;     /* secret memory, SVC_CACHE_SLOTS */
 	uint8_t *cred_keys;           /* secret memory: accounts * 4 keys */
 	uint32_t *cred_versions;
@@ -114,9 +115,17 @@ struct tenant_row {
 	char name[RP_NAME_MAX + 1];
 	char owner[RP_NAME_MAX + 1];
 	int64_t assigned_dep;
+	int64_t created;
 };
+/* Load a tenant and check its row MAC (RP_ERR_CORRUPT if it fails). */
 RP_HIDDEN int tenant_load(rp_service *svc, const char *name,
 			  struct tenant_row *ret);
+/* Store check: append a problem for every tenant or member row whose MAC
+ * does not verify (svc->lock held). */
+RP_HIDDEN int rows_check(rp_service *svc, json_t *problems);
+/* Point t's tenant at dep: the row and its MAC (t->assigned_dep too). */
+RP_HIDDEN int tenant_set_dep(rp_service *svc, struct tenant_row *t,
+			     int64_t dep);
 /* Roles in a tenant: its owner and members with role admin manage it
  * (DEPs, members, audit); members with role user work with its files.
  * Service operators (store administrators) have no standing access. */

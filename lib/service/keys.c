@@ -652,21 +652,6 @@ static int dep_of_owner(rp_service *svc, const struct svc_call *c,
 	return r;
 }
 
-static int tenant_assign(rp_service *svc, int64_t tenant_id, int64_t dep_id)
-{
-	sqlite3_stmt *st = NULL;
-	int r = svc_prepare(svc, &st,
-			    "UPDATE tenants SET assigned_dep = ? WHERE id = ?");
-
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, dep_id);
-		sqlite3_bind_int64(st, 2, tenant_id);
-		r = db_err(sqlite3_step(st));
-	}
-	sqlite3_finalize(st);
-	return r;
-}
-
 /*
  * Re-wrap every tenant key of tenant under DEP to (key to_dk), taking each
  * from its current DEP; with from_dk, only keys under DEP from_id, opened
@@ -740,7 +725,6 @@ RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 	struct svc_call c = { 0 };
 	struct tenant_row t;
 	struct dep_row d;
-	sqlite3_stmt *st = NULL;
 	unsigned moved = 0;
 	int r;
 
@@ -758,14 +742,7 @@ RP_EXPORT int rp_dep_assign(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = tenant_keys_move(svc, t.id, d.id, dk, 0, NULL, &moved);
 	if (r == 0)
-		r = svc_prepare(svc, &st,
-				"UPDATE tenants SET assigned_dep = ? WHERE id = ?");
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, d.id);
-		sqlite3_bind_int64(st, 2, t.id);
-		r = db_err(sqlite3_step(st));
-	}
-	sqlite3_finalize(st);
+		r = tenant_set_dep(svc, &t, d.id);
 	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
 		 "dep=%.60s tenant_keys_rewrapped=%u", name, moved);
 	if (r == 0)
@@ -1006,7 +983,7 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 
 			r = dep_load(svc, t.id, "default", &def);
 			if (r == 0)
-				r = tenant_assign(svc, t.id, def.id);
+				r = tenant_set_dep(svc, &t, def.id);
 		}
 	}
 	if (r == 0)
@@ -1093,7 +1070,7 @@ RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
 				     &moved);
 	/* New data goes under the DEP the data was moved to. */
 	if (r == 0 && t.assigned_dep == from.id)
-		r = tenant_assign(svc, t.id, dest.id);
+		r = tenant_set_dep(svc, &t, dest.id);
 	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
 		 "from=%.60s to=%.60s tenant_keys=%u (availability key)", name,
 		 to, moved);

@@ -34,7 +34,7 @@ static const char schema_sql[] =
 	"CREATE TABLE meta(name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;"
 	"CREATE TABLE tenants(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
 	" owner TEXT NOT NULL, assigned_dep INTEGER NOT NULL,"
-	" created INTEGER NOT NULL) STRICT;"
+	" created INTEGER NOT NULL, mac BLOB) STRICT;"
 	"CREATE TABLE deps(id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL,"
 	" name TEXT NOT NULL, kind INTEGER NOT NULL, state INTEGER NOT NULL,"
 	" avail_key TEXT NOT NULL, created INTEGER NOT NULL,"
@@ -61,13 +61,23 @@ static const char schema_sql[] =
 	"CREATE INDEX blobs_file ON blobs(file_id);"
 	"CREATE TABLE tenant_members(tenant_id INTEGER NOT NULL,"
 	" principal TEXT NOT NULL, role INTEGER NOT NULL,"
-	" created INTEGER NOT NULL, PRIMARY KEY(tenant_id, principal)) STRICT;";
+	" created INTEGER NOT NULL, mac BLOB,"
+	" PRIMARY KEY(tenant_id, principal)) STRICT;";
 
 /* Schema 1 -> 2: tenant members. */
 static const char migrate_2_sql[] =
 	"CREATE TABLE tenant_members(tenant_id INTEGER NOT NULL,"
 	" principal TEXT NOT NULL, role INTEGER NOT NULL,"
 	" created INTEGER NOT NULL, PRIMARY KEY(tenant_id, principal)) STRICT;";
+/* Schema 2 -> 3: row MACs of the rows access decisions rest on (their
+ * values are computed for the rows as they are, in the same transaction). */
+static const char migrate_3_sql[] =
+	"ALTER TABLE tenants ADD COLUMN mac BLOB;"
+	"ALTER TABLE tenant_members ADD COLUMN mac BLOB;";
+
+/* The row-MAC key: HKDF-SHA-256 of the content-DB key with this info. */
+#define ROW_MAC_INFO "rampart content row mac v1"
+static int row_macs_add(rp_service *svc);
 
 static const char *const access_names[SVC_ACCESS_TYPES] = {
 	"read", "write", "list", "delete",
@@ -324,10 +334,12 @@ static rp_service *svc_new(rp_store *ks, const char *data_dir)
 	svc->ttl = RP_KEY_CACHE_TTL_DEFAULT;
 	svc->cache = rp_secmem_alloc(SVC_CACHE_SLOTS * sizeof(struct cache_slot));
 	svc->content_key = rp_secmem_alloc(SVC_KEY_BYTES);
+	svc->row_key = rp_secmem_alloc(SVC_KEY_BYTES);
 	if (svc->cache == NULL || svc->content_key == NULL ||
-	    vault_service_token(ks, svc->token) < 0) {
+	    svc->row_key == NULL || vault_service_token(ks, svc->token) < 0) {
 		rp_secmem_free(svc->cache);
 		rp_secmem_free(svc->content_key);
+		rp_secmem_free(svc->row_key);
 		free(svc);
 		return NULL;
 	}
@@ -345,6 +357,7 @@ RP_EXPORT void rp_service_close(rp_service *svc)
 	rp_blob_store_close(svc->blobs);
 	rp_secmem_free(svc->cache);
 	rp_secmem_free(svc->content_key);
+	rp_secmem_free(svc->row_key);
 	rp_secmem_free(svc->cred_keys);
 	free(svc->cred_versions);
 	pthread_mutex_destroy(&svc->lock);
@@ -545,9 +558,13 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	if ((r = content_open(svc, db_path, false)) < 0 ||
 	    (r = meta_get(svc, "schema", &schema, sizeof(schema), &n)) < 0)
 		goto out;
+	if (schema < 1 || schema > SVC_SCHEMA_VERSION) {
+		r = RP_ERR_UNSUPPORTED;
+		goto out;
+	}
 	if (schema == 1) {
-		/* Upgrade in one transaction: all of it or none. */
-		schema = SVC_SCHEMA_VERSION;
+		/* Each upgrade in one transaction: all of it or none. */
+		schema = 2;
 		if ((r = svc_db_begin(svc)) < 0)
 			goto out;
 		if ((r = svc_exec(svc, migrate_2_sql)) < 0 ||
@@ -556,10 +573,6 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			svc_db_rollback(svc);
 			goto out;
 		}
-	}
-	if (schema != SVC_SCHEMA_VERSION) {
-		r = RP_ERR_UNSUPPORTED;
-		goto out;
 	}
 	if ((r = meta_get(svc, "accounts", &svc->accounts,
 			  sizeof(svc->accounts), &n)) < 0 ||
@@ -586,6 +599,25 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 		if (r < 0)
 			goto out;
 		memcpy(svc->content_key, ck, SVC_KEY_BYTES);
+	}
+	if ((r = rp_hkdf_sha256(svc->row_key, SVC_KEY_BYTES, svc->content_key,
+				SVC_KEY_BYTES, NULL, 0,
+				(const uint8_t *)ROW_MAC_INFO,
+				strlen(ROW_MAC_INFO))) < 0)
+		goto out;
+	if (schema == 2) {
+		/* Row MACs for the rows as they are: an upgrade vouches for
+		 * the content DB it finds. */
+		schema = 3;
+		if ((r = svc_db_begin(svc)) < 0)
+			goto out;
+		if ((r = svc_exec(svc, migrate_3_sql)) < 0 ||
+		    (r = row_macs_add(svc)) < 0 ||
+		    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
+		    (r = svc_db_commit(svc)) < 0) {
+			svc_db_rollback(svc);
+			goto out;
+		}
 	}
 	if ((r = load_cred_keys(svc)) < 0 ||
 	    (r = rp_blob_store_open(&svc->blobs, bdir, cred_key_fn, svc)) < 0)
@@ -619,6 +651,265 @@ void rp__service_root_fault(rp_service *svc, int slot, int err)
 		svc->root_fault[slot] = err;
 }
 
+/* ---- row MACs ---------------------------------------------------- */
+
+/*
+ * The rows that access decisions rest on (a tenant's owner and DEP, its
+ * members and their roles) carry an HMAC-SHA-256 under the row key, which
+ * is derived from the content-DB key and so lives only as long as the key
+ * store lets the service unwrap that key. Someone who can write the
+ * content DB but not use the key store cannot make themselves a tenant's
+ * owner or member, change a role, or move a row to another tenant: the
+ * row fails its check and the call fails closed (RP_ERR_CORRUPT). Rows
+ * can still be deleted, or an earlier row put back whole: docs/FORMAT.md.
+ */
+#define ROW_MAC_MAX_INPUT 256
+
+struct mac_input {
+	uint8_t b[ROW_MAC_MAX_INPUT];
+	size_t n;
+};
+
+static void mi_int(struct mac_input *m, int64_t v)
+{
+	for (int i = 7; i >= 0; i--)
+		m->b[m->n++] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+/* A name: one length byte, then its bytes (names are at most 63). */
+static void mi_str(struct mac_input *m, const char *v)
+{
+	size_t l = strnlen(v, RP_NAME_MAX);
+
+	m->b[m->n++] = (uint8_t)l;
+	memcpy(m->b + m->n, v, l);
+	m->n += l;
+}
+
+static int tenant_mac(const rp_service *svc, const struct tenant_row *t,
+		      uint8_t mac[RP_HMAC_SHA256_BYTES])
+{
+	struct mac_input m = { .n = 0 };
+
+	mi_str(&m, "tenant");
+	mi_int(&m, t->id);
+	mi_str(&m, t->name);
+	mi_str(&m, t->owner);
+	mi_int(&m, t->assigned_dep);
+	mi_int(&m, t->created);
+	return rp_hmac_sha256(mac, svc->row_key, SVC_KEY_BYTES, m.b, m.n);
+}
+
+static int member_mac(const rp_service *svc, int64_t tenant_id,
+		      const char *principal, int role, int64_t created,
+		      uint8_t mac[RP_HMAC_SHA256_BYTES])
+{
+	struct mac_input m = { .n = 0 };
+
+	mi_str(&m, "member");
+	mi_int(&m, tenant_id);
+	mi_str(&m, principal);
+	mi_int(&m, role);
+	mi_int(&m, created);
+	return rp_hmac_sha256(mac, svc->row_key, SVC_KEY_BYTES, m.b, m.n);
+}
+
+/* Whether column col of st holds want: 0, RP_ERR_CORRUPT otherwise. */
+static int mac_check(sqlite3_stmt *st, int col,
+		     const uint8_t want[RP_HMAC_SHA256_BYTES])
+{
+	const void *have = sqlite3_column_blob(st, col);
+
+	if (have == NULL ||
+	    sqlite3_column_bytes(st, col) != RP_HMAC_SHA256_BYTES ||
+	    !rp_ct_equal(have, want, RP_HMAC_SHA256_BYTES))
+		return RP_ERR_CORRUPT;
+	return 0;
+}
+
+/* A tenant row from columns id, name, owner, assigned_dep, created of st
+ * (not checked). */
+static int tenant_parse(sqlite3_stmt *st, struct tenant_row *ret)
+{
+	const char *name = (const char *)sqlite3_column_text(st, 1);
+	const char *owner = (const char *)sqlite3_column_text(st, 2);
+
+	if (name == NULL || owner == NULL || strlen(name) > RP_NAME_MAX ||
+	    strlen(owner) > RP_NAME_MAX)
+		return RP_ERR_CORRUPT;
+	memset(ret, 0, sizeof(*ret));
+	ret->id = sqlite3_column_int64(st, 0);
+	snprintf(ret->name, sizeof(ret->name), "%s", name);
+	snprintf(ret->owner, sizeof(ret->owner), "%s", owner);
+	ret->assigned_dep = sqlite3_column_int64(st, 3);
+	ret->created = sqlite3_column_int64(st, 4);
+	return 0;
+}
+
+/* The same, with column 5 the MAC, checked. */
+static int tenant_from_row(const rp_service *svc, sqlite3_stmt *st,
+			   struct tenant_row *ret)
+{
+	uint8_t mac[RP_HMAC_SHA256_BYTES];
+	int r = tenant_parse(st, ret);
+
+	if (r == 0)
+		r = tenant_mac(svc, ret, mac);
+	if (r == 0)
+		r = mac_check(st, 5, mac);
+	return r;
+}
+
+/* The MAC a member row should have, from columns col (principal), col + 1
+ * (role) and col + 2 (created) of st. */
+static int member_mac_of(const rp_service *svc, sqlite3_stmt *st,
+			 int64_t tenant_id, int col,
+			 uint8_t mac[RP_HMAC_SHA256_BYTES])
+{
+	const char *who = (const char *)sqlite3_column_text(st, col);
+
+	if (who == NULL || strlen(who) > RP_NAME_MAX)
+		return RP_ERR_CORRUPT;
+	return member_mac(svc, tenant_id, who, sqlite3_column_int(st, col + 1),
+			  sqlite3_column_int64(st, col + 2), mac);
+}
+
+#define TENANT_COLUMNS "id, name, owner, assigned_dep, created, mac"
+
+/* Write t (whose id is set) with a fresh MAC. */
+static int tenant_store(rp_service *svc, const struct tenant_row *t)
+{
+	uint8_t mac[RP_HMAC_SHA256_BYTES];
+	sqlite3_stmt *st = NULL;
+	int r = tenant_mac(svc, t, mac);
+
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"UPDATE tenants SET name = ?, owner = ?,"
+				" assigned_dep = ?, created = ?, mac = ?"
+				" WHERE id = ?");
+	if (r == 0) {
+		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, t->owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, t->assigned_dep);
+		sqlite3_bind_int64(st, 4, t->created);
+		sqlite3_bind_blob(st, 5, mac, sizeof(mac), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, t->id);
+		r = db_err(sqlite3_step(st));
+		if (r == 0 && sqlite3_changes(svc->db) != 1)
+			r = RP_ERR_NOT_FOUND;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int tenant_set_dep(rp_service *svc, struct tenant_row *t, int64_t dep)
+{
+	struct tenant_row n = *t;
+	int r;
+
+	n.assigned_dep = dep;
+	r = tenant_store(svc, &n);
+	if (r == 0)
+		t->assigned_dep = dep;
+	return r;
+}
+
+/* Schema 2 -> 3: MACs for the rows as they are (in the caller's tx). Only
+ * the mac column changes, which no index covers, so the scans that feed
+ * the updates are not disturbed by them. */
+static int row_macs_add(rp_service *svc)
+{
+	sqlite3_stmt *st = NULL, *up = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT id, name, owner, assigned_dep, created"
+			    " FROM tenants");
+
+	if (r == 0)
+		r = svc_prepare(svc, &up, "UPDATE tenants SET mac = ? WHERE id = ?");
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t mac[RP_HMAC_SHA256_BYTES];
+		struct tenant_row t;
+
+		if ((r = tenant_parse(st, &t)) < 0 ||
+		    (r = tenant_mac(svc, &t, mac)) < 0)
+			break;
+		sqlite3_reset(up);
+		sqlite3_bind_blob(up, 1, mac, sizeof(mac), SQLITE_STATIC);
+		sqlite3_bind_int64(up, 2, t.id);
+		r = db_err(sqlite3_step(up));
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	st = up = NULL;
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT tenant_id, principal, role, created"
+				" FROM tenant_members");
+	if (r == 0)
+		r = svc_prepare(svc, &up,
+				"UPDATE tenant_members SET mac = ?"
+				" WHERE tenant_id = ? AND principal = ?");
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t mac[RP_HMAC_SHA256_BYTES];
+
+		r = member_mac_of(svc, st, sqlite3_column_int64(st, 0), 1, mac);
+		if (r < 0)
+			break;
+		sqlite3_reset(up);
+		sqlite3_bind_blob(up, 1, mac, sizeof(mac), SQLITE_STATIC);
+		sqlite3_bind_int64(up, 2, sqlite3_column_int64(st, 0));
+		sqlite3_bind_value(up, 3, sqlite3_column_value(st, 1));
+		r = db_err(sqlite3_step(up));
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	return r;
+}
+
+/* Store check: every tenant and member row whose MAC fails, named. */
+int rows_check(rp_service *svc, json_t *problems)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT " TENANT_COLUMNS " FROM tenants ORDER BY id");
+
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct tenant_row t;
+
+		if (tenant_from_row(svc, st, &t) < 0 &&
+		    json_array_append_new(
+			    problems,
+			    json_sprintf("tenant row %lld: MAC does not verify",
+					 (long long)sqlite3_column_int64(st, 0))) !=
+			    0)
+			r = RP_ERR_NOMEM;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT tenant_id, principal, role, created, mac"
+				" FROM tenant_members ORDER BY tenant_id, principal");
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t mac[RP_HMAC_SHA256_BYTES];
+		bool bad = member_mac_of(svc, st, sqlite3_column_int64(st, 0),
+					 1, mac) < 0 ||
+			   mac_check(st, 4, mac) < 0;
+
+		if (bad &&
+		    json_array_append_new(
+			    problems,
+			    json_sprintf("member row of tenant %lld: MAC does"
+					 " not verify",
+					 (long long)sqlite3_column_int64(st, 0))) !=
+			    0)
+			r = RP_ERR_NOMEM;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* ---- tenants ----------------------------------------------------- */
 
 int tenant_load(rp_service *svc, const char *name, struct tenant_row *ret)
@@ -629,32 +920,27 @@ int tenant_load(rp_service *svc, const char *name, struct tenant_row *ret)
 	if (!rp_name_valid(name))
 		return RP_ERR_NOT_FOUND;
 	r = svc_prepare(svc, &st,
-			"SELECT id, name, owner, assigned_dep FROM tenants"
-			" WHERE name = ?");
+			"SELECT " TENANT_COLUMNS " FROM tenants WHERE name = ?");
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		ret->id = sqlite3_column_int64(st, 0);
-		snprintf(ret->name, sizeof(ret->name), "%s",
-			 (const char *)sqlite3_column_text(st, 1));
-		snprintf(ret->owner, sizeof(ret->owner), "%s",
-			 (const char *)sqlite3_column_text(st, 2));
-		ret->assigned_dep = sqlite3_column_int64(st, 3);
-	} else {
+	if (sqlite3_step(st) == SQLITE_ROW)
+		r = tenant_from_row(svc, st, ret);
+	else
 		r = RP_ERR_NOT_FOUND;
-	}
 	sqlite3_finalize(st);
 	return r;
 }
 
+/* The role of who in the tenant (0: none), its row checked. */
 static int member_role(rp_service *svc, int64_t tenant_id, const char *who,
 		       int *ret_role)
 {
+	uint8_t mac[RP_HMAC_SHA256_BYTES];
 	sqlite3_stmt *st = NULL;
 	int r = svc_prepare(svc, &st,
-			    "SELECT role FROM tenant_members WHERE tenant_id = ?"
-			    " AND principal = ?");
+			    "SELECT role, created, mac FROM tenant_members"
+			    " WHERE tenant_id = ? AND principal = ?");
 
 	if (r < 0)
 		return r;
@@ -663,7 +949,12 @@ static int member_role(rp_service *svc, int64_t tenant_id, const char *who,
 	*ret_role = 0;
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
-		*ret_role = sqlite3_column_int(st, 0);
+		r = member_mac(svc, tenant_id, who, sqlite3_column_int(st, 0),
+			       sqlite3_column_int64(st, 1), mac);
+		if (r == 0)
+			r = mac_check(st, 2, mac);
+		if (r == 0)
+			*ret_role = sqlite3_column_int(st, 0);
 		break;
 	case SQLITE_DONE:
 		break;
@@ -711,6 +1002,8 @@ RP_EXPORT int rp_tenant_member_set(rp_service *svc, const struct rp_call *call,
 	struct tenant_row t;
 	struct principal p;
 	sqlite3_stmt *st = NULL;
+	uint8_t mac[RP_HMAC_SHA256_BYTES];
+	int64_t created = 0;
 	int rl = role_parse(role), r;
 
 	if (svc == NULL || tenant == NULL || principal == NULL)
@@ -741,17 +1034,35 @@ RP_EXPORT int rp_tenant_member_set(rp_service *svc, const struct rp_call *call,
 		r = tenant_authorize(&c, &t, ROLE_ADMIN);
 	if (r == 0 && strcmp(principal, t.owner) == 0)
 		r = RP_ERR_INVALID; /* the owner's role is fixed */
+	/* A member whose role changes keeps the time it joined. */
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				"SELECT created FROM tenant_members"
+				" WHERE tenant_id = ? AND principal = ?");
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, t.id);
+		sqlite3_bind_text(st, 2, principal, -1, SQLITE_STATIC);
+		created = sqlite3_step(st) == SQLITE_ROW ?
+				  sqlite3_column_int64(st, 0) :
+				  vault_now();
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0)
+		r = member_mac(svc, t.id, principal, rl, created, mac);
 	if (r == 0)
 		r = svc_prepare(svc, &st,
 				"INSERT INTO tenant_members(tenant_id, principal,"
-				" role, created) VALUES(?, ?, ?, ?)"
+				" role, created, mac) VALUES(?, ?, ?, ?, ?)"
 				" ON CONFLICT(tenant_id, principal) DO UPDATE"
-				" SET role = excluded.role");
+				" SET role = excluded.role,"
+				" created = excluded.created, mac = excluded.mac");
 	if (r == 0) {
 		sqlite3_bind_int64(st, 1, t.id);
 		sqlite3_bind_text(st, 2, principal, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 3, rl);
-		sqlite3_bind_int64(st, 4, vault_now());
+		sqlite3_bind_int64(st, 4, created);
+		sqlite3_bind_blob(st, 5, mac, sizeof(mac), SQLITE_STATIC);
 		r = db_err(sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
@@ -836,12 +1147,19 @@ RP_EXPORT int rp_tenant_members(rp_service *svc, const struct rp_call *call,
 		r = RP_ERR_NOMEM;
 	if (r == 0)
 		r = svc_prepare(svc, &st,
-				"SELECT principal, role, created FROM"
+				"SELECT principal, role, created, mac FROM"
 				" tenant_members WHERE tenant_id = ?"
 				" ORDER BY principal");
 	if (r == 0)
 		sqlite3_bind_int64(st, 1, t.id);
 	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t mac[RP_HMAC_SHA256_BYTES];
+
+		r = member_mac_of(svc, st, t.id, 0, mac);
+		if (r == 0)
+			r = mac_check(st, 3, mac);
+		if (r < 0)
+			break;
 		if (json_array_append_new(
 			    list,
 			    json_pack("{s:s,s:s,s:I}", "principal",
@@ -898,7 +1216,7 @@ RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
 	struct svc_call c = { 0 };
 	struct principal p;
 	sqlite3_stmt *st = NULL;
-	int64_t tid = 0, dep = 0;
+	int64_t tid = 0, dep = 0, created = vault_now();
 	int r;
 
 	if (svc == NULL || name == NULL)
@@ -937,7 +1255,7 @@ RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, owner != NULL ? owner : c.f.who.name,
 				  -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, vault_now());
+		sqlite3_bind_int64(st, 3, created);
 		r = db_err(sqlite3_step(st));
 		tid = sqlite3_last_insert_rowid(svc->db);
 	}
@@ -945,15 +1263,16 @@ RP_EXPORT int rp_tenant_create(rp_service *svc, const struct rp_call *call,
 	st = NULL;
 	if (r == 0)
 		r = dep_create_service(svc, tid, &dep);
-	if (r == 0)
-		r = svc_prepare(svc, &st,
-				"UPDATE tenants SET assigned_dep = ? WHERE id = ?");
 	if (r == 0) {
-		sqlite3_bind_int64(st, 1, dep);
-		sqlite3_bind_int64(st, 2, tid);
-		r = db_err(sqlite3_step(st));
+		/* Complete, with its MAC, before the commit. */
+		struct tenant_row t = { .id = tid, .assigned_dep = dep,
+					.created = created };
+
+		snprintf(t.name, sizeof(t.name), "%s", name);
+		snprintf(t.owner, sizeof(t.owner), "%s",
+			 owner != NULL ? owner : c.f.who.name);
+		r = tenant_store(svc, &t);
 	}
-	sqlite3_finalize(st);
 	if (r == 0)
 		r = svc_precommit(&c);
 	if (r == 0)
@@ -979,22 +1298,26 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 		return r;
 	pthread_mutex_lock(&svc->lock);
 	r = svc_prepare(svc, &st,
-			"SELECT t.name, t.owner, d.name, t.id FROM tenants t"
+			"SELECT t.id, t.name, t.owner, t.assigned_dep, t.created,"
+			" t.mac, d.name FROM tenants t"
 			" LEFT JOIN deps d ON d.id = t.assigned_dep"
 			" ORDER BY t.name");
 	if (r == 0 && (list = json_array()) == NULL)
 		r = RP_ERR_NOMEM;
 	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		const char *owner = (const char *)sqlite3_column_text(st, 1);
-
+		struct tenant_row t;
 		int role = 0;
 
+		if ((r = tenant_from_row(svc, st, &t)) < 0)
+			break;
 		/* Operators see every tenant; others, their own. */
-		if (!c.f.who.admin && strcmp(owner, c.f.who.name) != 0 &&
-		    (member_role(svc, sqlite3_column_int64(st, 3),
-				 c.f.who.name, &role) < 0 ||
-		     role == 0))
-			continue;
+		if (!c.f.who.admin && strcmp(t.owner, c.f.who.name) != 0) {
+			if ((r = member_role(svc, t.id, c.f.who.name, &role)) <
+			    0)
+				break;
+			if (role == 0)
+				continue;
+		}
 		json_t *deps = json_array();
 		sqlite3_stmt *ds = NULL;
 
@@ -1003,9 +1326,7 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 				"SELECT d.name FROM deps d JOIN tenants t ON"
 				" t.id = d.tenant_id WHERE t.name = ? AND"
 				" d.state = 0 ORDER BY d.id") == 0) {
-			sqlite3_bind_text(ds, 1,
-					  (const char *)sqlite3_column_text(st, 0),
-					  -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(ds, 1, t.name, -1, SQLITE_TRANSIENT);
 			while (sqlite3_step(ds) == SQLITE_ROW)
 				json_array_append_new(
 					deps, json_string((const char *)
@@ -1015,10 +1336,9 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 		sqlite3_finalize(ds);
 		if (json_array_append_new(
 			    list,
-			    json_pack("{s:s,s:s,s:s?,s:o}", "name",
-				      (const char *)sqlite3_column_text(st, 0),
-				      "owner", owner, "assigned",
-				      (const char *)sqlite3_column_text(st, 2),
+			    json_pack("{s:s,s:s,s:s?,s:o}", "name", t.name,
+				      "owner", t.owner, "assigned",
+				      (const char *)sqlite3_column_text(st, 6),
 				      "deps",
 				      deps != NULL ? deps : json_array())) != 0)
 			r = RP_ERR_NOMEM;

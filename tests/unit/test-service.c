@@ -394,6 +394,7 @@ static void test_schema_upgrade(void **state)
 	struct fx *f = *state;
 
 	db_exec_file(f, "DROP TABLE tenant_members;"
+			"ALTER TABLE tenants DROP COLUMN mac;"
 			"UPDATE meta SET value = X'0100000000000000'"
 			" WHERE name = 'schema';");
 	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "alice", "user"),
@@ -414,12 +415,125 @@ static void test_schema_upgrade(void **state)
 				 SQLITE_OK);
 		assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_UNSUPPORTED);
 		assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value ="
-						  " X'0200000000000000' WHERE name = 'schema'",
+						  " X'0300000000000000' WHERE name = 'schema'",
 					      NULL, NULL, NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
 		assert_int_equal(rp_service_open(&f->svc, f->ks, f->dir), 0);
 	}
+}
+
+/* A content DB of schema 2 (before row MACs) gets MACs for the rows it
+ * holds on open: access goes on as before, and later edits are caught. */
+static void test_schema_upgrade_row_macs(void **state)
+{
+	struct fx *f = *state;
+	char *bob = NULL;
+	struct rp_call bcall = { 0 };
+	struct rp_file_ref r = fref("contoso/s/a.txt");
+	struct mem in = { (uint8_t *)"hello", 5, 0, 0 }, out = { 0 };
+	uint32_t ver = 0;
+
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "bob", false, &bob), 0);
+	bcall.token = bob;
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "user"), 0);
+	assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, &ver), 0);
+	db_exec_file(f, "ALTER TABLE tenants DROP COLUMN mac;"
+			"ALTER TABLE tenant_members DROP COLUMN mac;"
+			"UPDATE meta SET value = X'0200000000000000'"
+			" WHERE name = 'schema';");
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), 0);
+	assert_int_equal(out.n, 5);
+	out.n = 0;
+	db_exec_file(f, "UPDATE tenant_members SET role = 2 WHERE principal = 'bob'");
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	rp_secmem_free(bob);
+}
+
+/* Edits of the rows access rests on, made in the content DB behind the
+ * service's back, fail closed: no access is gained, and the broken row
+ * is reported as corrupt rather than read as a refusal. */
+static void test_tamper_access_rows(void **state)
+{
+	struct fx *f = *state;
+	char *bob = NULL, *carol = NULL;
+	struct rp_call bcall = { 0 }, ccall = { 0 };
+	struct rp_file_ref r = fref("contoso/s/a.txt");
+	struct rp_file_ref fr = fref("fabrikam/s/b.txt");
+	struct mem in = { (uint8_t *)"hello", 5, 0, 0 }, out = { 0 };
+	json_t *list = NULL;
+	uint32_t ver = 0;
+
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "bob", false, &bob), 0);
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "carol", false, &carol), 0);
+	bcall.token = bob;
+	ccall.token = carol;
+	assert_int_equal(rp_tenant_create(f->svc, &f->acall, "fabrikam", "carol"), 0);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "user"), 0);
+	assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, &ver), 0);
+	in.off = 0;
+	assert_int_equal(rp_file_put(f->svc, &ccall, &fr, mem_read, &in, &ver), 0);
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), 0);
+	assert_int_equal(out.n, 5);
+
+	/* A role raised: refused as corrupt, and back to what it was signed
+	 * with, accepted again. */
+	db_exec_file(f, "UPDATE tenant_members SET role = 2 WHERE principal = 'bob'");
+	out.n = 0;
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(rp_tenant_members(f->svc, &f->call, "contoso", &list), RP_ERR_CORRUPT);
+	assert_null(list);
+	db_exec_file(f, "UPDATE tenant_members SET role = 1 WHERE principal = 'bob'");
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), 0);
+
+	/* A member row moved to another tenant. */
+	db_exec_file(f, "UPDATE tenant_members SET tenant_id ="
+			" (SELECT id FROM tenants WHERE name = 'fabrikam')"
+			" WHERE principal = 'bob'");
+	out.n = 0;
+	assert_int_equal(rp_file_get(f->svc, &bcall, &fr, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), RP_ERR_DENIED);
+	assert_int_equal(out.n, 0);
+
+	/* A member row forged, with no MAC or with another row's. */
+	db_exec_file(f, "INSERT INTO tenant_members(tenant_id, principal, role, created)"
+			" SELECT id, 'carol', 2, 0 FROM tenants WHERE name = 'contoso'");
+	assert_int_equal(rp_file_get(f->svc, &ccall, &r, 0, mem_write, &out), RP_ERR_CORRUPT);
+	db_exec_file(f, "UPDATE tenant_members SET mac = (SELECT mac FROM tenant_members"
+			" WHERE principal = 'bob') WHERE principal = 'carol'");
+	assert_int_equal(rp_file_get(f->svc, &ccall, &r, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+
+	/* The owner changed: nobody gets in, the listing fails closed. */
+	db_exec_file(f, "UPDATE tenants SET owner = 'carol' WHERE name = 'contoso'");
+	assert_int_equal(rp_file_get(f->svc, &ccall, &r, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(get(f, "contoso/s/a.txt", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(rp_tenant_list(f->svc, &ccall, &list), RP_ERR_CORRUPT);
+	assert_null(list);
+	assert_int_equal(out.n, 0);
+	/* Another tenant's untouched rows still work. */
+	assert_int_equal(rp_file_get(f->svc, &ccall, &fr, 0, mem_write, &out), 0);
+	assert_int_equal(out.n, 5);
+	/* The store check names every broken row. */
+	{
+		json_t *rep = NULL, *pr;
+		char *text;
+
+		assert_int_equal(rp_service_check(f->svc, &f->acall, false, false, &rep),
+				 RP_ERR_CORRUPT);
+		pr = json_object_get(rep, "problems");
+		assert_int_equal(json_array_size(pr), 3); /* owner, bob moved, carol */
+		text = json_dumps(pr, 0);
+		assert_non_null(strstr(text, "tenant row"));
+		assert_non_null(strstr(text, "member row"));
+		free(text);
+		json_decref(rep);
+	}
+	free(out.p);
+	rp_secmem_free(bob);
+	rp_secmem_free(carol);
 }
 
 /* Stat and ranges: every range of a multi-chunk file reads exactly its
@@ -1059,6 +1173,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roles_and_tenant_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_and_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade_row_macs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_access_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_swap_blobs_between_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_map_and_keys, setup, teardown),
