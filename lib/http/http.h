@@ -159,6 +159,14 @@ RP_WUR int rp_http_server_reload_tls(rp_http_server *srv);
 void rp_http_server_shutdown(rp_http_server *srv);
 
 /*
+ * rp_http_wipe_on_free - make the HTTP layer's buffers (request and
+ * response bodies, which carry keys and file contents) be wiped when they
+ * are freed or moved. Process-wide; call it once, before any other rp_http
+ * function, as nothing allocated before it is covered.
+ */
+void rp_http_wipe_on_free(void);
+
+/*
  * rp_http_server_free - free the server; NULL is accepted. Must not be
  * called while rp_http_server_run is running.
  */

@@ -21,6 +21,7 @@
  * repeated (400, the request-smuggling cases), control characters in
  * targets and header values, malformed chunk sizes.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -119,12 +120,21 @@ int rp__http_fail(struct rp__http_parser *p, int status)
 
 /* ---- head ---------------------------------------------------------- */
 
+/* Header bytes carry bearer tokens: wiped before they are freed. */
+static void arena_free(char *a)
+{
+	if (a == NULL)
+		return;
+	explicit_bzero(a, malloc_usable_size(a));
+	free(a);
+}
+
 void rp__http_head_free(struct rp__http_head *head)
 {
 	if (head == NULL)
 		return;
 	free(head->headers);
-	free(head->arena);
+	arena_free(head->arena);
 	free(head);
 }
 
@@ -167,9 +177,13 @@ static int arena_append(struct rp__http_parser *p, const char *s, size_t n)
 			cap *= 2;
 		if (cap > p->amax)
 			cap = p->amax;
-		a = realloc(p->arena, cap);
+		/* Not realloc: the old block would be freed unwiped. */
+		a = malloc(cap);
 		if (a == NULL)
 			return 500;
+		if (p->alen > 0)
+			memcpy(a, p->arena, p->alen);
+		arena_free(p->arena);
 		p->arena = a;
 		p->acap = cap;
 	}
@@ -525,7 +539,7 @@ int rp__http_parser_init(struct rp__http_parser *p,
 
 void rp__http_parser_free(struct rp__http_parser *p)
 {
-	free(p->arena);
+	arena_free(p->arena);
 	free(p->hdr);
 	p->arena = NULL;
 	p->hdr = NULL;

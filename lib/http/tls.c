@@ -180,9 +180,14 @@ int rp__http_tls_ctx_new(const struct rp_http_server *srv, SSL_CTX **ret)
 	    SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1)
 		goto out;
-	SSL_CTX_set_options(
-		ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
-			     SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	/* CLEANSE_PLAINTEXT: a record's decrypted bytes are wiped once
+	 * read, not left in the connection's buffer (request bodies carry
+	 * keys and file contents). */
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
+					 SSL_OP_NO_COMPRESSION |
+					 SSL_OP_NO_RENEGOTIATION |
+					 SSL_OP_NO_TICKET |
+					 SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
 		goto out;

@@ -165,6 +165,8 @@ static void reply_json(struct ctx *c, int status, json_t *o)
 		return;
 	}
 	send_raw(c, status, "application/json", s, strlen(s));
+	/* An answer may carry a key or a plaintext. */
+	rp_wipe(s, strlen(s));
 	free(s);
 }
 

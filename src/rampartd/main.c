@@ -448,7 +448,7 @@ static int config_load(struct rd_config *c, int argc, char **argv)
  * client sends (a key to wrap, a PEM to import), and jansson copies every
  * string it parses. Blocks stay plain malloc ones.
  */
-static void json_wipe_free(void *p)
+static void wipe_free(void *p)
 {
 	if (p == NULL)
 		return;
@@ -600,8 +600,11 @@ int main(int argc, char **argv)
 	pthread_t sig_th;
 	int r, rc = 1;
 
-	/* Before jansson allocates anything. */
-	json_set_alloc_funcs(malloc, json_wipe_free);
+	/* Before jansson and libevent allocate anything: JSON values and
+	 * the buffers of every connection (request and response bodies,
+	 * which carry keys and file contents) are wiped when freed. */
+	json_set_alloc_funcs(malloc, wipe_free);
+	rp_http_wipe_on_free();
 	/* Secrets must not reach a core dump. */
 	(void)setrlimit(RLIMIT_CORE, &no_core);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
