@@ -95,6 +95,17 @@ RP_EXPORT bool rp_secmem_locked(const void *p);
 RP_EXPORT void rp_wipe(void *p, size_t n);
 
 /*
+ * rp_wipe_free / rp_wipe_realloc - free and realloc for blocks from malloc
+ * (not rp_secmem_alloc) that wipe the whole block before it goes back to
+ * the allocator; rp_wipe_realloc never leaves an unwiped copy behind when
+ * it moves a block (it grows in place only within the block's slack). For
+ * the allocator hooks of libraries that buffer what passes through them
+ * (jansson, libevent, libcurl). Both accept NULL.
+ */
+RP_EXPORT void rp_wipe_free(void *p);
+RP_EXPORT void *rp_wipe_realloc(void *p, size_t n);
+
+/*
  * rp_ct_equal - compare n bytes in time that depends only on n.
  * Returns true when equal.
  */

@@ -159,12 +159,15 @@ RP_WUR int rp_http_server_reload_tls(rp_http_server *srv);
 void rp_http_server_shutdown(rp_http_server *srv);
 
 /*
- * rp_http_wipe_on_free - make the HTTP layer's buffers (request and
- * response bodies, which carry keys and file contents) be wiped when they
- * are freed or moved. Process-wide; call it once, before any other rp_http
- * function, as nothing allocated before it is covered.
+ * rp_http_set_allocator - the allocator of the HTTP layer's buffers
+ * (request and response bodies, which carry keys and file contents):
+ * rampartd passes functions that wipe a block before freeing it.
+ * Process-wide; call it once, before any other rp_http function, as
+ * nothing allocated before it is covered.
  */
-void rp_http_wipe_on_free(void);
+void rp_http_set_allocator(void *(*malloc_fn)(size_t),
+			   void *(*realloc_fn)(void *, size_t),
+			   void (*free_fn)(void *));
 
 /*
  * rp_http_server_free - free the server; NULL is accepted. Must not be

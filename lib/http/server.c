@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1269,36 +1268,11 @@ void rp_http_server_stats(rp_http_server *srv, struct rp_http_stats *ret)
 	ret->tls_handshake_failures = atomic_load(&srv->st_tls_fail);
 }
 
-static void wipe_free(void *p)
+void rp_http_set_allocator(void *(*malloc_fn)(size_t),
+			   void *(*realloc_fn)(void *, size_t),
+			   void (*free_fn)(void *))
 {
-	if (p == NULL)
-		return;
-	explicit_bzero(p, malloc_usable_size(p));
-	free(p);
-}
-
-/* realloc that leaves no unwiped copy behind when it moves a block. */
-static void *wipe_realloc(void *p, size_t n)
-{
-	size_t old;
-	void *q;
-
-	if (p == NULL)
-		return malloc(n);
-	old = malloc_usable_size(p);
-	if (n <= old)
-		return p; /* within the block: stays in place */
-	q = malloc(n);
-	if (q == NULL)
-		return NULL;
-	memcpy(q, p, old);
-	wipe_free(p);
-	return q;
-}
-
-void rp_http_wipe_on_free(void)
-{
-	event_set_mem_functions(malloc, wipe_realloc, wipe_free);
+	event_set_mem_functions(malloc_fn, realloc_fn, free_fn);
 }
 
 void rp_http_server_free(rp_http_server *srv)

@@ -8,7 +8,6 @@
  * one of its verbs. Every level answers --help; unknown words and options are
  * usage errors (exit 64).
  */
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +48,6 @@ static const struct cli_command commands[] = {
  * imported (inside the library). Blocks are plain malloc ones, so text
  * from json_dumps may still be released with free().
  */
-static void json_wipe_free(void *p)
-{
-	if (p == NULL)
-		return;
-	rp_wipe(p, malloc_usable_size(p));
-	free(p);
-}
 
 void cli_error(const char *what, const char *fmt, ...)
 {
@@ -181,7 +173,7 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	/* Before jansson allocates anything. */
-	json_set_alloc_funcs(malloc, json_wipe_free);
+	json_set_alloc_funcs(malloc, rp_wipe_free);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0) {

@@ -344,7 +344,11 @@ int cli_remote_open(struct cli_remote **ret, const char *url,
 
 	if (cli_remote_check_url(url) != NULL)
 		return RP_ERR_INVALID;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	/* libcurl's buffers hold what the server sent (keys, plaintext):
+	 * wiped when freed. */
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, rp_wipe_free,
+				 rp_wipe_realloc, strdup,
+				 calloc) != CURLE_OK)
 		return RP_ERR_NOMEM;
 	/* A peer that closes the connection must give EPIPE, not end us. */
 	(void)signal(SIGPIPE, SIG_IGN);

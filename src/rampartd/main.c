@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -448,13 +447,6 @@ static int config_load(struct rd_config *c, int argc, char **argv)
  * client sends (a key to wrap, a PEM to import), and jansson copies every
  * string it parses. Blocks stay plain malloc ones.
  */
-static void wipe_free(void *p)
-{
-	if (p == NULL)
-		return;
-	rp_wipe(p, malloc_usable_size(p));
-	free(p);
-}
 
 /* ---- stores ------------------------------------------------------ */
 
@@ -603,8 +595,8 @@ int main(int argc, char **argv)
 	/* Before jansson and libevent allocate anything: JSON values and
 	 * the buffers of every connection (request and response bodies,
 	 * which carry keys and file contents) are wiped when freed. */
-	json_set_alloc_funcs(malloc, wipe_free);
-	rp_http_wipe_on_free();
+	json_set_alloc_funcs(malloc, rp_wipe_free);
+	rp_http_set_allocator(malloc, rp_wipe_realloc, rp_wipe_free);
 	/* Secrets must not reach a core dump. */
 	(void)setrlimit(RLIMIT_CORE, &no_core);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -252,6 +252,29 @@ static void test_wipe_and_ct_equal(void **state)
 	assert_true(rp_ct_equal(a, b, 0));
 }
 
+/* The wiping allocator hooks behave as free and realloc do. */
+static void test_wipe_free_and_realloc(void **state)
+{
+	uint8_t *p, *q;
+
+	(void)state;
+	rp_wipe_free(NULL);
+	p = rp_wipe_realloc(NULL, 100);
+	assert_non_null(p);
+	for (size_t i = 0; i < 100; i++)
+		p[i] = (uint8_t)i;
+	/* Shrinking stays in place. */
+	q = rp_wipe_realloc(p, 50);
+	assert_ptr_equal(q, p);
+	/* Growing keeps the bytes. */
+	q = rp_wipe_realloc(p, 1 << 20);
+	assert_non_null(q);
+	for (size_t i = 0; i < 50; i++)
+		assert_int_equal(q[i], i);
+	q[(1 << 20) - 1] = 1;
+	rp_wipe_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_guard_page_faults),
 		cmocka_unit_test(test_canary_aborts),
 		cmocka_unit_test(test_wipe_and_ct_equal),
+		cmocka_unit_test(test_wipe_free_and_realloc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
