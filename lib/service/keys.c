@@ -93,10 +93,11 @@ static int ref_of(const char *s, uint32_t version, struct rp_key_ref *ref)
 	return r;
 }
 
-/* Wrap or unwrap with a root (or availability) key in the vault. */
+/* Wrap or unwrap with a root (or availability) key in the vault, with
+ * the one algorithm its slot allows. */
 static int root_op(rp_service *svc, uint32_t op, const char *root,
-		   uint32_t version, const uint8_t *in, size_t in_len,
-		   uint8_t *out, size_t cap, size_t *ret_len,
+		   uint32_t version, rp_alg alg, const uint8_t *in,
+		   size_t in_len, uint8_t *out, size_t cap, size_t *ret_len,
 		   uint32_t *ret_version)
 {
 	struct rp_key_ref ref;
@@ -107,8 +108,8 @@ static int root_op(rp_service *svc, uint32_t op, const char *root,
 	if (r < 0)
 		return r;
 	svc->root_ops++;
-	r = rp_key_op(svc->ks, &svc->self, op, &ref, RP_ALG_DEFAULT, in, in_len,
-		      NULL, 0, &res, &n, ret_version);
+	r = rp_key_op(svc->ks, &svc->self, op, &ref, alg, in, in_len, NULL, 0,
+		      &res, &n, ret_version);
 	if (r == 0 && n > cap)
 		r = RP_ERR_BUFFER;
 	if (r == 0) {
@@ -127,12 +128,56 @@ static bool revoked(int err)
 	       err == RP_ERR_STATE || err == RP_ERR_UNAUTHENTICATED;
 }
 
+/* Only this lets the availability key stand in: the root could not be
+ * reached. Anything else (a wrapped key that does not open, a slot that
+ * names the wrong key) fails the read. */
+static bool unreachable(int err)
+{
+	return err == RP_ERR_IO;
+}
+
 struct dep_row {
 	int64_t id, tenant_id;
 	char name[RP_NAME_MAX + 1];
 	int kind, state;
 	char avail[RP_NAME_MAX + 1];
 };
+
+/*
+ * What each slot may hold. A customer DEP's roots are the customer's RSA
+ * keys, outside the service's vault, used with RSA-OAEP-256 only; its
+ * availability key is its own AES key in the service's vault; a
+ * service-managed DEP's one slot is the service root key. A slot whose
+ * row names anything else (a content DB edited to point a root slot at
+ * the availability key, say) is refused as corrupt, never used.
+ */
+static rp_alg slot_alg(const struct dep_row *d, int slot)
+{
+	return d->kind == DEP_CUSTOMER && slot != SLOT_AVAILABILITY ?
+		       RP_ALG_RSA_OAEP_256 :
+		       RP_ALG_A256KWP;
+}
+
+static int slot_check(const struct dep_row *d, int slot, const char *root)
+{
+	char want[2 * RP_NAME_MAX + 2];
+	struct rp_key_ref ref;
+
+	if (rp_key_ref_parse(root, &ref) < 0 || ref.version != 0)
+		return RP_ERR_CORRUPT;
+	if (d->kind == DEP_SERVICE) {
+		snprintf(want, sizeof(want), "%s", SERVICE_ROOT_REF);
+		return slot == SLOT_ROOT1 && strcmp(root, want) == 0 ?
+			       0 :
+			       RP_ERR_CORRUPT;
+	}
+	if (slot == SLOT_AVAILABILITY) {
+		snprintf(want, sizeof(want), "%s/%s", RP_SERVICE_VAULT,
+			 d->avail);
+		return strcmp(root, want) == 0 ? 0 : RP_ERR_CORRUPT;
+	}
+	return strcmp(ref.vault, RP_SERVICE_VAULT) != 0 ? 0 : RP_ERR_CORRUPT;
+}
 
 static int dep_load_by_id(rp_service *svc, int64_t id, struct dep_row *d)
 {
@@ -264,6 +309,8 @@ static int dep_unwrap(rp_service *svc, const struct dep_row *d,
 		if (d->kind == DEP_SERVICE && slot == SLOT_ROOT2)
 			break;
 		r = wrap_load(svc, d->id, slot, &w);
+		if (r == 0)
+			r = slot_check(d, slot, w.root);
 		if (r < 0) {
 			err[slot] = r;
 			continue;
@@ -271,8 +318,8 @@ static int dep_unwrap(rp_service *svc, const struct dep_row *d,
 		r = svc->root_fault[slot];
 		if (r == 0)
 			r = root_op(svc, RP_PERM_UNWRAP, w.root, w.version,
-				    w.wrapped, w.len, out, SVC_KEY_BYTES, &n,
-				    NULL);
+				    slot_alg(d, slot), w.wrapped, w.len, out,
+				    SVC_KEY_BYTES, &n, NULL);
 		else
 			svc->root_ops++;
 		if (r == 0 && n == SVC_KEY_BYTES)
@@ -282,14 +329,22 @@ static int dep_unwrap(rp_service *svc, const struct dep_row *d,
 	if (d->kind == DEP_SERVICE)
 		return err[SLOT_ROOT1];
 	/* Both customer roots refused. A revocation by the customer is
-	 * final; only when both are unreachable for a passing reason does
-	 * the availability key stand in, and that is audited. */
+	 * final; only when both could not be reached does the availability
+	 * key stand in, and that is audited. Any other failure is the
+	 * read's. */
 	if (revoked(err[SLOT_ROOT1]) || revoked(err[SLOT_ROOT2]))
 		return RP_ERR_REVOKED;
+	if (!unreachable(err[SLOT_ROOT1]))
+		return err[SLOT_ROOT1];
+	if (!unreachable(err[SLOT_ROOT2]))
+		return err[SLOT_ROOT2];
 	r = wrap_load(svc, d->id, SLOT_AVAILABILITY, &w);
 	if (r == 0)
-		r = root_op(svc, RP_PERM_UNWRAP, w.root, w.version, w.wrapped,
-			    w.len, out, SVC_KEY_BYTES, &n, NULL);
+		r = slot_check(d, SLOT_AVAILABILITY, w.root);
+	if (r == 0)
+		r = root_op(svc, RP_PERM_UNWRAP, w.root, w.version,
+			    slot_alg(d, SLOT_AVAILABILITY), w.wrapped, w.len,
+			    out, SVC_KEY_BYTES, &n, NULL);
 	if (r == 0 && n != SVC_KEY_BYTES)
 		r = RP_ERR_CORRUPT;
 	svc_event(svc, "dep.availability", d->id,
@@ -468,8 +523,9 @@ int dep_create_service(rp_service *svc, int64_t tenant_id, int64_t *ret_dep)
 	if ((r = dep_insert(svc, tenant_id, "default", DEP_SERVICE, "",
 			    ret_dep)) < 0 ||
 	    (r = rp_random(dk, sizeof(dk))) < 0 ||
-	    (r = root_op(svc, RP_PERM_WRAP, SERVICE_ROOT_REF, 0, dk, sizeof(dk),
-			 w, sizeof(w), &n, &ver)) < 0 ||
+	    (r = root_op(svc, RP_PERM_WRAP, SERVICE_ROOT_REF, 0,
+			 RP_ALG_A256KWP, dk, sizeof(dk), w, sizeof(w), &n,
+			 &ver)) < 0 ||
 	    (r = wrap_store(svc, *ret_dep, SLOT_ROOT1, SERVICE_ROOT_REF, ver, w,
 			    n)) < 0)
 		goto out;
@@ -593,13 +649,13 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 		r = rp_random(dk, sizeof(dk));
 	/* Wrap under each root separately: any one of the three opens it. */
 	if (r == 0)
-		r = root_op(svc, RP_PERM_WRAP, root1, 0, dk, sizeof(dk), w,
-			    sizeof(w), &n, &ver);
+		r = root_op(svc, RP_PERM_WRAP, root1, 0, RP_ALG_RSA_OAEP_256,
+			    dk, sizeof(dk), w, sizeof(w), &n, &ver);
 	if (r == 0)
 		r = wrap_store(svc, dep_id, SLOT_ROOT1, root1, ver, w, n);
 	if (r == 0)
-		r = root_op(svc, RP_PERM_WRAP, root2, 0, dk, sizeof(dk), w,
-			    sizeof(w), &n, &ver);
+		r = root_op(svc, RP_PERM_WRAP, root2, 0, RP_ALG_RSA_OAEP_256,
+			    dk, sizeof(dk), w, sizeof(w), &n, &ver);
 	if (r == 0)
 		r = wrap_store(svc, dep_id, SLOT_ROOT2, root2, ver, w, n);
 	if (r == 0) {
@@ -609,8 +665,8 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 			r = 0;
 	}
 	if (r == 0)
-		r = root_op(svc, RP_PERM_WRAP, avail_ref, 0, dk, sizeof(dk), w,
-			    sizeof(w), &n, &ver);
+		r = root_op(svc, RP_PERM_WRAP, avail_ref, 0, RP_ALG_A256KWP, dk,
+			    sizeof(dk), w, sizeof(w), &n, &ver);
 	if (r == 0)
 		r = wrap_store(svc, dep_id, SLOT_AVAILABILITY, avail_ref, ver, w,
 			       n);
@@ -861,8 +917,11 @@ RP_EXPORT int rp_dep_roll(rp_service *svc, const struct rp_call *call,
 			break;
 		r = wrap_load(svc, d.id, slot, &old);
 		if (r == 0)
-			r = root_op(svc, RP_PERM_WRAP, old.root, 0, dk,
-				    sizeof(dk), w, sizeof(w), &n, &ver);
+			r = slot_check(&d, slot, old.root);
+		if (r == 0)
+			r = root_op(svc, RP_PERM_WRAP, old.root, 0,
+				    slot_alg(&d, slot), dk, sizeof(dk), w,
+				    sizeof(w), &n, &ver);
 		if (r == 0)
 			r = wrap_store(svc, d.id, slot, old.root, ver, w, n);
 		if (r == 0) {
@@ -1059,8 +1118,11 @@ RP_EXPORT int rp_dep_recover(rp_service *svc, const struct rp_call *call,
 	if (r == 0)
 		r = wrap_load(svc, from.id, SLOT_AVAILABILITY, &aw);
 	if (r == 0)
-		r = root_op(svc, RP_PERM_UNWRAP, aw.root, aw.version, aw.wrapped,
-			    aw.len, old_dk, sizeof(old_dk), &n, NULL);
+		r = slot_check(&from, SLOT_AVAILABILITY, aw.root);
+	if (r == 0)
+		r = root_op(svc, RP_PERM_UNWRAP, aw.root, aw.version,
+			    RP_ALG_A256KWP, aw.wrapped, aw.len, old_dk,
+			    sizeof(old_dk), &n, NULL);
 	if (r == 0 && n != SVC_KEY_BYTES)
 		r = RP_ERR_CORRUPT;
 	if (r == 0)

@@ -908,6 +908,65 @@ static void customer_vault(struct fx *f, const char *vault, const char *key)
 	assert_int_equal(rp_key_create(f->ks, &f->call, vault, key, RP_KTY_RSA_2048, NULL, NULL), 0);
 }
 
+/*
+ * The availability key must never stand in for revoked customer roots,
+ * even when the content DB is edited to make it look otherwise: a root
+ * slot re-pointed at the availability key (with the availability key's
+ * wrapped DEP key), or both root slots broken so that neither fails as
+ * "revoked". Nothing but an unreachable root (an I/O failure) brings in
+ * the availability key.
+ */
+static void test_availability_not_forced(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(100000);
+	struct mem out = { 0 };
+
+	fake_now = 1800000000;
+	rp_vault_set_clock(fake_clock);
+	customer_vault(f, "ck1", "root");
+	customer_vault(f, "ck2", "root");
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
+	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
+	put(f, "contoso/s/doc", d, 100000);
+	/* The customer revokes both roots. */
+	assert_int_equal(rp_vault_revoke(f->ks, &f->call, "ck1", "rampart-service",
+					 RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_revoke(f->ks, &f->call, "ck2", "rampart-service",
+					 RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	rp_service_set_cache_ttl(f->svc, 0);
+	assert_int_equal(get(f, "contoso/s/doc", 0, &out), RP_ERR_REVOKED);
+	free(out.p);
+
+	/* Slot 1 re-pointed at the availability key and its wrapped form. */
+	db_exec_file(f, "UPDATE dep_wraps SET (root, root_version, wrapped) ="
+			" (SELECT root, root_version, wrapped FROM dep_wraps w"
+			"  WHERE w.dep_id = dep_wraps.dep_id AND w.slot = 3)"
+			" WHERE slot = 1 AND dep_id ="
+			" (SELECT id FROM deps WHERE name = 'ck')");
+	rp_service_set_cache_ttl(f->svc, 0);
+	assert_true(get(f, "contoso/s/doc", 0, &out) < 0);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	/* Both root slots pointed at a key the service may still use, so
+	 * that neither refusal reads as a revocation. */
+	db_exec_file(f, "UPDATE dep_wraps SET (root, root_version) ="
+			" (SELECT root, root_version FROM dep_wraps w"
+			"  WHERE w.dep_id = dep_wraps.dep_id AND w.slot = 3)"
+			" WHERE slot IN (1, 2) AND dep_id ="
+			" (SELECT id FROM deps WHERE name = 'ck')");
+	rp_service_set_cache_ttl(f->svc, 0);
+	assert_true(get(f, "contoso/s/doc", 0, &out) < 0);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	rp_vault_set_clock(NULL);
+	free(d);
+}
+
 static void test_dep_refusals(void **state)
 {
 	struct fx *f = *state;
@@ -1182,6 +1241,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_truncate_forged_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_separation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dep_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_availability_not_forced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_customer_key_scenario, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_shreds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_and_orphans, setup, teardown),
