@@ -908,6 +908,20 @@ static void customer_vault(struct fx *f, const char *vault, const char *key)
 	assert_int_equal(rp_key_create(f->ks, &f->call, vault, key, RP_KTY_RSA_2048, NULL, NULL), 0);
 }
 
+/* DEP contoso/ck over ck1/root and ck2/root (RSA, granted to the
+ * service), assigned to the tenant. */
+static void ck_dep_assigned(struct fx *f)
+{
+	customer_vault(f, "ck1", "root");
+	customer_vault(f, "ck2", "root");
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
+					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
+	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
+}
+
 /*
  * The availability key must never stand in for revoked customer roots,
  * even when the content DB is edited to make it look otherwise: a root
@@ -924,14 +938,7 @@ static void test_availability_not_forced(void **state)
 
 	fake_now = 1800000000;
 	rp_vault_set_clock(fake_clock);
-	customer_vault(f, "ck1", "root");
-	customer_vault(f, "ck2", "root");
-	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
-					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
-	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
-					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
-	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
-	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
+	ck_dep_assigned(f);
 	put(f, "contoso/s/doc", d, 100000);
 	/* The customer revokes both roots. */
 	assert_int_equal(rp_vault_revoke(f->ks, &f->call, "ck1", "rampart-service",
@@ -1023,14 +1030,7 @@ static void test_customer_key_scenario(void **state)
 
 	fake_now = 1800000000;
 	rp_vault_set_clock(fake_clock);
-	customer_vault(f, "ck1", "root");
-	customer_vault(f, "ck2", "root");
-	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
-					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
-	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
-					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
-	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
-	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
+	ck_dep_assigned(f);
 	put(f, "contoso/cksite/doc", d, 2 << 20);
 	expect_content(f, "contoso/cksite/doc", 0, d, 2 << 20);
 
@@ -1139,14 +1139,7 @@ static void test_purge_shreds(void **state)
 	struct mem out;
 	char paths[4][256];
 
-	customer_vault(f, "ck1", "root");
-	customer_vault(f, "ck2", "root");
-	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "rampart-service",
-					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
-	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "rampart-service",
-					RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
-	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck", "ck1/root", "ck2/root", NULL), 0);
-	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
+	ck_dep_assigned(f);
 	put(f, "contoso/ck/doc", d, 500000);
 	assert_true(blob_files(f, paths, 4) >= 1);
 	/* Refused while a root is still live. */
