@@ -536,6 +536,31 @@ static void test_tamper_access_rows(void **state)
 	rp_secmem_free(carol);
 }
 
+/* A site (with its files) moved to another tenant in the content DB gives
+ * that tenant nothing: the maps and chunks are bound to the tenant id. */
+static void test_tamper_site_moved(void **state)
+{
+	struct fx *f = *state;
+	char *carol = NULL;
+	struct rp_call ccall = { 0 };
+	struct rp_file_ref moved = fref("fabrikam/x/a.txt");
+	struct mem out = { 0 };
+	uint8_t *d = random_bytes(300000);
+
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "carol", false, &carol), 0);
+	ccall.token = carol;
+	assert_int_equal(rp_tenant_create(f->svc, &f->acall, "fabrikam", "carol"), 0);
+	put(f, "contoso/x/a.txt", d, 300000);
+	db_exec_file(f, "UPDATE sites SET tenant_id ="
+			" (SELECT id FROM tenants WHERE name = 'fabrikam')"
+			" WHERE name = 'x'");
+	assert_int_equal(rp_file_get(f->svc, &ccall, &moved, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	free(d);
+	rp_secmem_free(carol);
+}
+
 /* Stat and ranges: every range of a multi-chunk file reads exactly its
  * bytes; a range past the end reads nothing. */
 static void test_stat_and_ranges(void **state)
@@ -1227,6 +1252,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade_row_macs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_access_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_site_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_swap_blobs_between_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_map_and_keys, setup, teardown),
