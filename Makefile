@@ -11,7 +11,7 @@ BENCH_SECONDS ?= 3
 SOAK_SECONDS ?= 300
 MESON_FLAGS ?=
 
-FUZZ_TARGETS := codec aead keywrap pkey jwk vectors blobcred cdc http
+FUZZ_TARGETS := codec aead keywrap pkey jwk vectors blobcred cdc http route
 
 .PHONY: all deps build build-asan build-fuzz run test test-unit test-asan \
 	test-integration fuzz fuzz-smoke bench soak format clean

@@ -20,12 +20,12 @@
 #include <time.h>
 
 #include "rampartd.h"
+#include "route.h"
 
 #define PARAMS_MAX 4
 #define AUDIT_PAGE 1000
 #define STREAM_POLL_MS 500
 #define STREAM_HEARTBEAT_MS 5000
-#define RANGE_HEADER_MAX 128
 
 struct ctx {
 	struct rd *d;
@@ -207,92 +207,9 @@ static bool rid_valid(const char *s)
 	return true;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode n bytes of s into a new string; NULL if malformed or if
- * the result holds a NUL, or a '/' unless slash (a path segment never
- * spans two; a query value may hold one). */
-static char *pct_decode_any(const char *s, size_t n, bool slash)
-{
-	char *out = malloc(n + 1), *o = out;
-
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (ch == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n) {
-				free(out);
-				return NULL;
-			}
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0) {
-				free(out);
-				return NULL;
-			}
-			ch = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (ch == '\0' || (ch == '/' && !slash)) {
-			free(out);
-			return NULL;
-		}
-		*o++ = ch;
-	}
-	*o = '\0';
-	return out;
-}
-
-static char *pct_decode(const char *s, size_t n)
-{
-	return pct_decode_any(s, n, false);
-}
-
-/*
- * Query parameter name: 0 with *ret NULL when absent, else its decoded
- * value (malloc'ed; "" for a bare name); RP_ERR_INVALID when malformed.
- */
 static int query_get(struct ctx *c, const char *name, char **ret)
 {
-	const char *q = rp_http_req_query(c->req);
-	size_t nl = strlen(name);
-
-	*ret = NULL;
-	while (q != NULL && *q != '\0') {
-		const char *amp = strchr(q, '&');
-		size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
-
-		if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
-			char *plus;
-
-			*ret = pct_decode_any(q + nl + 1, len - nl - 1, true);
-			if (*ret == NULL)
-				return RP_ERR_INVALID;
-			/* Form encoding: '+' is a space. */
-			for (plus = *ret; (plus = strchr(plus, '+')) != NULL;)
-				*plus = ' ';
-			return 0;
-		}
-		if (len == nl && strncmp(q, name, nl) == 0) {
-			*ret = strdup("");
-			return *ret != NULL ? 0 : RP_ERR_NOMEM;
-		}
-		q = amp != NULL ? amp + 1 : NULL;
-	}
-	return 0;
+	return rd_query_get(rp_http_req_query(c->req), name, ret);
 }
 
 static int query_u64(struct ctx *c, const char *name, uint64_t def,
@@ -1518,59 +1435,6 @@ static int download_write(void *ctx, const uint8_t *buf, size_t len)
 	return r;
 }
 
-/*
- * One range "bytes=A-B", "bytes=A-" or "bytes=-N" of a file of size.
- * Returns 1 with [*off, *off + *len) for a satisfiable range, 0 to serve the
- * whole file (no header, or one this server does not serve: several
- * ranges), or -1 when unsatisfiable (416).
- */
-static int parse_range(const char *h, uint64_t size, uint64_t *off,
-		       uint64_t *len)
-{
-	unsigned long long a = 0, b = 0;
-	const char *p;
-	char *end;
-
-	if (h == NULL || strncmp(h, "bytes=", 6) != 0 ||
-	    strlen(h) > RANGE_HEADER_MAX || strchr(h, ',') != NULL)
-		return 0;
-	p = h + 6;
-	if (*p == '-') {
-		errno = 0;
-		b = strtoull(p + 1, &end, 10);
-		if (p[1] < '0' || p[1] > '9' || errno != 0 || *end != '\0')
-			return 0;
-		if (b == 0 || size == 0)
-			return -1;
-		*len = b < size ? b : size;
-		*off = size - *len;
-		return 1;
-	}
-	if (*p < '0' || *p > '9')
-		return 0;
-	errno = 0;
-	a = strtoull(p, &end, 10);
-	if (errno != 0 || *end != '-')
-		return 0;
-	p = end + 1;
-	if (*p == '\0') {
-		b = size > 0 ? size - 1 : 0;
-	} else {
-		if (*p < '0' || *p > '9')
-			return 0;
-		b = strtoull(p, &end, 10);
-		if (errno != 0 || *end != '\0' || b < a)
-			return 0;
-		if (b >= size)
-			b = size - 1;
-	}
-	if (a >= size)
-		return -1;
-	*off = a;
-	*len = b - a + 1;
-	return 1;
-}
-
 static void h_file_get(struct ctx *c)
 {
 	struct rp_file_ref ref;
@@ -1590,7 +1454,8 @@ static void h_file_get(struct ctx *c)
 		reply_err(c, r);
 		return;
 	}
-	rg = parse_range(rp_http_req_header(c->req, "Range"), size, &off, &len);
+	rg = rd_parse_range(rp_http_req_header(c->req, "Range"), size, &off,
+			    &len);
 	if (rg < 0) {
 		snprintf(buf, sizeof(buf), "bytes */%" PRIu64, size);
 		(void)rp_http_resp_header(c->req, "Content-Range", buf);
@@ -1755,79 +1620,6 @@ static void params_free(struct ctx *c)
 	c->rest = NULL;
 }
 
-/*
- * Does path match pattern? Fills c->params (decoded) and c->rest. Returns
- * 1 on a match, 0 if not, RP_ERR_INVALID if it matches but a segment does
- * not decode, RP_ERR_NOMEM.
- */
-static int match(struct ctx *c, const char *pattern, const char *path)
-{
-	const char *p = pattern, *s = path;
-
-	params_free(c);
-	for (;;) {
-		const char *pe, *se;
-		size_t pl, sl;
-
-		if (*p == '\0' || *s == '\0')
-			return *p == '\0' && *s == '\0';
-		if (*p != '/' || *s != '/')
-			return 0;
-		p++;
-		s++;
-		pe = strchr(p, '/');
-		pl = pe != NULL ? (size_t)(pe - p) : strlen(p);
-		se = strchr(s, '/');
-		sl = se != NULL ? (size_t)(se - s) : strlen(s);
-		if (pl == 3 && strncmp(p, "{*}", 3) == 0) {
-			/* The rest: segments decoded one by one. */
-			size_t cap = strlen(s) + 1, n = 0;
-			char *out = malloc(cap);
-
-			if (out == NULL)
-				return RP_ERR_NOMEM;
-			while (*s != '\0') {
-				char *seg;
-
-				se = strchr(s, '/');
-				sl = se != NULL ? (size_t)(se - s) : strlen(s);
-				seg = pct_decode(s, sl);
-				if (seg == NULL || seg[0] == '\0') {
-					free(seg);
-					free(out);
-					return RP_ERR_INVALID;
-				}
-				n += (size_t)snprintf(out + n, cap - n, "%s%s",
-						      n > 0 ? "/" : "", seg);
-				free(seg);
-				s += sl;
-				if (*s == '/')
-					s++;
-			}
-			if (n == 0) {
-				free(out);
-				return 0;
-			}
-			c->rest = out;
-			return 1;
-		}
-		if (pl == 2 && strncmp(p, "{}", 2) == 0) {
-			char *seg;
-
-			if (sl == 0 || c->nparams == PARAMS_MAX)
-				return 0;
-			seg = pct_decode(s, sl);
-			if (seg == NULL)
-				return RP_ERR_INVALID;
-			c->params[c->nparams++] = seg;
-		} else if (pl != sl || strncmp(p, s, pl) != 0) {
-			return 0;
-		}
-		p += pl;
-		s += sl;
-	}
-}
-
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -1896,8 +1688,11 @@ void rd_handle(rp_http_req *req, void *arg)
 	request_id(&c);
 	c.call.request_id = c.rid;
 	for (size_t i = 0; i < ROUTES && rt == NULL; i++) {
-		int m = match(&c, routes[i].pattern, path);
+		int m;
 
+		params_free(&c);
+		m = rd_match(routes[i].pattern, path, c.params, PARAMS_MAX,
+			     &c.nparams, &c.rest);
 		if (m < 0) {
 			r = m;
 			route = (int)i;

@@ -11,8 +11,7 @@
 #include <rampart/rampart.h>
 
 #include "crypto/internal.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

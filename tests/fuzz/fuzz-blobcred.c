@@ -26,15 +26,7 @@
 #include <rampart/crypto.h>
 
 #include "store/blob.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 #define ACCOUNTS	2
 #define ACCESS_COUNT	4

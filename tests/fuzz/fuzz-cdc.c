@@ -14,14 +14,13 @@
 #include <string.h>
 
 #include "store/cdc.h"
+#include "fuzz.h"
 
 #define F_MIN 64
 #define F_AVG 256
 #define F_MAX 1024
 /* Piece sizes: 1 + byte * PIECE_SCALE, i.e. 1..1276 bytes. */
 #define PIECE_SCALE 5
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint8_t fuzz_key[RP_CDC_KEY_BYTES] = {
 	0x72, 0x61, 0x6d, 0x70, 0x61, 0x72, 0x74, 0x20, 0x63, 0x64, 0x63,

@@ -15,13 +15,13 @@
 
 #include <rampart/crypto.h>
 
+#include "fuzz.h"
+
 #define HEX_CHARS_PER_BYTE 2
 #define B64_GROUP_BYTES 3
 #define B64_GROUP_CHARS 4
 /* Room for a partial final group. */
 #define B64_TAIL_SLACK 3
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef int (*encode_fn)(char *out, size_t out_cap, size_t *ret_len,
 			 const void *in, size_t in_len);

@@ -26,6 +26,7 @@
 
 #include "http/http.h"
 #include "http/parse.h"
+#include "fuzz.h"
 
 #define F_HEADER_BYTES 2048
 #define F_HEADERS      16
@@ -34,8 +35,6 @@
 #define PIECE_MOD  97
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME  0x100000001b3ULL
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct run {
 	uint64_t hash; /* of every event and body byte, in order */

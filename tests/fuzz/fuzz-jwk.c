@@ -15,13 +15,7 @@
 
 #include <rampart/crypto.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 #define OCT_MIN_BYTES 16
 #define OCT_MAX_BYTES 64

@@ -9,7 +9,7 @@
 
 #include <rampart/rampart.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static void check(bool pad, const uint8_t *in, size_t len, const uint8_t *kek,
 		  size_t kek_len)

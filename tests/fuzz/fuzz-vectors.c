@@ -5,8 +5,7 @@
 #include <rampart/rampart.h>
 
 #include "selftest/selftest-internal.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
