@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -495,3 +496,36 @@ def test_only_the_owner_gets_in(marked):
     for rid in rids:
         assert [r["outcome"] for r in recs.get(rid, [])] == ["denied"], \
             (rid, recs.get(rid))
+
+
+def test_edited_membership_fails_closed(fs, tmp_path):
+    """A tenant member row raised to admin in content.db behind the
+    service's back: the member's commands fail as corrupt (exit 70), the
+    change grants nothing, and store check names the row."""
+    src = tmp_path / "in"
+    src.write_bytes(b"members only\n")
+    bob, _ = fs.make_principal("bob")
+    fs.make_principal("carol")
+    fs.as_owner("tenant", "member", "set", fs.tenant, "bob", "--role",
+                "user", check=EX_OK)
+    fs.put("acme/www/doc", src)
+    out = tmp_path / "out"
+    fs.get("acme/www/doc", out, token=bob)
+    assert out.read_bytes() == b"members only\n"
+    out.unlink()
+    # bob may not manage members as a user.
+    fs.run("tenant", "member", "set", fs.tenant, "bob", "--role", "admin",
+           token=bob, check=EX_NOPERM)
+    db = sqlite3.connect(fs.content_dir / "content.db")
+    with db:
+        db.execute("UPDATE tenant_members SET role = 2"
+                   " WHERE principal = 'bob'")
+    db.close()
+    res = fs.get("acme/www/doc", out, token=bob, check=EX_SOFTWARE)
+    assert b"integrity check" in res.err, describe(res)
+    assert not out.exists()
+    fs.run("tenant", "member", "set", fs.tenant, "carol", "--role",
+           "admin", token=bob, check=EX_SOFTWARE)
+    res, report = fs.check_store(check=1)
+    assert report["ok"] is False
+    assert any("member row" in p for p in report["problems"]), report
