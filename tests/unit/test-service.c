@@ -947,6 +947,18 @@ static void ck_dep_assigned(struct fx *f)
 	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
 }
 
+/* After the content-DB edit q, contoso/s/doc reads nothing. */
+static void expect_unreadable_after(struct fx *f, const char *q)
+{
+	struct mem out = { 0 };
+
+	db_exec_file(f, q);
+	rp_service_set_cache_ttl(f->svc, 0);
+	assert_true(get(f, "contoso/s/doc", 0, &out) < 0);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+}
+
 /*
  * The availability key must never stand in for revoked customer roots,
  * even when the content DB is edited to make it look otherwise: a root
@@ -975,26 +987,18 @@ static void test_availability_not_forced(void **state)
 	free(out.p);
 
 	/* Slot 1 re-pointed at the availability key and its wrapped form. */
-	db_exec_file(f, "UPDATE dep_wraps SET (root, root_version, wrapped) ="
-			" (SELECT root, root_version, wrapped FROM dep_wraps w"
-			"  WHERE w.dep_id = dep_wraps.dep_id AND w.slot = 3)"
-			" WHERE slot = 1 AND dep_id ="
-			" (SELECT id FROM deps WHERE name = 'ck')");
-	rp_service_set_cache_ttl(f->svc, 0);
-	assert_true(get(f, "contoso/s/doc", 0, &out) < 0);
-	assert_int_equal(out.n, 0);
-	free(out.p);
+	expect_unreadable_after(f, "UPDATE dep_wraps SET (root, root_version, wrapped) ="
+				   " (SELECT root, root_version, wrapped FROM dep_wraps w"
+				   "  WHERE w.dep_id = dep_wraps.dep_id AND w.slot = 3)"
+				   " WHERE slot = 1 AND dep_id ="
+				   " (SELECT id FROM deps WHERE name = 'ck')");
 	/* Both root slots pointed at a key the service may still use, so
 	 * that neither refusal reads as a revocation. */
-	db_exec_file(f, "UPDATE dep_wraps SET (root, root_version) ="
-			" (SELECT root, root_version FROM dep_wraps w"
-			"  WHERE w.dep_id = dep_wraps.dep_id AND w.slot = 3)"
-			" WHERE slot IN (1, 2) AND dep_id ="
-			" (SELECT id FROM deps WHERE name = 'ck')");
-	rp_service_set_cache_ttl(f->svc, 0);
-	assert_true(get(f, "contoso/s/doc", 0, &out) < 0);
-	assert_int_equal(out.n, 0);
-	free(out.p);
+	expect_unreadable_after(f, "UPDATE dep_wraps SET (root, root_version) ="
+				   " (SELECT root, root_version FROM dep_wraps w"
+				   "  WHERE w.dep_id = dep_wraps.dep_id AND w.slot = 3)"
+				   " WHERE slot IN (1, 2) AND dep_id ="
+				   " (SELECT id FROM deps WHERE name = 'ck')");
 	rp_vault_set_clock(NULL);
 	free(d);
 }
