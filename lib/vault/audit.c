@@ -285,7 +285,7 @@ static int write_checkpoint(rp_store *s, sqlite3 *db, uint64_t seq,
  * until the log is examined (fail closed).
  */
 static int head_matches(rp_store *s, sqlite3 *db, uint64_t seq,
-			const uint8_t hash[RP_HASH_BYTES])
+			const uint8_t hash[RP_HASH_BYTES], bool first)
 {
 	uint8_t mac[RP_HASH_BYTES];
 	sqlite3_stmt *st = NULL;
@@ -295,8 +295,10 @@ static int head_matches(rp_store *s, sqlite3 *db, uint64_t seq,
 	if (r < 0)
 		return r;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		/* Only a store with no record yet has no head. */
-		r = seq == 0 ? 0 : RP_ERR_CORRUPT;
+		/* Only the store being made has no head yet. In a store
+		 * that exists, a missing head means the log was removed:
+		 * starting a new chain would hide that. */
+		r = first && seq == 0 ? 0 : RP_ERR_CORRUPT;
 	} else if (sqlite3_column_bytes(st, 0) != HEAD_BYTES) {
 		r = RP_ERR_CORRUPT;
 	} else {
@@ -315,7 +317,8 @@ static int head_matches(rp_store *s, sqlite3 *db, uint64_t seq,
 
 /* Append n records in the current write transaction. */
 static int append_many(rp_store *s, sqlite3 *db,
-		       const struct audit_rec *const *recs, size_t n)
+		       const struct audit_rec *const *recs, size_t n,
+		       bool first)
 {
 	uint8_t prev[RP_HASH_BYTES], hash[RP_HASH_BYTES], head[HEAD_BYTES];
 	sqlite3_stmt *st = NULL;
@@ -323,7 +326,7 @@ static int append_many(rp_store *s, sqlite3 *db,
 	int r;
 
 	if ((r = chain_tail(s, db, &seq, prev)) < 0 ||
-	    (r = head_matches(s, db, seq, prev)) < 0)
+	    (r = head_matches(s, db, seq, prev, first)) < 0)
 		return r;
 	r = prep(s, db, &st,
 		       "INSERT INTO audit(seq, time_us, request_id, principal,"
@@ -382,7 +385,12 @@ out:
 
 int audit_append_locked(rp_store *s, const struct audit_rec *rec)
 {
-	return append_many(s, s->db, &rec, 1);
+	return append_many(s, s->db, &rec, 1, false);
+}
+
+int audit_append_first(rp_store *s, const struct audit_rec *rec)
+{
+	return append_many(s, s->db, &rec, 1, true);
 }
 
 /* Most records one group-commit transaction takes. */
@@ -409,7 +417,7 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 			break;
 		for (; w != NULL && n < BATCH_MAX; w = w->next)
 			recs[n++] = w->rec;
-		r = append_many(s, s->adb, recs, n);
+		r = append_many(s, s->adb, recs, n, false);
 		if (r == 0)
 			r = conn_exec_cached(s, s->adb, "COMMIT");
 		if (r < 0 && !sqlite3_get_autocommit(s->adb))

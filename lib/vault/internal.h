@@ -86,6 +86,10 @@ static inline const uint8_t *store_subkey(const rp_store *s, enum subkey k)
 
 /* ---- store.c ---------------------------------------------------- */
 
+/* Names of the service's own objects start with this; callers cannot
+ * create them. */
+#define RP_RESERVED_PREFIX "rampart-"
+
 /* Name syntax without the reserved-prefix rule (lookups may name the
  * service's own objects; only creation by callers is refused). */
 RP_HIDDEN bool name_syntax_ok(const char *s);
@@ -179,6 +183,9 @@ struct audit_rec {
 
 /* Append inside the caller's write transaction (db lock held). */
 RP_HIDDEN int audit_append_locked(rp_store *s, const struct audit_rec *rec);
+/* The store's first record (rp_store_init): the only append that may
+ * start a chain, with no sealed head yet. */
+RP_HIDDEN int audit_append_first(rp_store *s, const struct audit_rec *rec);
 /* Append durably through group commit (db lock NOT held). */
 RP_HIDDEN int audit_append(rp_store *s, const struct audit_rec *rec);
 /* Records of one target whose op has one of prefixes (caller authorised). */

@@ -80,7 +80,8 @@ static const char schema_sql[] =
 
 RP_EXPORT bool rp_name_valid(const char *s)
 {
-	return name_syntax_ok(s) && strncmp(s, "rampart-", 8) != 0;
+	return name_syntax_ok(s) &&
+	       strncmp(s, RP_RESERVED_PREFIX, strlen(RP_RESERVED_PREFIX)) != 0;
 }
 
 bool name_syntax_ok(const char *s)
@@ -776,7 +777,7 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 		snprintf(rec.detail, sizeof(rec.detail), "unseal=%s",
 			 prov->name);
 		audit_set_outcome(&rec, 0);
-		if ((r = audit_append_locked(s, &rec)) < 0)
+		if ((r = audit_append_first(s, &rec)) < 0)
 			goto out;
 	}
 	if ((r = db_commit(s)) < 0)

@@ -19,6 +19,8 @@
 
 #include <rampart/rampart.h>
 
+#include "vault/internal.h"
+
 struct fx {
 	char dir[64];
 	char db[128];
@@ -676,6 +678,50 @@ static void test_tamper_policy_rows(void **state)
 	rp_secmem_free(tb);
 }
 
+/* The service's own vaults (reserved names) are beyond an admin's reach:
+ * no grant, no revoke, no settings change, hence no use of their keys. */
+static void test_reserved_vault_not_managed(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref kr;
+	uint8_t *out = NULL;
+	size_t n = 0;
+	json_t *j = NULL;
+	char ts[RP_TOKEN_LEN + 1];
+	struct rp_call svc = { .token = ts };
+
+	/* The service's principal and vault, as the service sets them up. */
+	assert_int_equal(vault_service_setup(f->s), 0);
+	assert_int_equal(vault_service_token(f->s, ts), 0);
+	assert_int_equal(rp_key_create(f->s, &svc, RP_SERVICE_VAULT, "root", RP_KTY_AES_256, NULL,
+				       NULL),
+			 0);
+	kr = ref(RP_SERVICE_VAULT "/root");
+
+	assert_int_equal(rp_vault_grant(f->s, &f->call, RP_SERVICE_VAULT, "admin", RP_PERM_ALL),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, RP_SERVICE_VAULT, RP_SERVICE_PRINCIPAL,
+					 RP_PERM_WRAP),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_vault_update(f->s, &f->call, RP_SERVICE_VAULT, 90, true),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef0123456789abcdef", 32, NULL, 0,
+				   &out, &n, NULL),
+			 RP_ERR_DENIED);
+	assert_null(out);
+	/* The owner still manages it; an admin's own vaults are unaffected. */
+	assert_int_equal(rp_vault_grant(f->s, &svc, RP_SERVICE_VAULT, "admin", RP_PERM_LIST), 0);
+	assert_int_equal(rp_vault_revoke(f->s, &svc, RP_SERVICE_VAULT, "admin", RP_PERM_LIST), 0);
+	make_vault(f, "mine", false);
+	assert_int_equal(rp_vault_grant(f->s, &f->call, "mine", RP_SERVICE_PRINCIPAL, RP_PERM_WRAP),
+			 0);
+	/* Every refusal above is in the log, and the log verifies. */
+	assert_int_equal(audit_ok(f, &j), 0);
+	json_decref(j);
+	rp_wipe(ts, sizeof(ts));
+}
+
 static void expect_broken(struct fx *f, uint64_t seq)
 {
 	json_t *rep = NULL;
@@ -757,6 +803,27 @@ static void test_audit_truncated_blocks_writes(void **state)
 	assert_int_equal(rp_key_create(f->s, &f->call, "av", "late", RP_KTY_AES_256, NULL, NULL),
 			 RP_ERR_CORRUPT);
 	expect_broken(f, last + 1);
+}
+
+/* Removing the whole log (records, checkpoints and the sealed head) must
+ * not let a new chain start as if the store were new. */
+static void test_audit_wiped_blocks_writes(void **state)
+{
+	struct fx *f = *state;
+	json_t *rep = NULL;
+
+	make_history(f);
+	sql(f, "DELETE FROM audit; DELETE FROM checkpoints;"
+	       " DELETE FROM meta WHERE name = 'audit_head'");
+	assert_int_equal(rp_key_create(f->s, &f->call, "av", "late", RP_KTY_AES_256, NULL, NULL),
+			 RP_ERR_CORRUPT);
+	assert_int_equal(audit_ok(f, &rep), RP_ERR_AUTH);
+	assert_false(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+	/* Still refused after reopening: nothing was sealed over it. */
+	reopen(f);
+	assert_int_equal(rp_key_create(f->s, &f->call, "av", "late", RP_KTY_AES_256, NULL, NULL),
+			 RP_ERR_CORRUPT);
 }
 
 static void test_audit_checkpoints(void **state)
@@ -868,6 +935,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit_inserted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_truncated_blocks_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_checkpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_wiped_blocks_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_vault_not_managed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
