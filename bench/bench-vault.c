@@ -616,10 +616,22 @@ int main(int argc, char **argv)
 		goto out;
 
 	if (b.mode == MODE_UNWRAP) {
+		struct rp_store_stats st = { 0 };
+
+		/* How the audit's group commit went: records per batch and
+		 * the mean time a caller waited for its record. */
+		rp_store_stats(b.store, &st);
 		printf("vault unwrap %s threads=%u ops=%" PRIu64
-		       " seconds=%.3f ops_per_s=%.1f\n",
+		       " seconds=%.3f ops_per_s=%.1f records_per_batch=%.2f"
+		       " audit_wait_us=%.0f\n",
 		       rp_kty_name(b.kty), threads, count, elapsed,
-		       (double)count / elapsed);
+		       (double)count / elapsed,
+		       st.audit_batches ? (double)st.audit_records /
+						  (double)st.audit_batches :
+					  0.0,
+		       st.audit_records ? (double)st.audit_wait_us /
+						  (double)st.audit_records :
+					  0.0);
 	} else {
 		uint64_t total = 0, ours = 0;
 

@@ -27,6 +27,8 @@
 #     durable audit record) reaches 0.8 of the private-key operations per
 #     second of `openssl speed -multi 2 rsa3072` (its sign/s column: an
 #     OAEP decrypt costs one private-key operation, like a sign);
+#     The RSA pair runs in BENCH_VAULT_ROUNDS (default 3) interleaved
+#     rounds and the median of the rounds' ratios is judged;
 #   - the audit log's group commit takes >= 20000 records/s from 64 threads.
 #   - files, library with an in-memory blob store: get >= 0.8 and put >= 0.5
 #     of single-core `openssl speed -evp aes-256-gcm` (64 KiB blocks);
@@ -73,6 +75,7 @@ sizes="4096 65536 1048576 4194304"
 vault_threads=4
 openssl_multi=2
 target_rsa=0.80
+vault_rounds=${BENCH_VAULT_ROUNDS:-3}
 audit_threads=64
 target_audit=20000
 
@@ -145,7 +148,7 @@ openssl_mbps() {
 
 # vault_rate MODE KTY THREADS - ops/s (unwrap) or records/s (audit) from
 # bench-vault, which prints one line:
-#   vault unwrap <kty> threads=N ops=C seconds=T ops_per_s=X
+#   vault unwrap <kty> threads=N ops=C seconds=T ops_per_s=X [more k=v]
 #   vault audit threads=N records=C seconds=T records_per_s=X
 # KTY is empty for audit. The store lives under $tmp and is removed by
 # bench-vault itself (and by the trap if it is killed).
@@ -252,15 +255,34 @@ r=$(vault_rate unwrap aes-256 "$vault_threads")
 printf '%-11s  %-7s %7s thr   rampart %9.1f ops/s\n' \
 	aes-256 unwrap "$vault_threads" "$r"
 
-r=$(vault_rate unwrap rsa-3072 "$vault_threads")
-o=$(openssl_rsa_sign_s 3072 "$openssl_multi")
-ratio=$(awk -v r="$r" -v o="$o" 'BEGIN { printf "%.2f", r / o }')
-verdict=$(awk -v r="$r" -v o="$o" -v t="$target_rsa" \
-	'BEGIN { print (r >= t * o) ? "PASS" : "MISS" }')
-printf '%-11s  %-7s %7s thr   rampart %9.1f ops/s   openssl %9.1f ops/s   ratio %s\n' \
-	rsa-3072 unwrap "$vault_threads" "$r" "$o" "$ratio"
-printf '%-11s  %-7s %7s thr   ratio %s (target %s)   %s\n' \
-	rsa-3072 unwrap "$vault_threads" "$ratio" "$target_rsa" "$verdict" \
+# RSA in interleaved rounds, the order alternating (vault first in odd
+# rounds, openssl first in even ones), each round's ratio taken within the
+# round; the median of the ratios is judged. One pair alone is a coin toss
+# on this kind of VM: back-to-back pairs of the same build have read 0.72
+# and 0.92 minutes apart.
+: >"$tmp/rsa-rounds"
+i=1
+while [ "$i" -le "$vault_rounds" ]; do
+	if [ $((i % 2)) -eq 1 ]; then
+		r=$(vault_rate unwrap rsa-3072 "$vault_threads")
+		o=$(openssl_rsa_sign_s 3072 "$openssl_multi")
+	else
+		o=$(openssl_rsa_sign_s 3072 "$openssl_multi")
+		r=$(vault_rate unwrap rsa-3072 "$vault_threads")
+	fi
+	ratio=$(awk -v r="$r" -v o="$o" 'BEGIN { printf "%.3f", r / o }')
+	printf '%-11s  %-7s %7s thr   round %s   rampart %9.1f ops/s   openssl %9.1f ops/s   ratio %s\n' \
+		rsa-3072 unwrap "$vault_threads" "$i" "$r" "$o" "$ratio"
+	echo "$ratio" >>"$tmp/rsa-rounds"
+	i=$((i + 1))
+done
+ratio=$(sort -n "$tmp/rsa-rounds" | awk '{ v[NR] = $1 }
+	END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+verdict=$(awk -v r="$ratio" -v t="$target_rsa" \
+	'BEGIN { print (r >= t) ? "PASS" : "MISS" }')
+printf '%-11s  %-7s %7s thr   ratio %s (median of %s rounds: %s; target %s)   %s\n' \
+	rsa-3072 unwrap "$vault_threads" "$ratio" "$vault_rounds" \
+	"$(tr '\n' ' ' <"$tmp/rsa-rounds" | sed 's/ $//')" "$target_rsa" "$verdict" \
 	>>"$tmp/vault-targets"
 
 r=$(vault_rate audit "" "$audit_threads")
