@@ -166,6 +166,10 @@ static int chunk_open(rp_service *svc, const struct place *pl,
 		r = RP_ERR_AUTH; /* a blob of another length: not ours */
 		goto out;
 	}
+	/* A committed version names only blobs made durable before its
+	 * commit: one missing is damage, not an unknown name. */
+	if (r == RP_ERR_NOT_FOUND)
+		r = RP_ERR_CORRUPT;
 	if (r < 0)
 		goto out;
 	chunk_aad(aad, pl, e);
@@ -381,6 +385,28 @@ static int file_find(rp_service *svc, int64_t site_id, const char *path,
 		*ret = sqlite3_column_int64(st, 0);
 	else
 		r = RP_ERR_NOT_FOUND;
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Whether the files row still exists: RP_ERR_STATE once it was removed. */
+static int file_exists(rp_service *svc, int64_t file_id)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st, "SELECT 1 FROM files WHERE id = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, file_id);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		break;
+	case SQLITE_DONE:
+		r = RP_ERR_STATE;
+		break;
+	default:
+		r = RP_ERR_IO;
+	}
 	sqlite3_finalize(st);
 	return r;
 }
@@ -846,6 +872,7 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	uint32_t old_ver = 0;
 	uint64_t old_size = 0;
 	sqlite3_stmt *st = NULL;
+	int lock_fd = -1;
 	int r;
 
 	if (svc == NULL || ref == NULL || read == NULL)
@@ -930,6 +957,9 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	}
 	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++)
 		r = svc_cred(svc, a, RP_BLOB_WRITE, ps->wcred[a]);
+	/* From the first blob to the commit, the collector stays away. */
+	if (r == 0)
+		r = svc_upload_lock(svc, false, &lock_fd);
 	/* 2. Chunks to blobs, durably, outside any lock. */
 	if (r == 0) {
 		ps->sl = sealer_start(ps);
@@ -952,8 +982,12 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 		uint8_t *m = NULL;
 		size_t ml = 0;
 
-		/* Someone else committed a version meanwhile: refuse. */
-		if (version_map(svc, ps->pl.file, 0, &m, &ml, &latest) == 0 &&
+		/* Someone else committed a version meanwhile, or removed
+		 * the file: refuse (a version of a removed file would name
+		 * blobs no one reads or collects). */
+		r = file_exists(svc, ps->pl.file);
+		if (r == 0 &&
+		    version_map(svc, ps->pl.file, 0, &m, &ml, &latest) == 0 &&
 		    latest != old_ver)
 			r = RP_ERR_STATE;
 		free(m);
@@ -1005,11 +1039,14 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	else
 		svc_db_rollback(svc);
 	pthread_mutex_unlock(&svc->lock);
+	svc_upload_unlock(lock_fd);
+	lock_fd = -1;
 	if (r == 0 && ret_version != NULL)
 		*ret_version = ps->version;
 	/* On failure, blobs already written are orphans: `store check`
 	 * reports and collects them. */
 out:
+	svc_upload_unlock(lock_fd);
 	free(old_map);
 	free(map);
 	if (ps != NULL) {
@@ -1233,7 +1270,6 @@ RP_EXPORT int rp_file_stat(rp_service *svc, const struct rp_call *call,
 {
 	struct svc_call c = { 0 };
 	struct place pl = { 0 };
-	sqlite3_stmt *st = NULL;
 	uint8_t *box = NULL;
 	size_t box_len = 0;
 	uint32_t ver = 0;
@@ -1250,20 +1286,20 @@ RP_EXPORT int rp_file_stat(rp_service *svc, const struct rp_call *call,
 	r = resolve(svc, &c, ref, &pl);
 	if (r == 0)
 		r = version_map(svc, pl.file, version, &box, &box_len, &ver);
-	if (r == 0)
-		r = svc_prepare(svc, &st,
-				"SELECT size FROM versions WHERE file_id = ?"
-				" AND version = ?");
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, pl.file);
-		sqlite3_bind_int64(st, 2, ver);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			*ret_size = (uint64_t)sqlite3_column_int64(st, 0);
-		else
-			r = RP_ERR_NOT_FOUND;
-	}
-	sqlite3_finalize(st);
 	pthread_mutex_unlock(&svc->lock);
+	/* The size callers act on (a Content-Length, a range) is the one
+	 * the sealed map holds, not the versions.size column: a column
+	 * edited smaller must not make a download end early with success. */
+	if (r == 0) {
+		struct entry *es = NULL;
+		uint32_t count = 0;
+
+		r = map_open(svc, &pl, ver, box, box_len, &es, &count,
+			     ret_size);
+		if (es != NULL)
+			rp_wipe(es, (size_t)count * sizeof(*es));
+		free(es);
+	}
 	c.f.rec.version = ver;
 	if (r == 0)
 		*ret_version = ver;
@@ -1604,6 +1640,7 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 	sqlite3_stmt *st = NULL;
 	json_t *problems = NULL, *orphans = NULL, *rep = NULL;
 	uint64_t versions = 0, blobs = 0, collected = 0;
+	int lock_fd = -1;
 	int r;
 
 	if (svc == NULL)
@@ -1618,6 +1655,10 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 	orphans = json_array();
 	if (problems == NULL || orphans == NULL)
 		r = RP_ERR_NOMEM;
+	/* Collecting: no put may be between its first blob and its commit
+	 * from the listing to the last delete. */
+	if (r == 0 && collect)
+		r = svc_upload_lock(svc, true, &lock_fd);
 	/* Every blob of every account. */
 	for (uint32_t a = 0; r == 0 && a < svc->accounts; a++) {
 		char cred[RP_BLOB_CRED_MAX];
@@ -1751,6 +1792,7 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 				collected++;
 		}
 	}
+	svc_upload_unlock(lock_fd);
 	free(l.ls);
 	if (r == 0) {
 		rep = json_pack("{s:b,s:I,s:I,s:O,s:O,s:I,s:b}", "ok",

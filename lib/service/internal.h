@@ -148,6 +148,11 @@ RP_HIDDEN void cache_drop(rp_service *svc, int kind, int64_t id);
 RP_HIDDEN void cache_drop_all(rp_service *svc);
 
 /* Blob credentials of the current process. */
+/* The upload lock (service.c): shared for a put, exclusive (waiting a
+ * bounded time, then RP_ERR_STATE) for the orphan collector. */
+RP_HIDDEN int svc_upload_lock(rp_service *svc, bool exclusive, int *ret_fd);
+RP_HIDDEN void svc_upload_unlock(int fd);
+RP_HIDDEN extern int svc_upload_wait_ms;
 RP_HIDDEN int svc_cred(rp_service *svc, uint32_t account, uint32_t access,
 		       char out[RP_BLOB_CRED_MAX]);
 

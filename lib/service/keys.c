@@ -23,8 +23,14 @@
 
 /* ---- cache ------------------------------------------------------- */
 
+/*
+ * A cached key expires no later than the key it was unwrapped under: a
+ * site key unwrapped from a DEP key cached 50 s ago lives 10 s more at a
+ * 60 s TTL, not 60, so no read outlasts a revocation by more than the TTL
+ * after the last root-key operation. *ret_expires gets the expiry.
+ */
 static bool cache_get(rp_service *svc, int kind, int64_t id,
-		      uint8_t out[SVC_KEY_BYTES])
+		      uint8_t out[SVC_KEY_BYTES], int64_t *ret_expires)
 {
 	int64_t now = vault_now();
 
@@ -40,13 +46,14 @@ static bool cache_get(rp_service *svc, int kind, int64_t id,
 			return false;
 		}
 		memcpy(out, c->key, SVC_KEY_BYTES);
+		*ret_expires = c->expires;
 		return true;
 	}
 	return false;
 }
 
 static void cache_put(rp_service *svc, int kind, int64_t id,
-		      const uint8_t key[SVC_KEY_BYTES])
+		      const uint8_t key[SVC_KEY_BYTES], int64_t expires)
 {
 	int64_t now = vault_now();
 	size_t victim = 0;
@@ -66,7 +73,7 @@ static void cache_put(rp_service *svc, int kind, int64_t id,
 	}
 	svc->cache[victim].kind = kind;
 	svc->cache[victim].id = id;
-	svc->cache[victim].expires = now + svc->ttl;
+	svc->cache[victim].expires = expires;
 	memcpy(svc->cache[victim].key, key, SVC_KEY_BYTES);
 }
 
@@ -179,6 +186,33 @@ static int slot_check(const struct dep_row *d, int slot, const char *root)
 	return strcmp(ref.vault, RP_SERVICE_VAULT) != 0 ? 0 : RP_ERR_CORRUPT;
 }
 
+/* The availability key's name in the service's vault, made from what a
+ * DEP is (tenant and name), never taken from the row alone. */
+static void avail_name(char *out, size_t cap, int64_t tenant_id,
+		       const char *dep)
+{
+	snprintf(out, cap, AVAIL_PREFIX "%lld-%.40s", (long long)tenant_id,
+		 dep);
+}
+
+/*
+ * The row's avail_key names the key that a purge destroys for good: a
+ * content DB edited to name another key of the service's vault (the
+ * content-DB key, the service root) must not turn a purge into the
+ * destruction of everyone's data. It must be the name the DEP's tenant
+ * and name give (empty for a service-managed DEP).
+ */
+static int dep_avail_check(const struct dep_row *d)
+{
+	char want[RP_NAME_MAX + 1] = "";
+
+	if (d->kind == DEP_CUSTOMER)
+		avail_name(want, sizeof(want), d->tenant_id, d->name);
+	else if (d->kind != DEP_SERVICE)
+		return RP_ERR_CORRUPT;
+	return strcmp(d->avail, want) == 0 ? 0 : RP_ERR_CORRUPT;
+}
+
 static int dep_load_by_id(rp_service *svc, int64_t id, struct dep_row *d)
 {
 	sqlite3_stmt *st = NULL;
@@ -198,6 +232,7 @@ static int dep_load_by_id(rp_service *svc, int64_t id, struct dep_row *d)
 		d->state = sqlite3_column_int(st, 4);
 		snprintf(d->avail, sizeof(d->avail), "%s",
 			 (const char *)sqlite3_column_text(st, 5));
+		r = dep_avail_check(d);
 	} else {
 		r = RP_ERR_NOT_FOUND;
 	}
@@ -352,19 +387,28 @@ static int dep_unwrap(rp_service *svc, const struct dep_row *d,
 	return r;
 }
 
-int dep_key(rp_service *svc, int64_t dep_id, uint8_t out[SVC_KEY_BYTES])
+static int dep_key_until(rp_service *svc, int64_t dep_id,
+			 uint8_t out[SVC_KEY_BYTES], int64_t *ret_expires)
 {
 	struct dep_row d;
 	int r;
 
-	if (cache_get(svc, CACHE_DEP, dep_id, out))
+	if (cache_get(svc, CACHE_DEP, dep_id, out, ret_expires))
 		return 0;
 	r = dep_load_by_id(svc, dep_id, &d);
 	if (r == 0)
 		r = dep_unwrap(svc, &d, out);
+	*ret_expires = vault_now() + svc->ttl;
 	if (r == 0)
-		cache_put(svc, CACHE_DEP, dep_id, out);
+		cache_put(svc, CACHE_DEP, dep_id, out, *ret_expires);
 	return r;
+}
+
+int dep_key(rp_service *svc, int64_t dep_id, uint8_t out[SVC_KEY_BYTES])
+{
+	int64_t until;
+
+	return dep_key_until(svc, dep_id, out, &until);
 }
 
 /* KWP unwrap of a 32-byte key under parent. */
@@ -398,15 +442,16 @@ static int kwp_seal(const uint8_t key[SVC_KEY_BYTES],
  * parent key that parent() gives, cached as kind.
  */
 static int child_key(rp_service *svc, int kind, const char *sql, int64_t id,
-		     int (*parent)(rp_service *, int64_t, uint8_t *),
-		     uint8_t out[SVC_KEY_BYTES])
+		     int (*parent)(rp_service *, int64_t, uint8_t *,
+				   int64_t *),
+		     uint8_t out[SVC_KEY_BYTES], int64_t *ret_expires)
 {
 	uint8_t pk[SVC_KEY_BYTES], w[SVC_WRAPPED_BYTES];
 	sqlite3_stmt *st = NULL;
-	int64_t parent_id = 0;
+	int64_t parent_id = 0, until = 0;
 	int r;
 
-	if (cache_get(svc, kind, id, out))
+	if (cache_get(svc, kind, id, out, ret_expires))
 		return 0;
 	r = svc_prepare(svc, &st, sql);
 	if (r < 0)
@@ -422,27 +467,41 @@ static int child_key(rp_service *svc, int kind, const char *sql, int64_t id,
 	}
 	sqlite3_finalize(st);
 	if (r == 0)
-		r = parent(svc, parent_id, pk);
+		r = parent(svc, parent_id, pk, &until);
 	if (r == 0)
 		r = kwp_open(w, sizeof(w), pk, out);
-	if (r == 0)
-		cache_put(svc, kind, id, out);
+	if (r == 0) {
+		int64_t own = vault_now() + svc->ttl;
+
+		*ret_expires = until < own ? until : own;
+		cache_put(svc, kind, id, out, *ret_expires);
+	}
 	rp_wipe(pk, sizeof(pk));
 	return r;
 }
 
-int tenant_key(rp_service *svc, int64_t tkey_id, uint8_t out[SVC_KEY_BYTES])
+static int tenant_key_until(rp_service *svc, int64_t tkey_id,
+			    uint8_t out[SVC_KEY_BYTES], int64_t *ret_expires)
 {
 	return child_key(svc, CACHE_TENANT_KEY,
 			 "SELECT dep_id, wrapped FROM tenant_keys WHERE id = ?",
-			 tkey_id, dep_key, out);
+			 tkey_id, dep_key_until, out, ret_expires);
+}
+
+int tenant_key(rp_service *svc, int64_t tkey_id, uint8_t out[SVC_KEY_BYTES])
+{
+	int64_t until;
+
+	return tenant_key_until(svc, tkey_id, out, &until);
 }
 
 int site_key(rp_service *svc, int64_t site_id, uint8_t out[SVC_KEY_BYTES])
 {
+	int64_t until;
+
 	return child_key(svc, CACHE_SITE,
 			 "SELECT tkey_id, wrapped FROM sites WHERE id = ?",
-			 site_id, tenant_key, out);
+			 site_id, tenant_key_until, out, &until);
 }
 
 int tenant_key_for(rp_service *svc, int64_t tenant_id, int64_t dep_id,
@@ -639,8 +698,7 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 		r = root_check(svc, root1, &why);
 	if (r == 0)
 		r = root_check(svc, root2, &why);
-	snprintf(avail, sizeof(avail), AVAIL_PREFIX "%lld-%.40s",
-		 (long long)t.id, name);
+	avail_name(avail, sizeof(avail), t.id, name);
 	snprintf(avail_ref, sizeof(avail_ref), "%s/%s", RP_SERVICE_VAULT,
 		 avail);
 	if (r == 0)
@@ -727,7 +785,9 @@ static int tenant_keys_move(rp_service *svc, int64_t tenant_id,
 				"SELECT id, dep_id, wrapped FROM tenant_keys"
 				" WHERE dep_id = ?2" :
 				"SELECT id, dep_id, wrapped FROM tenant_keys"
-				" WHERE tenant_id = ?1 AND dep_id != ?3");
+				" WHERE tenant_id = ?1 AND dep_id != ?3 AND"
+				" dep_id NOT IN (SELECT id FROM deps WHERE"
+				" state = 1)");
 	if (r == 0)
 		r = svc_prepare(svc, &up,
 				"UPDATE tenant_keys SET dep_id = ?, wrapped = ?"
@@ -1047,6 +1107,18 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 	}
 	if (r == 0)
 		r = files_forget_dep(svc, d.id, &bs, &nblobs);
+	/* The sites under it go with their files, and the (zeroed) tenant
+	 * keys with them: a site name of the purged DEP starts afresh under
+	 * the tenant's DEP of now, and no later `dep assign` finds a key it
+	 * could never open. */
+	if (r == 0)
+		r = dep_exec(svc,
+			     "DELETE FROM sites WHERE tkey_id IN (SELECT id FROM"
+			     " tenant_keys WHERE dep_id = ?1)",
+			     d.id);
+	if (r == 0)
+		r = dep_exec(svc, "DELETE FROM tenant_keys WHERE dep_id = ?1",
+			     d.id);
 	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
 		 "dep=%.60s %s: DEP key destroyed, files forgotten, %zu blobs"
 		 " to delete, availability key to purge",

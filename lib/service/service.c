@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "service/internal.h"
 
@@ -320,6 +322,60 @@ static int path_of(char *out, size_t cap, const char *dir, const char *a,
 			 b != NULL ? b : "");
 
 	return n < 0 || (size_t)n >= cap ? RP_ERR_INVALID : 0;
+}
+
+/*
+ * Uploads and the orphan collector exclude each other, across processes
+ * too (rampartd and the CLI may work on one data directory): a put holds
+ * DIR/content/uploads.lock shared from before its first blob until its
+ * commit; `store check --collect` holds it exclusively while it lists the
+ * blobs, reads the content DB and deletes, so a blob it finds that no
+ * version names cannot be one a running put is about to commit. The lock
+ * is an flock on an open file description of its own per holder, so the
+ * kernel drops it when a holder dies.
+ */
+#define UPLOAD_LOCK "uploads.lock"
+/* How long the collector waits for running uploads before giving up
+ * (tests shorten it). */
+int svc_upload_wait_ms = 10000;
+#define UPLOAD_LOCK_POLL_MS 20
+
+int svc_upload_lock(rp_service *svc, bool exclusive, int *ret_fd)
+{
+	char path[SVC_PATH_MAX + 32];
+	int fd, waited = 0;
+
+	*ret_fd = -1;
+	if (path_of(path, sizeof(path), svc->data_dir, CONTENT_DIR,
+		    UPLOAD_LOCK) < 0)
+		return RP_ERR_INVALID;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return RP_ERR_IO;
+	for (;;) {
+		if (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || waited >= svc_upload_wait_ms) {
+			int r = errno == EWOULDBLOCK ? RP_ERR_STATE : RP_ERR_IO;
+
+			close(fd);
+			return r;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = UPLOAD_LOCK_POLL_MS *
+							 1000000L },
+			  NULL);
+		waited += UPLOAD_LOCK_POLL_MS;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+void svc_upload_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock */
 }
 
 static rp_service *svc_new(rp_store *ks, const char *data_dir)

@@ -840,8 +840,7 @@ static int dep_assign(struct svc_args *a)
 	if (r < 0)
 		return svc_fail(a, a->target, r);
 	return cli_print_ok(&a->cx, json_pack("{s:s}", "dep", a->target),
-			    "dep %s assigned: new sites of tenant %s are "
-			    "created under it",
+			    "dep %s assigned: tenant %s is now under it",
 			    a->target, a->tenant);
 }
 
@@ -1273,6 +1272,12 @@ static int store_check(struct svc_args *a)
 	int r;
 
 	r = be_service_check(&a->cx, a->deep, a->collect, &rep);
+	if (r == RP_ERR_STATE && a->collect) {
+		cli_error(a->cx.cmd, "file uploads kept running; nothing was "
+				     "collected, try again");
+		json_decref(rep);
+		return cli_exit_for(r);
+	}
 	/* Inconsistency is the answer of the check, not a refused call. */
 	if (r < 0 && !(r == RP_ERR_CORRUPT && rep != NULL)) {
 		json_decref(rep);

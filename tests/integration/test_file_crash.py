@@ -411,8 +411,9 @@ def test_sigkill_file_put_roll_purge(rampart_bin, tmp_path):
         assert d["state"] == "purged" and d["keys"] == [], d
 
     assert fs.leftover_files() == []
+    # uploads.lock: the (empty) file puts and the collector flock.
     assert set(os.listdir(fs.content_dir)) <= {
-        "content.db", "content.db-wal", "content.db-shm"}, \
+        "content.db", "content.db-wal", "content.db-shm", "uploads.lock"}, \
         os.listdir(fs.content_dir)
 
     res, rep = fs.check_store(deep=True, collect=True)

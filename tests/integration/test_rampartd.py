@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import threading
@@ -835,3 +836,62 @@ def test_key_operation_values_are_wiped_from_memory(d):
     except PermissionError:
         pytest.skip("reading another process's memory needs CAP_SYS_PTRACE")
     assert scanned > 1 << 20
+
+
+def test_download_size_comes_from_the_sealed_map(d):
+    """An edited versions.size column (no key needed to change it) must
+    not turn into a short 200 response: the Content-Length is the size
+    sealed in the map."""
+    alice = principal(d, "alice")
+    tenant(d, "contoso", "alice")
+    url = "/v1/tenants/contoso/sites/s/files/report.bin"
+    data = os.urandom(3 << 20)
+    assert d.request("PUT", url, alice, raw=data).status == 201
+    db = sqlite3.connect(d.data / "content" / "content.db")
+    db.execute("UPDATE versions SET size = 1000")
+    db.commit()
+    db.close()
+    r = d.request("GET", url, alice)
+    assert r.status == 200, r
+    assert r.header("Content-Length") == str(len(data))
+    assert r.body == data
+
+
+def test_cli_collect_spares_a_daemon_upload(d, tmp_path):
+    """`rampart store check --collect` from the CLI while rampartd is in
+    the middle of a slow upload: the collector waits for the upload to
+    commit and deletes none of its blobs."""
+    alice = principal(d, "alice")
+    tenant(d, "contoso", "alice")
+    url = "/v1/tenants/contoso/sites/s/files/big.bin"
+    data = os.urandom(12 << 20)
+    sent = threading.Event()
+
+    def body():
+        for i in range(0, len(data), 1 << 20):
+            if i == 10 << 20:
+                sent.set()  # several chunks are blobs by now
+                time.sleep(3)  # a slow client
+            yield data[i:i + (1 << 20)]
+
+    res = {}
+    t = threading.Thread(
+        target=lambda: res.setdefault(
+            "put", d.request("PUT", url, alice, raw=body())))
+    t.start()
+    assert sent.wait(60)
+    time.sleep(1)
+    tok = tmp_path / "admin.token"
+    tok.write_text(d.admin)
+    tok.chmod(0o600)
+    chk = subprocess.run(
+        [str(d.cli), "store", "check", "--collect", "--json", "--data",
+         str(d.data), "--token-file", str(tok)],
+        capture_output=True, text=True, timeout=120)
+    t.join(120)
+    assert chk.returncode == 0, chk.stderr
+    rep = json.loads(chk.stdout)
+    assert rep["collected"] == 0 and rep["orphans"] == [], rep
+    assert res["put"].status == 201, res["put"]
+    r = d.request("GET", url, alice)
+    assert r.status == 200 and r.body == data

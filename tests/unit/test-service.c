@@ -947,6 +947,18 @@ static void ck_dep_assigned(struct fx *f)
 	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "ck"), 0);
 }
 
+/* The customer disables both roots of contoso/ck: a revocation. */
+static void revoke_both_roots(struct fx *f)
+{
+	struct rp_key_attrs off = { .set = RP_KEY_SET_ENABLED, .enabled = false };
+	struct rp_key_ref r1, r2;
+
+	assert_int_equal(rp_key_ref_parse("ck1/root", &r1), 0);
+	assert_int_equal(rp_key_ref_parse("ck2/root", &r2), 0);
+	assert_int_equal(rp_key_set(f->ks, &f->call, &r1, &off), 0);
+	assert_int_equal(rp_key_set(f->ks, &f->call, &r2, &off), 0);
+}
+
 /* After the content-DB edit q, contoso/s/doc reads nothing. */
 static void expect_unreadable_after(struct fx *f, const char *q)
 {
@@ -1244,6 +1256,227 @@ static void test_check_and_orphans(void **state)
 	free(d);
 }
 
+/* ---- found in review ------------------------------------------------ */
+
+/* `store check --collect` while a put has written blobs but not yet
+ * committed: the collector waits for the upload lock and gives up
+ * (RP_ERR_STATE) without deleting anything; the put commits whole. */
+struct racing {
+	struct mem m;
+	struct fx *f;
+	bool fired;
+	int check;
+	json_int_t collected;
+};
+
+static ssize_t racing_read(void *ctx, uint8_t *buf, size_t cap)
+{
+	struct racing *rc = ctx;
+
+	if (!rc->fired && rc->m.off >= (5u << 20)) {
+		json_t *rep = NULL;
+
+		rc->fired = true;
+		rc->check = rp_service_check(rc->f->svc, &rc->f->acall, false, true, &rep);
+		rc->collected = json_integer_value(json_object_get(rep, "collected"));
+		json_decref(rep);
+	}
+	return mem_read(&rc->m, buf, cap);
+}
+
+static void test_collect_spares_running_put(void **state)
+{
+	struct fx *f = *state;
+	size_t n = 8u << 20;
+	uint8_t *d = random_bytes(n);
+	struct racing rc = { .m = { d, n, 0, 0 }, .f = f };
+	struct rp_file_ref r = fref("contoso/s/big");
+	json_t *rep = NULL;
+
+	svc_upload_wait_ms = 200;
+	assert_int_equal(rp_file_put(f->svc, &f->call, &r, racing_read, &rc, NULL), 0);
+	assert_true(rc.fired);
+	assert_int_equal(rc.check, RP_ERR_STATE);
+	assert_int_equal(rc.collected, 0);
+	expect_content(f, "contoso/s/big", 0, d, n);
+	/* With no upload running, collecting goes ahead and finds nothing. */
+	assert_int_equal(rp_service_check(f->svc, &f->acall, true, true, &rep), 0);
+	assert_int_equal(json_integer_value(json_object_get(rep, "collected")), 0);
+	json_decref(rep);
+	svc_upload_wait_ms = 10000;
+	free(d);
+}
+
+/* A put that loses its file to a remove meanwhile fails; it does not
+ * commit a version of a file that no longer exists. Its blobs are
+ * orphans for the collector. */
+struct rmrace {
+	struct mem m;
+	struct fx *f;
+	bool fired;
+	int rm;
+};
+
+static ssize_t rm_read(void *ctx, uint8_t *buf, size_t cap)
+{
+	struct rmrace *rc = ctx;
+
+	if (!rc->fired) {
+		struct rp_file_ref r = fref("contoso/s/f");
+
+		rc->fired = true;
+		rc->rm = rp_file_remove(rc->f->svc, &rc->f->call, &r);
+	}
+	return mem_read(&rc->m, buf, cap);
+}
+
+static void test_put_loses_to_remove(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(100000);
+	struct rmrace rc = { .m = { d, 100000, 0, 0 }, .f = f };
+	struct rp_file_ref r = fref("contoso/s/f");
+	json_t *rep = NULL;
+	struct mem out;
+
+	put(f, "contoso/s/f", d, 1000);
+	assert_int_equal(rp_file_put(f->svc, &f->call, &r, rm_read, &rc, NULL), RP_ERR_STATE);
+	assert_int_equal(rc.rm, 0);
+	assert_int_equal(get(f, "contoso/s/f", 0, &out), RP_ERR_NOT_FOUND);
+	free(out.p);
+	assert_int_equal(rp_service_check(f->svc, &f->acall, false, true, &rep), 0);
+	assert_true(json_integer_value(json_object_get(rep, "collected")) >= 1);
+	assert_int_equal(json_integer_value(json_object_get(rep, "blobs")), 0);
+	json_decref(rep);
+	free(d);
+}
+
+/* stat's size is the sealed map's: an edited versions.size changes
+ * nothing a download relies on. */
+static void test_stat_size_is_authenticated(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1 << 20);
+	struct rp_file_ref r = fref("contoso/s/x");
+	uint32_t ver = 0;
+	uint64_t size = 0;
+
+	put(f, "contoso/s/x", d, 1 << 20);
+	db_exec_file(f, "UPDATE versions SET size = 100");
+	assert_int_equal(rp_file_stat(f->svc, &f->call, &r, 0, &ver, &size), 0);
+	assert_int_equal(size, 1 << 20);
+	assert_int_equal(ver, 1);
+	free(d);
+}
+
+/* A blob missing from a committed version is damage, not "not found". */
+static void test_missing_blob_is_corrupt(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+	char paths[4][256];
+
+	put(f, "contoso/s/one", d, 1000);
+	assert_int_equal(blob_files(f, paths, 4), 1);
+	assert_int_equal(unlink(paths[0]), 0);
+	expect_fails_no_output(f, "contoso/s/one");
+	{
+		struct mem out;
+
+		assert_int_equal(get(f, "contoso/s/one", 0, &out), RP_ERR_CORRUPT);
+		free(out.p);
+	}
+	free(d);
+}
+
+/* A cached key lives no longer than the key above it: a site key first
+ * unwrapped 58 s into a 60 s DEP-key cache expires with the DEP key, so
+ * reads stop one TTL after the last root-key operation, not three. */
+static void test_cache_expires_with_parent(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+	struct mem out;
+
+	fake_now = 1800000000;
+	rp_vault_set_clock(fake_clock);
+	ck_dep_assigned(f);
+	put(f, "contoso/a/doc", d, 1000);
+	put(f, "contoso/b/doc", d, 1000);
+	rp_service_set_cache_ttl(f->svc, 60); /* drops the cache */
+	expect_content(f, "contoso/a/doc", 0, d, 1000); /* t = 0: DEP key unwrapped */
+	fake_now += 1;
+	revoke_both_roots(f);
+	fake_now += 58; /* t = 59: within the TTL, site b's key is new */
+	expect_content(f, "contoso/b/doc", 0, d, 1000);
+	fake_now += 2; /* t = 61: every cached key of the chain has expired */
+	assert_int_equal(get(f, "contoso/a/doc", 0, &out), RP_ERR_REVOKED);
+	free(out.p);
+	assert_int_equal(get(f, "contoso/b/doc", 0, &out), RP_ERR_REVOKED);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	rp_vault_set_clock(NULL);
+	free(d);
+}
+
+/* The availability key a purge destroys is the one the DEP's tenant and
+ * name give: a content DB edited to name another key of the service's
+ * vault (here the content-DB key) stops the purge and destroys nothing. */
+static void test_purge_destroys_only_its_key(void **state)
+{
+	struct fx *f = *state;
+	rp_service *svc2 = NULL;
+
+	ck_dep_assigned(f);
+	db_exec_file(f, "UPDATE deps SET avail_key = 'content-db' WHERE name = 'ck'");
+	revoke_both_roots(f);
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"),
+			 RP_ERR_CORRUPT);
+	/* The content-DB key is still there: the service opens. */
+	assert_int_equal(rp_service_open(&svc2, f->ks, f->dir), 0);
+	rp_service_close(svc2);
+	/* Put right, the same purge goes through. */
+	db_exec_file(f, "UPDATE deps SET avail_key = 'avail-1-ck' WHERE name = 'ck'");
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"), 0);
+}
+
+/* After a purge the tenant goes on: another DEP can be assigned, and a
+ * site name of the purged DEP starts afresh. */
+static void test_tenant_goes_on_after_purge(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+	struct mem out;
+
+	ck_dep_assigned(f);
+	put(f, "contoso/cksite/doc", d, 1000);
+	revoke_both_roots(f);
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"), 0);
+	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "default"), 0);
+	assert_int_equal(get(f, "contoso/cksite/doc", 0, &out), RP_ERR_NOT_FOUND);
+	free(out.p);
+	put(f, "contoso/cksite/new", d, 1000);
+	expect_content(f, "contoso/cksite/new", 0, d, 1000);
+	free(d);
+}
+
+/* `dep assign` moves the whole tenant: files put under the Customer Key
+ * DEP read under the newly assigned DEP, whatever becomes of the old
+ * DEP's roots. */
+static void test_assign_moves_tenant(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+
+	ck_dep_assigned(f);
+	put(f, "contoso/cksite/doc", d, 1000);
+	assert_int_equal(rp_dep_assign(f->svc, &f->call, "contoso", "default"), 0);
+	revoke_both_roots(f);
+	rp_service_set_cache_ttl(f->svc, 0);
+	expect_content(f, "contoso/cksite/doc", 0, d, 1000);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1268,6 +1501,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_customer_key_scenario, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_shreds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_and_orphans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect_spares_running_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_loses_to_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_size_is_authenticated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_blob_is_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_expires_with_parent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_destroys_only_its_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tenant_goes_on_after_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_assign_moves_tenant, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
