@@ -324,6 +324,7 @@ int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
 	      const struct cli_spec *spec, int argc, char **argv,
 	      cli_opt_fn fn, void *fn_ctx)
 {
+	char shown[CLI_SHOWN_MAX];
 	struct option lo[CLI_OPTS_MAX + COMMON_COUNT + 1];
 	char shortopts[2 * CLI_OPTS_MAX + 4] = "+h";
 	size_t nlo = 0, ns = 2;
@@ -379,7 +380,8 @@ int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
 				 cx->nargs >= CLI_ARGS_MAX)
 				r = cli_usage_error(spec->cmd,
 						    "unexpected argument '%s'",
-						    argv[optind]);
+						    cli_shown_arg(argv[optind], shown,
+								  sizeof(shown)));
 			else
 				cx->args[cx->nargs++] = argv[optind++];
 			continue;
@@ -401,14 +403,15 @@ int cli_parse(struct cli_ctx *cx, const struct cli_globals *g,
 		} else {
 			r = cli_usage_error(spec->cmd,
 					    "unknown or incomplete option '%s'",
-					    argv[optind - 1]);
+					    cli_shown_arg(argv[optind - 1], shown, sizeof(shown)));
 		}
 	}
 	for (; r == CLI_OK && end_of_opts && optind < argc; optind++) {
 		if (cx->nargs >= spec->max_args || cx->nargs >= CLI_ARGS_MAX)
 			r = cli_usage_error(spec->cmd,
 					    "unexpected argument '%s'",
-					    argv[optind]);
+					    cli_shown_arg(argv[optind], shown,
+							  sizeof(shown)));
 		else
 			cx->args[cx->nargs++] = argv[optind];
 	}

@@ -66,6 +66,15 @@ void cli_error(const char *what, const char *fmt, ...)
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * What an error message may show of a command-line argument it refuses:
+ * an option without any "=VALUE" (a token given as --token=... where no
+ * token is taken), and nothing of a bearer token given as an argument.
+ * Returns arg, or a copy cut short in buf.
+ */
+const char *cli_shown_arg(const char *arg, char *buf, size_t cap);
+#define CLI_SHOWN_MAX 64
+
 /* Map an rp_err code to an exit code. */
 int cli_exit_for(int err);
 

@@ -72,6 +72,7 @@ static int init_service(const char *dir, const char *pass, size_t pass_len,
 
 int cmd_init(const struct cli_globals *g, int argc, char **argv)
 {
+	char shown[CLI_SHOWN_MAX];
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "passphrase", no_argument, NULL, 'p' },
@@ -134,12 +135,13 @@ int cmd_init(const struct cli_globals *g, int argc, char **argv)
 		default:
 			return cli_usage_error("init",
 					       "unknown or incomplete option '%s'",
-					       argv[optind - 1]);
+					       cli_shown_arg(argv[optind - 1], shown, sizeof(shown)));
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("init", "unexpected argument '%s'",
-				       argv[optind]);
+				       cli_shown_arg(argv[optind], shown,
+						     sizeof(shown)));
 	if (dir == NULL) {
 		dir = getenv("RAMPART_DATA");
 		if (dir == NULL || dir[0] == '\0')

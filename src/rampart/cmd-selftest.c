@@ -47,6 +47,7 @@ static void on_fail(void *ctx, const char *file, unsigned tc_id,
 
 int cmd_selftest(const struct cli_globals *g, int argc, char **argv)
 {
+	char shown[CLI_SHOWN_MAX];
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "fips", no_argument, NULL, 'f' },
@@ -92,12 +93,13 @@ int cmd_selftest(const struct cli_globals *g, int argc, char **argv)
 		default:
 			return cli_usage_error(
 				"selftest", "unknown or incomplete option '%s'",
-				argv[optind - 1]);
+				cli_shown_arg(argv[optind - 1], shown, sizeof(shown)));
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("selftest", "unexpected argument '%s'",
-				       argv[optind]);
+				       cli_shown_arg(argv[optind], shown,
+						     sizeof(shown)));
 
 	r = rp_crypto_init();
 	if (r == 0 && fips)

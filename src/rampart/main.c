@@ -60,6 +60,23 @@ void cli_error(const char *what, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+const char *cli_shown_arg(const char *arg, char *buf, size_t cap)
+{
+	size_t n;
+
+	if (arg == NULL || cap == 0)
+		return "";
+	if (strncmp(arg, RP_TOKEN_PREFIX, strlen(RP_TOKEN_PREFIX)) == 0) {
+		snprintf(buf, cap, "%s...", RP_TOKEN_PREFIX);
+		return buf;
+	}
+	n = strcspn(arg, "=");
+	if (arg[0] != '-' || arg[n] == '\0')
+		return arg;
+	snprintf(buf, cap, "%.*s=...", (int)(n < cap - 5 ? n : cap - 5), arg);
+	return buf;
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -164,7 +181,12 @@ static int run_noun(const struct cli_globals *g, const struct cli_command *c,
 	for (const struct cli_command *v = c->verbs; v->name != NULL; v++)
 		if (strcmp(v->name, argv[1]) == 0)
 			return v->run(g, argc - 1, argv + 1);
-	return cli_usage_error(c->name, "unknown verb '%s'", argv[1]);
+	{
+		char b[CLI_SHOWN_MAX];
+
+		return cli_usage_error(c->name, "unknown verb '%s'",
+				       cli_shown_arg(argv[1], b, sizeof(b)));
+	}
 }
 
 int main(int argc, char **argv)
@@ -186,8 +208,10 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return CLI_OK;
 		} else {
+			char b[CLI_SHOWN_MAX];
+
 			fprintf(stderr, "rampart: unknown option '%s'\n",
-				argv[i]);
+				cli_shown_arg(argv[i], b, sizeof(b)));
 			usage(stderr);
 			return CLI_USAGE;
 		}
@@ -199,7 +223,12 @@ int main(int argc, char **argv)
 	for (const struct cli_command *c = commands; c->name != NULL; c++)
 		if (strcmp(c->name, argv[i]) == 0)
 			return run_noun(&g, c, argc - i, argv + i);
-	fprintf(stderr, "rampart: unknown command '%s'\n", argv[i]);
+	{
+		char b[CLI_SHOWN_MAX];
+
+		fprintf(stderr, "rampart: unknown command '%s'\n",
+			cli_shown_arg(argv[i], b, sizeof(b)));
+	}
 	usage(stderr);
 	return CLI_USAGE;
 }

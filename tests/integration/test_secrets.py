@@ -25,6 +25,7 @@ the command that asked for it.
 import base64
 import json
 import os
+import subprocess
 
 from vaultutil import (EX_CANTCREAT, EX_CHECK_FAILED, EX_DATAERR, EX_NOINPUT,
                        EX_NOPERM, EX_NOUSER, EX_OK, KTYS, LeakFinder, Store,
@@ -491,3 +492,25 @@ def test_byok_leaks_nothing(rampart_bin, tmp_path):
     secrets.update(leaks.store_secrets())
     secrets["token:admin"] = s.token.encode()
     leaks.check(secrets)
+
+
+def test_refused_arguments_are_not_echoed(rampart_bin, tmp_path):
+    """A token put where none is taken (--token=... on init or before the
+    command, a bare token as an operand) is refused without showing it:
+    usage errors end up in logs."""
+    secret = "rpt_" + "S3cretTok3nValueThatMustNotBeShown0123456789"
+    cases = [
+        ["init", "--data", str(tmp_path / "d"), f"--token={secret}"],
+        [f"--token={secret}", "key", "list", "v1"],
+        ["key", "list", "v1", f"--tokn={secret}"],
+        [secret, "key"],
+        ["key", secret],
+        ["vault", "list", "extra", secret],
+        ["selftest", f"--x={secret}"],
+        ["selftest", secret],
+    ]
+    for args in cases:
+        res = subprocess.run([str(rampart_bin)] + args, capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 64, (args, res.returncode, res.stderr)
+        assert "S3cretTok3n" not in res.stderr + res.stdout, (args, res.stderr)
