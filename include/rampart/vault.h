@@ -180,6 +180,14 @@ RP_EXPORT int rp_principal_list(rp_store *store, const struct rp_call *call,
 /* {"name","admin"} of the caller itself. Errors: RP_ERR_DENIED. */
 RP_EXPORT int rp_principal_whoami(rp_store *store, const struct rp_call *call,
 				  json_t **ret);
+/*
+ * rp_principal_authenticate - whether call's token names a principal, and
+ * nothing else: 0 or RP_ERR_UNAUTHENTICATED. A server checks it before it
+ * reads a request's body, so an unknown token costs it nothing more. Only
+ * a refusal is audited (the call that follows records the request).
+ */
+RP_EXPORT int rp_principal_authenticate(rp_store *store,
+					const struct rp_call *call);
 
 RP_EXPORT int rp_group_create(rp_store *store, const struct rp_call *call,
 			      const char *name);

@@ -278,6 +278,13 @@ static int on_header_field(http_parser *hp, const char *at, size_t n)
 			p->in_value = false;
 		}
 	}
+	/* Only tchars: a name with white space before its colon (which
+	 * http-parser lets through, and still applies to framing when it
+	 * is "Transfer-Encoding ") would slip past the checks of
+	 * check_head, which look names up exactly (RFC 9112 5.1: 400). */
+	for (size_t i = 0; st == 0 && i < n; i++)
+		if (!rp__http_is_tchar((unsigned char)at[i]))
+			st = 400;
 	if (st == 0)
 		st = arena_append(p, at, n);
 	if (st != 0) {

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <http_parser.h>
 
@@ -129,5 +130,13 @@ int rp__http_fail(struct rp__http_parser *p, int status);
  */
 void rp__http_status_text(int status, const char **ret_reason,
 			  const char **ret_code, const char **ret_message);
+
+/* A tchar of RFC 9110 (the characters of a header name or a method). */
+static inline bool rp__http_is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
 
 #endif /* RAMPART_HTTP_PARSE_H */

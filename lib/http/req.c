@@ -227,19 +227,12 @@ out:
 
 /* ---- response ------------------------------------------------------ */
 
-static bool is_tchar(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') ||
-	       strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
 static bool valid_name(const char *s)
 {
 	if (*s == '\0')
 		return false;
 	for (; *s != '\0'; s++)
-		if (!is_tchar((unsigned char)*s))
+		if (!rp__http_is_tchar((unsigned char)*s))
 			return false;
 	return true;
 }

@@ -460,6 +460,19 @@ RP_EXPORT int rp_principal_list(rp_store *s, const struct rp_call *call,
 	return r;
 }
 
+RP_EXPORT int rp_principal_authenticate(rp_store *s,
+					const struct rp_call *call)
+{
+	struct call_frame f;
+	int r;
+
+	if (s == NULL)
+		return RP_ERR_INVALID;
+	/* A read frame: its success leaves no record, its refusal does. */
+	r = frame_begin(&f, s, call, "principal.authenticate", false);
+	return frame_end(&f, r);
+}
+
 RP_EXPORT int rp_principal_whoami(rp_store *s, const struct rp_call *call,
 				  json_t **ret)
 {

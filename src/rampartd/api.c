@@ -103,21 +103,22 @@ static void send_raw(struct ctx *c, int status, const char *type,
 	(void)rp_http_resp_simple(c->req, status, type, body, n);
 }
 
+static int pre_authenticate(struct ctx *c);
+
 static void reply_error(struct ctx *c, int status, const char *code,
 			const char *message)
 {
 	json_t *o;
 
-	/* A request refused for its body or parameters may not have reached
-	 * the library, which authenticates before it looks at anything
-	 * else: say nothing about the input to a caller whose token is not
-	 * valid (the check is audited like any other refusal). */
-	if ((status == 400 || status == 413) && c->call.token != NULL &&
-	    !c->authenticated) {
-		json_t *me = NULL;
-		int a = rp_principal_whoami(c->d->store, &c->call, &me);
+	/* A request refused for its body or parameters (a malformed name is
+	 * "not found") may not have reached the library, which
+	 * authenticates before it looks at anything else: say nothing
+	 * about the input to a caller whose token is not valid (a refusal
+	 * the library audits). */
+	if ((status == 400 || status == 404 || status == 413) &&
+	    c->call.token != NULL && !c->authenticated) {
+		int a = pre_authenticate(c);
 
-		json_decref(me);
 		c->authenticated = a == 0;
 		if (a == RP_ERR_UNAUTHENTICATED) {
 			status = 401;
@@ -251,10 +252,20 @@ static int query_bool(struct ctx *c, const char *name, bool *ret)
 }
 
 /* Read the JSON body (at most cap bytes); an empty body is {}. */
+static uint64_t now_us(void);
+
+/*
+ * The longest a JSON body may take to arrive, however steadily it
+ * trickles in: the body timeout only bounds the gap between bytes, and a
+ * worker reading a body serves no one else.
+ */
+#define JSON_BODY_DEADLINE_US (30u * 1000000u)
+
 static int read_json(struct ctx *c, uint64_t cap)
 {
 	size_t n = 0, size = 4096;
 	char *buf = malloc(size);
+	uint64_t t0 = now_us();
 	json_error_t e;
 	int r = 0;
 
@@ -287,6 +298,10 @@ static int read_json(struct ctx *c, uint64_t cap)
 		if (got == 0)
 			break;
 		n += (size_t)got;
+		if (now_us() - t0 > JSON_BODY_DEADLINE_US) {
+			r = RP_ERR_STATE; /* answered 408 */
+			break;
+		}
 	}
 	c->bytes_in += n;
 	if (r == 0) {
@@ -1114,7 +1129,8 @@ static void h_audit_stream(struct ctx *c)
 {
 	uint64_t after = 0;
 	unsigned quiet = 0;
-	json_t *page = NULL;
+	json_t *page = NULL, *me = NULL;
+	const char *my_name = NULL;
 	int r = query_u64(c, "after", 0, UINT64_MAX, &after);
 
 	unsigned max_streams = stream_limit(c->d);
@@ -1126,11 +1142,18 @@ static void h_audit_stream(struct ctx *c)
 			    "too many audit streams are open; try again later");
 		return;
 	}
+	/* Who polls: only this principal's own reads under this request
+	 * id are left out below. */
+	if (r == 0)
+		r = rp_principal_whoami(c->d->store, &c->call, &me);
+	if (r == 0)
+		my_name = json_string_value(json_object_get(me, "name"));
 	if (r == 0)
 		r = rp_audit_read(c->d->store, &c->call, after, AUDIT_PAGE,
 				  &page);
 	if (r < 0) {
 		__atomic_sub_fetch(&c->d->streams, 1, __ATOMIC_RELAXED);
+		json_decref(me);
 		reply_err(c, r);
 		return;
 	}
@@ -1142,6 +1165,7 @@ static void h_audit_stream(struct ctx *c)
 	(void)rp_http_resp_header(c->req, "Cache-Control", "no-store");
 	if (rp_http_resp_start(c->req, 200, -1) < 0) {
 		json_decref(page);
+		json_decref(me);
 		__atomic_sub_fetch(&c->d->streams, 1, __ATOMIC_RELAXED);
 		return;
 	}
@@ -1152,12 +1176,21 @@ static void h_audit_stream(struct ctx *c)
 		json_array_foreach(page, i, rec) {
 			const char *rid = json_string_value(
 				json_object_get(rec, "request_id"));
+			const char *op = json_string_value(
+				json_object_get(rec, "op"));
+			const char *who = json_string_value(
+				json_object_get(rec, "principal"));
 			char *line;
 
 			after = (uint64_t)json_integer_value(
 				json_object_get(rec, "seq"));
-			/* The stream's own polls are not news. */
-			if (rid != NULL && strcmp(rid, c->rid) == 0)
+			/* The stream's own polls are not news; anything else
+			 * under its request id (which a client may choose, or
+			 * guess) is. */
+			if (rid != NULL && strcmp(rid, c->rid) == 0 &&
+			    op != NULL && strcmp(op, "audit.read") == 0 &&
+			    who != NULL && my_name != NULL &&
+			    strcmp(who, my_name) == 0)
 				continue;
 			line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
 			if (line == NULL) {
@@ -1193,6 +1226,7 @@ static void h_audit_stream(struct ctx *c)
 				  &page);
 	}
 	json_decref(page);
+	json_decref(me);
 	if (r == 0)
 		(void)rp_http_resp_end(c->req);
 	__atomic_sub_fetch(&c->d->streams, 1, __ATOMIC_RELAXED);
@@ -1629,6 +1663,52 @@ static uint64_t now_us(void)
 }
 
 /*
+ * A request with a body is read only for a token that names a principal:
+ * otherwise anyone could hold the workers with slow bodies under a made-up
+ * token, or make the server buffer megabytes before it says 401. Tokens
+ * found valid are remembered (their SHA-256, direct-mapped) for a few
+ * seconds, so the check costs a store call once per token and interval,
+ * not per request. This gate decides only whether the body is read: the
+ * call that follows authenticates and authorizes on its own.
+ */
+#define AUTH_SEEN_SLOTS 64
+#define AUTH_SEEN_US (5u * 1000000u)
+
+static struct {
+	uint8_t h[RP_SHA256_BYTES];
+	uint64_t until;
+} auth_seen[AUTH_SEEN_SLOTS];
+static pthread_mutex_t auth_seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int pre_authenticate(struct ctx *c)
+{
+	uint8_t h[RP_SHA256_BYTES];
+	uint64_t now = now_us();
+	bool seen;
+	size_t i;
+	int r;
+
+	if (rp_sha256(h, c->call.token, strlen(c->call.token)) < 0)
+		return RP_ERR_CRYPTO;
+	i = h[0] % AUTH_SEEN_SLOTS;
+	pthread_mutex_lock(&auth_seen_lock);
+	seen = auth_seen[i].until > now &&
+	       rp_ct_equal(auth_seen[i].h, h, sizeof(h));
+	pthread_mutex_unlock(&auth_seen_lock);
+	if (seen)
+		return 0;
+	r = rp_principal_authenticate(c->d->store, &c->call);
+	if (r == 0) {
+		pthread_mutex_lock(&auth_seen_lock);
+		memcpy(auth_seen[i].h, h, sizeof(h));
+		auth_seen[i].until = now + AUTH_SEEN_US;
+		pthread_mutex_unlock(&auth_seen_lock);
+	}
+	rp_wipe(h, sizeof(h));
+	return r;
+}
+
+/*
  * Request ids the server makes: a random prefix drawn once per process and
  * a counter, unique across restarts and instances without a call into the
  * random generator per request (they are correlation ids, not secrets).
@@ -1707,7 +1787,14 @@ void rd_handle(rp_http_req *req, void *arg)
 		}
 	}
 	if (r < 0) {
-		reply_err(&c, r);
+		/* A known route with a malformed parameter: the token first. */
+		if (!(routes[route].flags & R_NOAUTH))
+			c.call.token = bearer(&c);
+		if (!(routes[route].flags & R_NOAUTH) && c.call.token == NULL)
+			reply_error(&c, 401, "unauthenticated",
+				    "a bearer token is required");
+		else
+			reply_err(&c, r);
 	} else if (rt == NULL) {
 		params_free(&c);
 		if (path_known)
@@ -1738,10 +1825,18 @@ void rd_handle(rp_http_req *req, void *arg)
 			cap = KEYOP_JSON_MAX;
 		if ((rt->flags & R_BACKUP) && cap < BACKUP_JSON_MAX)
 			cap = BACKUP_JSON_MAX;
+		if ((rt->flags & R_JSON) && (r = pre_authenticate(&c)) < 0) {
+			reply_err(&c, r);
+			goto done;
+		}
+		c.authenticated = (rt->flags & R_JSON) != 0;
 		if ((rt->flags & R_JSON) && (r = read_json(&c, cap)) < 0) {
 			if (r == RP_ERR_INVALID)
 				reply_error(&c, 400, "invalid",
 					    "the body is not a JSON object");
+			else if (r == RP_ERR_STATE)
+				reply_error(&c, 408, "timeout",
+					    "the body took too long to arrive");
 			else
 				reply_err(&c, r);
 			goto done;

@@ -24,8 +24,10 @@ static int hexval(char ch)
 	return -1;
 }
 
-char *rd_pct_decode(const char *s, size_t n, bool slash)
+char *rd_pct_decode(const char *s, size_t n, bool query)
 {
+	const bool slash = query;
+
 	char *out = malloc(n + 1), *o = out;
 
 	if (out == NULL)
@@ -33,7 +35,10 @@ char *rd_pct_decode(const char *s, size_t n, bool slash)
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
 
-		if (ch == '%') {
+		/* Form encoding: a '+' as sent is a space; "%2B" is a '+'. */
+		if (ch == '+' && query)
+			ch = ' ';
+		else if (ch == '%') {
 			int hi, lo;
 
 			if (i + 2 >= n) {
@@ -70,15 +75,8 @@ int rd_query_get(const char *query, const char *name, char **ret)
 		size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
 
 		if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
-			char *plus;
-
 			*ret = rd_pct_decode(q + nl + 1, len - nl - 1, true);
-			if (*ret == NULL)
-				return RP_ERR_INVALID;
-			/* Form encoding: '+' is a space. */
-			for (plus = *ret; (plus = strchr(plus, '+')) != NULL;)
-				*plus = ' ';
-			return 0;
+			return *ret != NULL ? 0 : RP_ERR_INVALID;
 		}
 		if (len == nl && strncmp(q, name, nl) == 0) {
 			*ret = strdup("");
@@ -183,8 +181,12 @@ int rd_match(const char *pattern, const char *path, char **params,
 				n += strlen(seg);
 				free(seg);
 				s += sl;
-				if (*s == '/')
-					s++;
+				/* "a/" ends in an empty segment: refused like
+				 * any other. */
+				if (*s == '/' && *++s == '\0') {
+					free(out);
+					return RP_ERR_INVALID;
+				}
 			}
 			if (n == 0) {
 				free(out);

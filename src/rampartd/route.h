@@ -13,9 +13,10 @@
 /*
  * rd_pct_decode - percent-decode n bytes of s into a new string (malloc);
  * NULL if malformed, out of memory, or if the result holds a NUL, or a '/'
- * unless slash (a path segment never spans two; a query value may).
+ * unless query. A query value may hold a '/' (a path segment never spans
+ * two), and in it a '+' as sent is a space (form encoding; "%2B" is '+').
  */
-char *rd_pct_decode(const char *s, size_t n, bool slash);
+char *rd_pct_decode(const char *s, size_t n, bool query);
 
 /*
  * rd_query_get - the value of parameter name in query (NULL: none): 0

@@ -50,6 +50,19 @@ def tenant(d, name, owner):
     assert r.status == 201, r
 
 
+def first_reply(d, data, timeout=10):
+    """Send data (a request head, perhaps part of a body) on a TLS
+    connection of its own; the first bytes the server answers with,
+    without sending anything more."""
+    with socket.create_connection(("127.0.0.1", d.port)) as sock:
+        s = d.context().wrap_socket(sock, server_hostname="localhost")
+        s.sendall(data)
+        s.settimeout(timeout)
+        head = s.recv(4096)
+        s.close()
+        return head
+
+
 def test_health_ready_metrics(d):
     assert d.request("GET", "/healthz").json() == {"status": "ok"}
     assert d.request("GET", "/readyz").json() == {"status": "ready"}
@@ -91,17 +104,12 @@ def test_authentication_and_generic_errors(d):
     assert (r.status, r.error_code()) == (400, "invalid")
     assert "bogus" in r.json()["error"]["message"]
     # A declared body over the JSON limit is refused before it is sent.
-    with socket.create_connection(("127.0.0.1", d.port)) as raw:
-        s = d.context().wrap_socket(raw, server_hostname="localhost")
-        s.sendall(b"POST /v1/vaults HTTP/1.1\r\nHost: x\r\n"
-                  b"Authorization: Bearer " + d.admin.encode() +
-                  b"\r\nContent-Type: application/json\r\n"
-                  b"Expect: 100-continue\r\n"
-                  b"Content-Length: 4194304\r\n\r\n")
-        s.settimeout(10)
-        head = s.recv(4096)
-        assert head.startswith(b"HTTP/1.1 413"), head
-        s.close()
+    head = first_reply(d, b"POST /v1/vaults HTTP/1.1\r\nHost: x\r\n"
+                       b"Authorization: Bearer " + d.admin.encode() +
+                       b"\r\nContent-Type: application/json\r\n"
+                       b"Expect: 100-continue\r\n"
+                       b"Content-Length: 4194304\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
     r = d.request("GET", "/v1/vaults/%zz", d.admin)
     assert r.status == 400, r
     # The request id is echoed; a client's valid id is kept.
@@ -895,3 +903,135 @@ def test_cli_collect_spares_a_daemon_upload(d, tmp_path):
     assert res["put"].status == 201, res["put"]
     r = d.request("GET", url, alice)
     assert r.status == 200 and r.body == data
+
+
+def raw_exchange(d, data, timeout=10):
+    """Send data on a TLS connection of its own; what came back until the
+    server closed or timeout passed."""
+    with socket.create_connection(("127.0.0.1", d.port)) as sock:
+        s = d.context().wrap_socket(sock, server_hostname="localhost")
+        s.sendall(data)
+        s.settimeout(timeout)
+        out = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+        except (socket.timeout, ssl.SSLError, ConnectionError):
+            pass
+        s.close()
+        return out
+
+
+def test_unknown_token_gets_no_body_read(d):
+    """A made-up token is refused before the body is read: a slow body
+    under it cannot hold a worker, and a large one is not buffered."""
+    head = first_reply(d, b"POST /v1/groups HTTP/1.1\r\nHost: x\r\n"
+                       b"Authorization: Bearer rpt_bogus\r\n"
+                       b"Content-Type: application/json\r\n"
+                       b"Content-Length: 1000\r\n\r\n{", timeout=5)
+    assert head.startswith(b"HTTP/1.1 401"), head
+    # The same for a key operation's large body limit.
+    r = d.request("POST", "/v1/vaults/v/keys/k/encrypt", "rpt_" + "A" * 43,
+                  {"value": "AAAA"})
+    assert r.status == 401, r
+
+
+def test_header_names_with_white_space_are_refused(d):
+    """White space between a header name and its colon is a 400 (RFC 9112
+    5.1): such a Transfer-Encoding or Content-Length would frame the body
+    past the server's own checks."""
+    tok = d.admin.encode()
+    body = b'{"name":"g"}'
+    chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    cases = [
+        b"Transfer-Encoding : gzip, chunked\r\n\r\n" + chunked,
+        b"Transfer-Encoding: chunked\r\nTransfer-Encoding : chunked\r\n\r\n"
+        + chunked,
+        b"Content-Length : %d\r\n\r\n" % len(body) + body,
+        b"Content-Length\t: %d\r\n\r\n" % len(body) + body,
+    ]
+    for tail in cases:
+        out = raw_exchange(d, b"POST /v1/groups HTTP/1.1\r\nHost: x\r\n"
+                           b"Authorization: Bearer " + tok +
+                           b"\r\nConnection: close\r\n" + tail)
+        assert out.startswith(b"HTTP/1.1 400"), (tail, out[:200])
+    out = raw_exchange(d, b"GET /healthz HTTP/1.1\r\nHost : x\r\nHost: y\r\n"
+                       b"Connection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400"), out[:200]
+    r = d.request("GET", "/v1/groups", d.admin)
+    assert r.status == 200 and r.json() == [], r
+
+
+def test_malformed_parameters_need_a_valid_token_first(d):
+    """A missing or unknown token gets 401 even where the path itself is
+    malformed (a bad escape, an invalid name)."""
+    r = d.request("GET", "/v1/vaults/%zz")
+    assert r.status == 401, r
+    r = d.request("GET", "/v1/vaults/%zz", "rpt_" + "A" * 43)
+    assert r.status == 401, r
+    r = d.request("GET", "/v1/vaults/-bad/keys/k", "rpt_" + "A" * 43)
+    assert r.status == 401, r
+    r = d.request("GET", "/v1/vaults/-bad/keys/k", d.admin)
+    assert r.status in (400, 404), r
+
+
+def test_file_paths_and_query_values_decode_exactly(d):
+    alice = principal(d, "alice")
+    tenant(d, "contoso", "alice")
+    base = "/v1/tenants/contoso/sites/s/files/"
+    assert d.request("PUT", base + "a+b.txt", alice, raw=b"plus").status == 201
+    assert d.request("PUT", base + "a%20b.txt", alice,
+                     raw=b"space").status == 201
+    r = d.request("GET", "/v1/tenants/contoso/sites/s/files?prefix=a%2Bb",
+                  alice)
+    assert r.status == 200, r
+    assert [f["path"] for f in r.json()] == ["a+b.txt"], r.json()
+    r = d.request("GET", "/v1/tenants/contoso/sites/s/files?prefix=a+b",
+                  alice)
+    assert [f["path"] for f in r.json()] == ["a b.txt"], r.json()
+    assert d.request("GET", base + "a+b.txt/", alice).status == 400
+
+
+def test_audit_stream_hides_nothing_under_its_request_id(d):
+    """The stream leaves out only its own polls: another principal's key
+    use under the stream's request id is shown like any other record."""
+    bob = principal(d, "bob")
+    assert d.request("POST", "/v1/vaults", d.admin, {"name": "v1"}).status == 201
+    assert d.request("POST", "/v1/vaults/v1/keys", d.admin,
+                     {"name": "k1", "kty": "aes-256"}).status == 201
+    assert d.request("POST", "/v1/vaults/v1/grants", d.admin,
+                     {"subject": "bob", "perms": ["encrypt"]}).status == 204
+    last = d.request("GET", "/v1/audit?limit=10000", d.admin).json()[-1]["seq"]
+    seen = []
+    conn = d.connection(timeout=20)
+    conn.request("GET", f"/v1/audit/stream?after={last}",
+                 headers={"Authorization": f"Bearer {d.admin}",
+                          "X-Request-Id": "ops-stream"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+
+    def reader():
+        while len(seen) < 2:
+            line = resp.fp.readline()
+            if not line:
+                return
+            try:
+                rec = json.loads(line.strip())
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and rec.get("op") == "key.encrypt":
+                seen.append(rec["request_id"])
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    for rid in ("ops-stream", "bob-visible"):
+        r = d.request("POST", "/v1/vaults/v1/keys/k1/encrypt", bob,
+                      {"value": "AAAA"}, headers={"X-Request-Id": rid})
+        assert r.status == 200, r
+    t.join(timeout=10)
+    conn.close()
+    assert sorted(seen) == ["bob-visible", "ops-stream"], seen
