@@ -29,6 +29,8 @@
 #define CONTENT_DB "content.db"
 #define BLOB_DIR "blobs"
 #define CONTENT_KEY_NAME "content-db"
+/* The key store's anchor of the content DB's schema. */
+#define CONTENT_SCHEMA_ANCHOR "content_schema"
 #define SERVICE_ROOT_NAME "service-root"
 #define BUSY_TIMEOUT_MS 10000
 
@@ -593,7 +595,7 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	uint8_t wrapped[SVC_WRAPPED_BYTES + 16], *ck = NULL;
 	size_t wl = 0, n = 0, cl = 0;
 	uint32_t ver = 0;
-	int64_t schema = 0;
+	int64_t schema = 0, anchored = 0;
 	rp_service *svc;
 	struct stat st;
 	int r;
@@ -616,6 +618,16 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 		goto out;
 	if (schema < 1 || schema > SVC_SCHEMA_VERSION) {
 		r = RP_ERR_UNSUPPORTED;
+		goto out;
+	}
+	/* An upgrade vouches for the rows it finds (schema 2 -> 3 computes
+	 * their MACs), so a content DB must never look older than the key
+	 * store remembers it: set back to "schema 2" with rows edited, it
+	 * would have them blessed. */
+	if ((r = vault_anchor_get(ks, CONTENT_SCHEMA_ANCHOR, &anchored)) < 0)
+		goto out;
+	if (schema < anchored) {
+		r = RP_ERR_CORRUPT;
 		goto out;
 	}
 	if (schema == 1) {
@@ -675,6 +687,9 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			goto out;
 		}
 	}
+	if (anchored != schema &&
+	    (r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR, schema)) < 0)
+		goto out;
 	if ((r = load_cred_keys(svc)) < 0 ||
 	    (r = rp_blob_store_open(&svc->blobs, bdir, cred_key_fn, svc)) < 0)
 		goto out;

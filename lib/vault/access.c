@@ -395,6 +395,105 @@ out:
 	return r;
 }
 
+/*
+ * Anchors: small integers the service keeps in the key store about the
+ * other stores, so that someone who can write only those stores cannot
+ * roll them back to where the service would trust them again (the
+ * content DB's schema: a "schema 2" database gets its row MACs made on
+ * open, vouching for whatever rows it holds). meta "anchor.NAME" = int64
+ * BE || row MAC over ("anchor", NAME, value).
+ */
+static int anchor_mac(const rp_store *s, const char *name, int64_t v,
+		      uint8_t out[RP_HASH_BYTES])
+{
+	struct row_mac m;
+
+	row_mac_begin(&m, s, "anchor");
+	row_mac_text(&m, name);
+	row_mac_int(&m, v);
+	return row_mac_end(&m, out);
+}
+
+int vault_anchor_get(rp_store *s, const char *name, int64_t *ret)
+{
+	char key[RP_NAME_MAX + 8];
+	uint8_t mac[RP_HASH_BYTES];
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	snprintf(key, sizeof(key), "anchor.%s", name);
+	*ret = 0;
+	pthread_mutex_lock(&s->lock);
+	r = db_prepare(s, &st, "SELECT value FROM meta WHERE name = ?");
+	if (r == 0) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			const uint8_t *b = sqlite3_column_blob(st, 0);
+			int64_t v = 0;
+
+			if (b == NULL ||
+			    sqlite3_column_bytes(st, 0) != 8 + RP_HASH_BYTES) {
+				r = RP_ERR_CORRUPT;
+			} else {
+				for (int i = 0; i < 8; i++)
+					v = (int64_t)((uint64_t)v << 8 | b[i]);
+				r = anchor_mac(s, name, v, mac);
+				if (r == 0 && !rp_ct_equal(mac, b + 8,
+							   RP_HASH_BYTES))
+					r = RP_ERR_CORRUPT;
+				if (r == 0)
+					*ret = v;
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int vault_anchor_set(rp_store *s, const char *name, int64_t v)
+{
+	char key[RP_NAME_MAX + 8];
+	uint8_t val[8 + RP_HASH_BYTES];
+	struct audit_rec rec = { .op = "service.anchor" };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	snprintf(key, sizeof(key), "anchor.%s", name);
+	for (int i = 0; i < 8; i++)
+		val[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
+	r = anchor_mac(s, name, v, val + 8);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	r = db_begin(s, true);
+	if (r == 0)
+		r = db_prepare(s, &st,
+			       "INSERT OR REPLACE INTO meta(name, value)"
+			       " VALUES(?, ?)");
+	if (r == 0) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, val, sizeof(val), SQLITE_STATIC);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (r == 0) {
+		snprintf(rec.principal, sizeof(rec.principal), "%s",
+			 RP_SERVICE_PRINCIPAL);
+		snprintf(rec.request_id, sizeof(rec.request_id), "anchor");
+		snprintf(rec.detail, sizeof(rec.detail), "%.63s=%lld", name,
+			 (long long)v);
+		audit_set_outcome(&rec, 0);
+		r = audit_append_locked(s, &rec);
+	}
+	if (r == 0)
+		r = db_commit(s);
+	if (r < 0)
+		db_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 RP_EXPORT int rp_principal_create(rp_store *s, const struct rp_call *call,
 				  const char *name, bool admin,
 				  char **ret_token)

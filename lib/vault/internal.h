@@ -260,6 +260,9 @@ RP_HIDDEN int principal_insert(rp_store *s, const char *name, bool admin,
 RP_HIDDEN int vault_service_token(rp_store *s, char out[RP_TOKEN_LEN + 1]);
 /* Create the service principal and its key-store vault (idempotent). */
 RP_HIDDEN int vault_service_setup(rp_store *s);
+/* Anchors the service keeps in the key store (access.c): 0 if never set. */
+RP_HIDDEN int vault_anchor_get(rp_store *s, const char *name, int64_t *ret);
+RP_HIDDEN int vault_anchor_set(rp_store *s, const char *name, int64_t v);
 /* Raw material of a key in the key-store vault, for the in-process
  * service only. Each read is audited as keystore.read, unless quiet: then
  * the caller audits the batch with vault_keystore_audit. */

@@ -280,6 +280,8 @@ static void test_access(void **state)
 }
 
 static void db_exec_file(struct fx *f, const char *q);
+static void store_file_exec(struct fx *f, const char *file, const char *q, bool reopen);
+static void forget_schema_anchor(struct fx *f);
 
 /* Tenant roles: owner and admins manage, users work with files, others
  * (operators included) are refused, and a tenant's audit is its own. */
@@ -393,6 +395,7 @@ static void test_schema_upgrade(void **state)
 {
 	struct fx *f = *state;
 
+	forget_schema_anchor(f);
 	db_exec_file(f, "DROP TABLE tenant_members;"
 			"ALTER TABLE tenants DROP COLUMN mac;"
 			"UPDATE meta SET value = X'0100000000000000'"
@@ -438,6 +441,7 @@ static void test_schema_upgrade_row_macs(void **state)
 	bcall.token = bob;
 	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "user"), 0);
 	assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, &ver), 0);
+	forget_schema_anchor(f);
 	db_exec_file(f, "ALTER TABLE tenants DROP COLUMN mac;"
 			"ALTER TABLE tenant_members DROP COLUMN mac;"
 			"UPDATE meta SET value = X'0200000000000000'"
@@ -450,6 +454,27 @@ static void test_schema_upgrade_row_macs(void **state)
 	assert_int_equal(out.n, 0);
 	free(out.p);
 	rp_secmem_free(bob);
+}
+
+/* The same downgrade made by someone who can write only the content DB
+ * (the key store remembers schema 3): refused, so edited rows are never
+ * given MACs by an upgrade. */
+static void test_schema_rollback_refused(void **state)
+{
+	struct fx *f = *state;
+	rp_service *svc = NULL;
+
+	store_file_exec(f, "content/content.db",
+			"ALTER TABLE tenants DROP COLUMN mac;"
+			"ALTER TABLE tenant_members DROP COLUMN mac;"
+			"UPDATE tenants SET owner = 'mallory';"
+			"UPDATE meta SET value = X'0200000000000000' WHERE name = 'schema';",
+			false);
+	assert_int_equal(rp_store_open(&f->ks, f->dir, NULL), 0);
+	assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_CORRUPT);
+	assert_null(svc);
+	/* Nothing was upgraded: the database still says 2. */
+	assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_CORRUPT);
 }
 
 /* Edits of the rows access rests on, made in the content DB behind the
@@ -603,19 +628,35 @@ static void test_stat_and_ranges(void **state)
 
 /* ---- tampering --------------------------------------------------- */
 
-static void db_exec_file(struct fx *f, const char *q)
+/* Run q on DIR/file with both stores closed (reopened if reopen). */
+static void store_file_exec(struct fx *f, const char *file, const char *q, bool reopen)
 {
 	char path[128];
 	sqlite3 *db = NULL;
 	char *err = NULL;
 
-	snprintf(path, sizeof(path), "%s/content/content.db", f->dir);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, file);
 	close_all(f);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, q, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("%s: %s", q, err);
 	sqlite3_close(db);
-	open_all(f);
+	if (reopen)
+		open_all(f);
+}
+
+static void db_exec_file(struct fx *f, const char *q)
+{
+	store_file_exec(f, "content/content.db", q, true);
+}
+
+/* What an older release's key store holds: no anchor of the content
+ * DB's schema, so an older content DB is upgraded on open. Leaves both
+ * stores closed (the next db_exec_file reopens them). */
+static void forget_schema_anchor(struct fx *f)
+{
+	store_file_exec(f, "vault/store.db",
+			"DELETE FROM meta WHERE name = 'anchor.content_schema'", false);
 }
 
 /* Flip one bit in the map of every version. */
@@ -1488,6 +1529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stat_and_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade_row_macs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_access_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_site_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_blob, setup, teardown),
