@@ -611,6 +611,12 @@ def main():
               f"{n_ops / wall:>8.1f}")
         print(f"wall {wall:.1f} s; reconnects {total.reconnects}, "
               f"retried requests {total.retries}")
+        # A kept-alive connection the server closes just as a request
+        # goes out is retried once; that may happen now and then (an
+        # idle timeout racing the client), never for many requests.
+        if total.retries > max(10, n_ops // 100):
+            problems.append(f"{total.retries} requests had to be retried "
+                            f"on a connection the server dropped")
         if sh.nfail:
             problems.append(f"{sh.nfail} failed operations")
             print(f"\nfirst {len(sh.failures)} of {sh.nfail} failures:")
@@ -637,6 +643,8 @@ def main():
               f"{len(errors)} at level error")
         for line in errors[:FAILURES_SHOWN]:
             print(f"  {line[:300]}")
+        if errors:
+            problems.append(f"rampartd logged {len(errors)} errors")
 
         check = run_cli(d, ["store", "check", "--deep", "--json"], d.admin)
         try:
