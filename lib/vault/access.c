@@ -343,6 +343,26 @@ int vault_service_token(rp_store *s, char out[RP_TOKEN_LEN + 1])
 
 static int vault_insert(rp_store *s, struct vault_row *v);
 
+/* End the service's own write transaction (r: how it went so far): its
+ * record, as the service, then commit; or roll back. Lock held. */
+static int service_commit_locked(rp_store *s, int r, struct audit_rec *rec,
+				 const char *request_id)
+{
+	if (r == 0) {
+		snprintf(rec->principal, sizeof(rec->principal), "%s",
+			 RP_SERVICE_PRINCIPAL);
+		snprintf(rec->request_id, sizeof(rec->request_id), "%s",
+			 request_id);
+		audit_set_outcome(rec, 0);
+		r = audit_append_locked(s, rec);
+	}
+	if (r == 0)
+		r = db_commit(s);
+	if (r < 0)
+		db_rollback(s);
+	return r;
+}
+
 int vault_service_setup(rp_store *s)
 {
 	char token[RP_TOKEN_LEN + 1];
@@ -377,18 +397,8 @@ int vault_service_setup(rp_store *s)
 			r = vault_insert(s, &v);
 		}
 	}
-	if (r == 0) {
-		snprintf(rec.principal, sizeof(rec.principal), "%s",
-			 RP_SERVICE_PRINCIPAL);
-		snprintf(rec.request_id, sizeof(rec.request_id), "setup");
-		copy_name(rec.vault, sizeof(rec.vault), RP_SERVICE_VAULT);
-		audit_set_outcome(&rec, 0);
-		r = audit_append_locked(s, &rec);
-	}
-	if (r == 0)
-		r = db_commit(s);
-	if (r < 0)
-		db_rollback(s);
+	copy_name(rec.vault, sizeof(rec.vault), RP_SERVICE_VAULT);
+	r = service_commit_locked(s, r, &rec, "setup");
 out:
 	pthread_mutex_unlock(&s->lock);
 	rp_wipe(token, sizeof(token));
@@ -477,19 +487,9 @@ int vault_anchor_set(rp_store *s, const char *name, int64_t v)
 		r = db_err(sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
-	if (r == 0) {
-		snprintf(rec.principal, sizeof(rec.principal), "%s",
-			 RP_SERVICE_PRINCIPAL);
-		snprintf(rec.request_id, sizeof(rec.request_id), "anchor");
-		snprintf(rec.detail, sizeof(rec.detail), "%.63s=%lld", name,
-			 (long long)v);
-		audit_set_outcome(&rec, 0);
-		r = audit_append_locked(s, &rec);
-	}
-	if (r == 0)
-		r = db_commit(s);
-	if (r < 0)
-		db_rollback(s);
+	snprintf(rec.detail, sizeof(rec.detail), "%.63s=%lld", name,
+		 (long long)v);
+	r = service_commit_locked(s, r, &rec, "anchor");
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
