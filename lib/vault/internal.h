@@ -11,7 +11,9 @@
 
 #include "crypto/internal.h"
 
-#define RP_STORE_SCHEMA_VERSION 1
+/* 1: the first release; 2: the security tables' sealed state (meta
+ * "state") and the schema bound into the master key's seal. */
+#define RP_STORE_SCHEMA_VERSION 2
 #define RP_STORE_ID_BYTES 16
 #define RP_MASTER_KEY_BYTES 32
 #define RP_HASH_BYTES 32
@@ -51,6 +53,12 @@ struct rp_store {
 	bool aq_leader;
 	/* Counters for rp_store_stats (atomic). */
 	uint64_t st_key_ops, st_cache_hits, st_cache_misses;
+	/* The sealed state of the security tables (store.c): checked when a
+	 * write transaction begins and on reads at most STATE_RECHECK_US
+	 * after the last check, sealed when a write transaction commits.
+	 * Under lock. */
+	bool state_on, tx_write;
+	uint64_t state_checked_us; /* CLOCK_MONOTONIC; 0: never */
 	uint64_t st_audit_records, st_audit_batches, st_audit_wait_us;
 	/* The committer thread (started on first use; leader mode without). */
 	pthread_cond_t aq_work;
@@ -123,6 +131,15 @@ RP_HIDDEN void db_close(rp_store *s);
 RP_HIDDEN int db_begin(rp_store *s, bool write);
 RP_HIDDEN int db_commit(rp_store *s);
 RP_HIDDEN void db_rollback(rp_store *s);
+/* Reads re-check the sealed state at most this long after the last check
+ * (writes always check it first). */
+#define STATE_RECHECK_US (10u * 1000000u)
+/* For this thread, begin transactions without checking the sealed state
+ * (rp_audit_verify reports it instead). */
+RP_HIDDEN void db_state_unchecked(bool on);
+/* Check the sealed state now, in the current transaction: 0, or
+ * RP_ERR_CORRUPT when the security tables do not match it. */
+RP_HIDDEN int db_state_verify(rp_store *s);
 
 /* Canonical encoding of a row for its MAC: append typed fields. */
 struct row_mac {

@@ -341,18 +341,55 @@ void db_release(rp_store *s, sqlite3_stmt *st)
 	conn_release(s, s->db, st);
 }
 
+static int state_check_locked(rp_store *s);
+static int state_seal_locked(rp_store *s);
+
+/* Set by rp_audit_verify's thread: it reads a store whose state does not
+ * match, to report that among its findings instead of failing. */
+static __thread bool state_unchecked;
+
+void db_state_unchecked(bool on)
+{
+	state_unchecked = on;
+}
+
+static uint64_t mono_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int db_begin(rp_store *s, bool write)
 {
-	return conn_exec_cached(s, s->db, write ? "BEGIN IMMEDIATE" : "BEGIN");
+	int r = conn_exec_cached(s, s->db, write ? "BEGIN IMMEDIATE" : "BEGIN");
+
+	s->tx_write = r == 0 && write;
+	if (r == 0 && s->state_on && !state_unchecked &&
+	    (write || s->state_checked_us == 0 ||
+	     mono_now_us() - s->state_checked_us > STATE_RECHECK_US)) {
+		r = state_check_locked(s);
+		if (r < 0)
+			db_rollback(s);
+	}
+	return r;
 }
 
 int db_commit(rp_store *s)
 {
-	return conn_exec_cached(s, s->db, "COMMIT");
+	int r = 0;
+
+	/* Every write transaction leaves the state it made sealed. */
+	if (s->tx_write && s->state_on)
+		r = state_seal_locked(s);
+	s->tx_write = false;
+	return r < 0 ? r : conn_exec_cached(s, s->db, "COMMIT");
 }
 
 void db_rollback(rp_store *s)
 {
+	s->tx_write = false;
 	if (!sqlite3_get_autocommit(s->db))
 		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -530,8 +567,13 @@ static int derive_subkeys(rp_store *s, const uint8_t mk[RP_MASTER_KEY_BYTES])
 	return 0;
 }
 
+/*
+ * From schema 2 on, the schema is part of the seal's associated data:
+ * set back to 1 (whose upgrade seals the state of whatever rows it
+ * finds), the store no longer unseals.
+ */
 static void seal_aad(uint8_t *aad, size_t *len, const uint8_t *store_id,
-		     const char *method)
+		     const char *method, int64_t schema)
 {
 	size_t n = 0, l = sizeof(SEAL_AAD_LABEL), m = strlen(method);
 
@@ -541,10 +583,15 @@ static void seal_aad(uint8_t *aad, size_t *len, const uint8_t *store_id,
 	n += RP_STORE_ID_BYTES;
 	memcpy(aad + n, method, m);
 	n += m;
+	if (schema >= 2) {
+		aad[n++] = '\0';
+		for (int i = 0; i < 4; i++)
+			aad[n++] = (uint8_t)((uint64_t)schema >> (24 - 8 * i));
+	}
 	*len = n;
 }
 
-#define SEAL_AAD_MAX (sizeof(SEAL_AAD_LABEL) + RP_STORE_ID_BYTES + 32)
+#define SEAL_AAD_MAX (sizeof(SEAL_AAD_LABEL) + RP_STORE_ID_BYTES + 32 + 5)
 #define WRAPPED_MK_BYTES (RP_MASTER_KEY_BYTES + RP_AEAD_BOX_OVERHEAD)
 
 static rp_store *store_new(void)
@@ -629,6 +676,95 @@ static int meta_put(rp_store *s, const char *name, const void *v, size_t n)
 	r = db_err(sqlite3_step(st));
 	sqlite3_finalize(st);
 	return r;
+}
+
+/*
+ * The sealed state of the security tables: one HMAC (row-MAC key,
+ * "state") over the MAC of every row of the tables that decide who may
+ * do what with which key, in a fixed order, each table's rows followed by
+ * their count. Row MACs make a row unforgeable but not fresh; the state
+ * makes the set of rows fresh: a row put back from an older copy of the
+ * file, added or removed, no longer matches it. Checked when a write
+ * transaction begins (so no change is sealed over a replay) and by reads
+ * once STATE_RECHECK_US have passed since the last check.
+ */
+static const char *const state_tables[][2] = {
+	{ "principals", "SELECT mac FROM principals ORDER BY id" },
+	{ "groups", "SELECT mac FROM groups ORDER BY id" },
+	{ "members", "SELECT mac FROM members ORDER BY group_id, principal_id" },
+	{ "vaults", "SELECT mac FROM vaults ORDER BY id" },
+	{ "grants", "SELECT mac FROM grants ORDER BY vault_id, subject_kind,"
+		    " subject_id" },
+	{ "keys", "SELECT mac FROM keys ORDER BY id" },
+	{ "versions", "SELECT mac FROM versions ORDER BY key_id, version" },
+};
+
+static int state_compute(rp_store *s, uint8_t out[RP_HASH_BYTES])
+{
+	struct row_mac m;
+	int r = 0;
+
+	row_mac_begin(&m, s, "state");
+	for (size_t t = 0; r == 0 && t < sizeof(state_tables) /
+						 sizeof(state_tables[0]);
+	     t++) {
+		sqlite3_stmt *st = NULL;
+		int64_t n = 0;
+		int rc;
+
+		row_mac_text(&m, state_tables[t][0]);
+		r = db_prepare(s, &st, state_tables[t][1]);
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			row_mac_blob(&m, sqlite3_column_blob(st, 0),
+				     (size_t)sqlite3_column_bytes(st, 0));
+			n++;
+		}
+		if (r == 0 && rc != SQLITE_DONE)
+			r = RP_ERR_IO;
+		sqlite3_finalize(st);
+		row_mac_int(&m, n);
+	}
+	if (r < 0) {
+		uint8_t junk[RP_HASH_BYTES];
+
+		(void)row_mac_end(&m, junk);
+		return r;
+	}
+	return row_mac_end(&m, out);
+}
+
+static int meta_get(rp_store *s, const char *name, void *out, size_t want);
+static int meta_put(rp_store *s, const char *name, const void *v, size_t n);
+
+static int state_check_locked(rp_store *s)
+{
+	uint8_t want[RP_HASH_BYTES], have[RP_HASH_BYTES];
+	int r = meta_get(s, "state", have, sizeof(have));
+
+	if (r == 0)
+		r = state_compute(s, want);
+	if (r == 0 && !rp_ct_equal(want, have, sizeof(want)))
+		r = RP_ERR_CORRUPT;
+	if (r == 0)
+		s->state_checked_us = mono_now_us();
+	return r;
+}
+
+static int state_seal_locked(rp_store *s)
+{
+	uint8_t v[RP_HASH_BYTES];
+	int r = state_compute(s, v);
+
+	if (r == 0)
+		r = meta_put(s, "state", v, sizeof(v));
+	if (r == 0)
+		s->state_checked_us = mono_now_us();
+	return r;
+}
+
+int db_state_verify(rp_store *s)
+{
+	return state_check_locked(s);
 }
 
 static int meta_get(rp_store *s, const char *name, void *out, size_t want)
@@ -728,7 +864,7 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 	if (r < 0)
 		goto out;
 	created = true;
-	seal_aad(aad, &aad_len, s->store_id, prov->name);
+	seal_aad(aad, &aad_len, s->store_id, prov->name, schema);
 	r = rp_aead_seal_box(wrapped, sizeof(wrapped), &wl, mk,
 			     RP_MASTER_KEY_BYTES, aad, aad_len, kek);
 	if (r < 0)
@@ -780,6 +916,7 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 		if ((r = audit_append_first(s, &rec)) < 0)
 			goto out;
 	}
+	s->state_on = true; /* the commit seals the first state */
 	if ((r = db_commit(s)) < 0)
 		goto out;
 	/* Fold the WAL into the file before it is renamed. */
@@ -820,6 +957,49 @@ out:
 	rp_store_close(s);
 	if (lock_fd >= 0)
 		close(lock_fd); /* releases the lock */
+	return r;
+}
+
+/*
+ * Schema 1 -> 2, in one transaction: seal the state of the security
+ * tables as they are (an upgrade vouches for the store it finds), and
+ * seal the master key again with the schema in its associated data, so
+ * that the store cannot be set back to 1 to have a later state sealed.
+ */
+static int upgrade_to_2(rp_store *s, const char *method, const uint8_t *mk,
+			const uint8_t *kek)
+{
+	uint8_t wrapped[WRAPPED_MK_BYTES], aad[SEAL_AAD_MAX];
+	int64_t schema = 2;
+	size_t aad_len = 0, wl = 0;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	seal_aad(aad, &aad_len, s->store_id, method, schema);
+	r = rp_aead_seal_box(wrapped, sizeof(wrapped), &wl, mk,
+			     RP_MASTER_KEY_BYTES, aad, aad_len, kek);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	r = db_begin(s, true); /* state_on is still off */
+	if (r == 0)
+		r = db_prepare(s, &st, "UPDATE seal SET wrapped = ? WHERE id = 1");
+	if (r == 0) {
+		sqlite3_bind_blob(st, 1, wrapped, (int)wl, SQLITE_STATIC);
+		r = db_err(sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = meta_put(s, "schema", &schema, sizeof(schema));
+	if (r == 0) {
+		s->state_on = true; /* the commit seals the state */
+		r = db_commit(s);
+	}
+	if (r < 0) {
+		s->state_on = false;
+		db_rollback(s);
+	}
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
@@ -937,7 +1117,7 @@ RP_EXPORT int rp_store_open(rp_store **ret, const char *data_dir,
 		goto out;
 	if ((r = meta_get(s, "schema", &schema, sizeof(schema))) < 0)
 		goto out;
-	if (schema != RP_STORE_SCHEMA_VERSION) {
+	if (schema < 1 || schema > RP_STORE_SCHEMA_VERSION) {
 		r = RP_ERR_UNSUPPORTED;
 		goto out;
 	}
@@ -952,15 +1132,20 @@ RP_EXPORT int rp_store_open(rp_store **ret, const char *data_dir,
 	}
 	if ((r = prov->open(data_dir, params, opts, kek)) < 0)
 		goto out;
-	seal_aad(aad, &aad_len, s->store_id, prov->name);
+	seal_aad(aad, &aad_len, s->store_id, prov->name, schema);
 	r = rp_aead_open_box(mk, RP_MASTER_KEY_BYTES, &n, wrapped, wl, aad,
 			     aad_len, kek);
 	if (r < 0 || n != RP_MASTER_KEY_BYTES) {
 		r = RP_ERR_AUTH;
 		goto out;
 	}
-	if ((r = derive_subkeys(s, mk)) < 0 || (r = audit_load_keys(s)) < 0 ||
-	    (r = open_audit_db(s, data_dir)) < 0)
+	if ((r = derive_subkeys(s, mk)) < 0 || (r = audit_load_keys(s)) < 0)
+		goto out;
+	if (schema == 1 &&
+	    (r = upgrade_to_2(s, prov->name, mk, kek)) < 0)
+		goto out;
+	s->state_on = true; /* checked by the first transaction */
+	if ((r = open_audit_db(s, data_dir)) < 0)
 		goto out;
 	*ret = s;
 	s = NULL;

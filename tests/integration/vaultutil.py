@@ -520,6 +520,9 @@ class StoreSecrets:
             "SELECT method, params, wrapped FROM seal WHERE id = 1").fetchone()
         assert method == "keyfile", method
         aad = b"rampart-seal-v1\0" + self.store_id + method.encode()
+        schema = int.from_bytes(meta["schema"], "little")
+        if schema >= 2:  # the schema is bound into the seal from 2 on
+            aad += b"\0" + schema.to_bytes(4, "big")
         self.mk = aead_open_box(self.kek, wrapped, aad)
         self.subkeys = {info: hkdf_sha256(self.mk, self.store_id,
                                           info.encode())

@@ -722,6 +722,108 @@ static void test_reserved_vault_not_managed(void **state)
 	rp_wipe(ts, sizeof(ts));
 }
 
+/* Rows saved from an earlier state of the file and put back whole (a
+ * revoked grant, a removed member, a key row from before it was
+ * disabled) carry valid row MACs, but no longer match the sealed state:
+ * calls fail closed, and audit verify says why. */
+static void test_replayed_rows_detected(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref kr = ref("tv/k");
+	struct rp_key_attrs off = { .set = RP_KEY_SET_ENABLED, .enabled = false };
+	struct rp_call bob = { 0 };
+	char *tb = NULL;
+	json_t *rep = NULL;
+	uint8_t *out = NULL;
+	size_t n = 0;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "k", RP_KTY_AES_256);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &tb), 0);
+	bob.token = tb;
+	assert_int_equal(rp_vault_grant(f->s, &f->call, "tv", "bob", RP_PERM_WRAP), 0);
+	sql(f, "CREATE TABLE saved_grants AS SELECT * FROM grants;"
+	       "CREATE TABLE saved_keys AS SELECT * FROM keys");
+	/* The extra tables are not security tables: nothing changed. */
+	assert_int_equal(rp_key_op(f->s, &bob, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 0);
+	rp_key_op_free(RP_PERM_WRAP, out, n);
+	out = NULL;
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, "tv", "bob", RP_PERM_WRAP), 0);
+	assert_int_equal(rp_key_set(f->s, &f->call, &kr, &off), 0);
+	/* Put the grant back whole. */
+	sql(f, "INSERT OR REPLACE INTO grants SELECT * FROM saved_grants");
+	assert_int_equal(rp_key_op(f->s, &bob, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_CORRUPT);
+	assert_null(out);
+	assert_int_equal(rp_key_create(f->s, &f->call, "tv", "x", RP_KTY_AES_256, NULL, NULL),
+			 RP_ERR_CORRUPT);
+	assert_int_equal(audit_ok(f, &rep), RP_ERR_AUTH);
+	assert_false(json_is_true(json_object_get(rep, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(rep, "problem")),
+			       "sealed state"));
+	json_decref(rep);
+	/* Undone, the store works again; then the key row from before the
+	 * disable, put back, is caught the same way. */
+	sql(f, "DELETE FROM grants WHERE subject_id = (SELECT id FROM principals"
+	       " WHERE name = 'bob')");
+	assert_int_equal(audit_ok(f, NULL), 0);
+	sql(f, "INSERT OR REPLACE INTO keys SELECT * FROM saved_keys");
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_CORRUPT);
+	rp_secmem_free(tb);
+}
+
+/* A replay made while the store is open is caught by the next change at
+ * the latest: nothing is sealed over it. */
+static void test_replay_under_open_store(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "k", RP_KTY_AES_256);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE saved AS SELECT * FROM keys", NULL, NULL,
+				      NULL),
+			 SQLITE_OK);
+	{
+		struct rp_key_attrs off = { .set = RP_KEY_SET_ENABLED, .enabled = false };
+		struct rp_key_ref kr = ref("tv/k");
+
+		assert_int_equal(rp_key_set(f->s, &f->call, &kr, &off), 0);
+	}
+	assert_int_equal(sqlite3_exec(db, "INSERT OR REPLACE INTO keys SELECT * FROM saved", NULL,
+				      NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(rp_key_create(f->s, &f->call, "tv", "x", RP_KTY_AES_256, NULL, NULL),
+			 RP_ERR_CORRUPT);
+}
+
+/* The schema is bound into the master key's seal: a store set back to
+ * schema 1 (whose upgrade would seal whatever rows it finds) does not
+ * open. */
+static void test_schema_rollback_refused(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+
+	rp_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = X'0100000000000000'"
+					  " WHERE name = 'schema'",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(rp_store_open(&f->s, f->dir, NULL), RP_ERR_AUTH);
+	assert_null(f->s);
+}
+
 static void expect_broken(struct fx *f, uint64_t seq)
 {
 	json_t *rep = NULL;
@@ -937,6 +1039,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_wiped_blocks_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_vault_not_managed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replayed_rows_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_under_open_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
