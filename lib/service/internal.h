@@ -11,7 +11,7 @@
 #include "store/blob.h"
 #include "vault/internal.h"
 
-#define SVC_SCHEMA_VERSION 3
+#define SVC_SCHEMA_VERSION 4
 #define SVC_KEY_BYTES 32
 #define SVC_WRAPPED_BYTES (SVC_KEY_BYTES + 8) /* AES-KWP of 32 bytes */
 #define SVC_CACHE_SLOTS 256
@@ -67,6 +67,11 @@ struct rp_service {
 	uint32_t *cred_versions;
 	uint32_t ttl;
 	uint64_t root_ops;
+	/* The sealed state of the access rows (service.c), as the vault's:
+	 * checked by write transactions and, 10 s after the last check, by
+	 * tenant lookups; sealed by commits. Under lock. */
+	bool state_on;
+	uint64_t state_checked_us; /* CLOCK_MONOTONIC; 0: never */
 	/* Test hook: forced error for a root slot (0: none). */
 	int root_fault[4];
 };

@@ -120,14 +120,24 @@ static int svc_exec(rp_service *svc, const char *sql)
 	return db_err(sqlite3_exec(svc->db, sql, NULL, NULL, NULL));
 }
 
+static int state_check(rp_service *svc);
+static int state_seal(rp_service *svc);
+
 int svc_db_begin(rp_service *svc)
 {
-	return svc_exec(svc, "BEGIN IMMEDIATE");
+	int r = svc_exec(svc, "BEGIN IMMEDIATE");
+
+	/* No change is sealed over access rows that were put back. */
+	if (r == 0 && svc->state_on && (r = state_check(svc)) < 0)
+		svc_db_rollback(svc);
+	return r;
 }
 
 int svc_db_commit(rp_service *svc)
 {
-	return svc_exec(svc, "COMMIT");
+	int r = svc->state_on ? state_seal(svc) : 0;
+
+	return r < 0 ? r : svc_exec(svc, "COMMIT");
 }
 
 void svc_db_rollback(rp_service *svc)
@@ -552,8 +562,15 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 	    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
 	    (r = meta_put(svc, "accounts", &accounts, sizeof(accounts))) < 0 ||
 	    (r = meta_put(svc, "content_key", wrapped, wl)) < 0 ||
-	    (r = meta_put(svc, "content_key_version", &ver, sizeof(ver))) < 0 ||
-	    (r = svc_db_commit(svc)) < 0)
+	    (r = meta_put(svc, "content_key_version", &ver, sizeof(ver))) < 0)
+		goto end;
+	/* Its creation seals its first (empty) state of the access rows. */
+	if ((r = rp_hkdf_sha256(svc->row_key, SVC_KEY_BYTES, key, sizeof(key),
+				NULL, 0, (const uint8_t *)ROW_MAC_INFO,
+				strlen(ROW_MAC_INFO))) < 0)
+		goto end;
+	svc->state_on = true;
+	if ((r = svc_db_commit(svc)) < 0)
 		goto end;
 	sqlite3_close_v2(svc->db);
 	svc->db = NULL;
@@ -687,6 +704,19 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			goto out;
 		}
 	}
+	if (schema == 3) {
+		/* Seal the state of the access rows as they are. */
+		schema = 4;
+		if ((r = svc_db_begin(svc)) < 0)
+			goto out;
+		svc->state_on = true;
+		if ((r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
+		    (r = svc_db_commit(svc)) < 0) {
+			svc_db_rollback(svc);
+			goto out;
+		}
+	}
+	svc->state_on = true;
 	if (anchored != schema &&
 	    (r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR, schema)) < 0)
 		goto out;
@@ -731,8 +761,9 @@ void rp__service_root_fault(rp_service *svc, int slot, int err)
  * store lets the service unwrap that key. Someone who can write the
  * content DB but not use the key store cannot make themselves a tenant's
  * owner or member, change a role, or move a row to another tenant: the
- * row fails its check and the call fails closed (RP_ERR_CORRUPT). Rows
- * can still be deleted, or an earlier row put back whole: docs/FORMAT.md.
+ * row fails its check and the call fails closed (RP_ERR_CORRUPT). A row
+ * deleted, or an earlier row put back whole, is caught by the sealed
+ * state of the rows (below); the whole file put back is not.
  */
 #define ROW_MAC_MAX_INPUT 256
 
@@ -783,6 +814,117 @@ static int member_mac(const rp_service *svc, int64_t tenant_id,
 	mi_int(&m, role);
 	mi_int(&m, created);
 	return rp_hmac_sha256(mac, svc->row_key, SVC_KEY_BYTES, m.b, m.n);
+}
+
+/*
+ * The sealed state of the access rows (schema 4): HMAC-SHA-256(row key,
+ * "content state v1" || u64 count || the MAC of each tenants row by id ||
+ * u64 count || the MAC of each tenant_members row by (tenant_id,
+ * principal)), in meta "state". Row MACs make a row unforgeable; the
+ * state makes the set fresh: a member row removed and put back from an
+ * older copy, or a tenant row from before its owner changed, no longer
+ * matches it.
+ */
+#define STATE_INFO "content state v1"
+#define STATE_RECHECK_US (10u * 1000000u)
+
+static const char *const state_queries[] = {
+	"SELECT mac FROM tenants ORDER BY id",
+	"SELECT mac FROM tenant_members ORDER BY tenant_id, principal",
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int state_compute(rp_service *svc, uint8_t out[RP_HMAC_SHA256_BYTES])
+{
+	size_t n = 0, cap = 4096;
+	uint8_t *b = malloc(cap);
+	int r = b != NULL ? 0 : RP_ERR_NOMEM;
+
+	if (r == 0) {
+		memcpy(b, STATE_INFO, sizeof(STATE_INFO));
+		n = sizeof(STATE_INFO);
+	}
+	for (size_t q = 0; r == 0 && q < 2; q++) {
+		sqlite3_stmt *st = NULL;
+		size_t at = n;
+		uint64_t rows = 0;
+		int rc = SQLITE_DONE;
+
+		n += 8; /* the count, filled in below */
+		r = svc_prepare(svc, &st, state_queries[q]);
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (sqlite3_column_bytes(st, 0) != RP_HMAC_SHA256_BYTES) {
+				r = RP_ERR_CORRUPT; /* a row with no MAC */
+				break;
+			}
+			if (n + RP_HMAC_SHA256_BYTES + 8 > cap) {
+				uint8_t *nb = realloc(b, cap * 2);
+
+				if (nb == NULL) {
+					r = RP_ERR_NOMEM;
+					break;
+				}
+				b = nb;
+				cap *= 2;
+			}
+			memcpy(b + n, sqlite3_column_blob(st, 0),
+			       RP_HMAC_SHA256_BYTES);
+			n += RP_HMAC_SHA256_BYTES;
+			rows++;
+		}
+		if (r == 0 && rc != SQLITE_DONE)
+			r = RP_ERR_IO;
+		sqlite3_finalize(st);
+		for (int i = 0; i < 8; i++)
+			b[at + (size_t)i] = (uint8_t)(rows >> (56 - 8 * i));
+	}
+	if (r == 0)
+		r = rp_hmac_sha256(out, svc->row_key, SVC_KEY_BYTES, b, n);
+	free(b);
+	return r;
+}
+
+static int state_check(rp_service *svc)
+{
+	uint8_t want[RP_HMAC_SHA256_BYTES], have[RP_HMAC_SHA256_BYTES];
+	/* One snapshot for the state and the rows: another process (the CLI
+	 * next to rampartd) may commit in between otherwise. */
+	bool own = sqlite3_get_autocommit(svc->db) != 0;
+	size_t n = 0;
+	int r = own ? svc_exec(svc, "BEGIN") : 0;
+
+	if (r == 0)
+		r = meta_get(svc, "state", have, sizeof(have), &n);
+	if (r == RP_ERR_NOT_FOUND || (r == 0 && n != sizeof(have)))
+		r = RP_ERR_CORRUPT;
+	if (r == 0)
+		r = state_compute(svc, want);
+	if (r == 0 && !rp_ct_equal(want, have, sizeof(want)))
+		r = RP_ERR_CORRUPT;
+	if (own)
+		svc_db_rollback(svc); /* ends the read snapshot */
+	if (r == 0)
+		svc->state_checked_us = mono_us();
+	return r;
+}
+
+static int state_seal(rp_service *svc)
+{
+	uint8_t v[RP_HMAC_SHA256_BYTES];
+	int r = state_compute(svc, v);
+
+	if (r == 0)
+		r = meta_put(svc, "state", v, sizeof(v));
+	if (r == 0)
+		svc->state_checked_us = mono_us();
+	return r;
 }
 
 /* Whether column col of st holds want: 0, RP_ERR_CORRUPT otherwise. */
@@ -978,6 +1120,13 @@ int rows_check(rp_service *svc, json_t *problems)
 			r = RP_ERR_NOMEM;
 	}
 	sqlite3_finalize(st);
+	if (r == 0 && svc->state_on && state_check(svc) == RP_ERR_CORRUPT &&
+	    json_array_append_new(
+		    problems,
+		    json_string("tenant and member rows do not match their"
+				" sealed state: a row was put back from an older"
+				" copy, added or removed")) != 0)
+		r = RP_ERR_NOMEM;
 	return r;
 }
 
@@ -990,6 +1139,13 @@ int tenant_load(rp_service *svc, const char *name, struct tenant_row *ret)
 
 	if (!rp_name_valid(name))
 		return RP_ERR_NOT_FOUND;
+	/* Every tenant call looks its tenant up: the access rows' state is
+	 * checked here when 10 s have passed since the last check. */
+	if (svc->state_on &&
+	    (svc->state_checked_us == 0 ||
+	     mono_us() - svc->state_checked_us > STATE_RECHECK_US) &&
+	    (r = state_check(svc)) < 0)
+		return r;
 	r = svc_prepare(svc, &st,
 			"SELECT " TENANT_COLUMNS " FROM tenants WHERE name = ?");
 	if (r < 0)

@@ -418,7 +418,7 @@ static void test_schema_upgrade(void **state)
 				 SQLITE_OK);
 		assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_UNSUPPORTED);
 		assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value ="
-						  " X'0300000000000000' WHERE name = 'schema'",
+						  " X'0400000000000000' WHERE name = 'schema'",
 					      NULL, NULL, NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
@@ -475,6 +475,39 @@ static void test_schema_rollback_refused(void **state)
 	assert_null(svc);
 	/* Nothing was upgraded: the database still says 2. */
 	assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_CORRUPT);
+}
+
+/* A member row saved before the member was removed, and put back whole
+ * (MAC and all), no longer matches the sealed state of the access rows:
+ * the content DB fails closed, and store check says why. */
+static void test_member_row_replay_refused(void **state)
+{
+	struct fx *f = *state;
+	char *bob = NULL;
+	struct rp_call bcall = { 0 };
+	struct rp_file_ref r = fref("contoso/s/a.txt");
+	struct mem in = { (uint8_t *)"hello", 5, 0, 0 }, out = { 0 };
+	json_t *rep = NULL;
+
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "bob", false, &bob), 0);
+	bcall.token = bob;
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "admin"), 0);
+	assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, NULL), 0);
+	db_exec_file(f, "CREATE TABLE saved AS SELECT * FROM tenant_members");
+	assert_int_equal(rp_tenant_member_remove(f->svc, &f->call, "contoso", "bob"), 0);
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), RP_ERR_DENIED);
+	db_exec_file(f, "INSERT OR REPLACE INTO tenant_members SELECT * FROM saved");
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "user"),
+			 RP_ERR_CORRUPT);
+	assert_int_equal(rp_service_check(f->svc, &f->acall, false, false, &rep), RP_ERR_CORRUPT);
+	assert_non_null(strstr(json_string_value(json_array_get(json_object_get(rep, "problems"),
+								   0)),
+			       "sealed state"));
+	json_decref(rep);
+	free(out.p);
+	rp_secmem_free(bob);
 }
 
 /* Edits of the rows access rests on, made in the content DB behind the
@@ -538,10 +571,11 @@ static void test_tamper_access_rows(void **state)
 	assert_int_equal(rp_tenant_list(f->svc, &ccall, &list), RP_ERR_CORRUPT);
 	assert_null(list);
 	assert_int_equal(out.n, 0);
-	/* Another tenant's untouched rows still work. */
-	assert_int_equal(rp_file_get(f->svc, &ccall, &fr, 0, mem_write, &out), 0);
-	assert_int_equal(out.n, 5);
-	/* The store check names every broken row. */
+	/* The state of the access rows no longer matches either: the whole
+	 * content DB fails closed, another tenant's untouched rows too. */
+	assert_int_equal(rp_file_get(f->svc, &ccall, &fr, 0, mem_write, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	/* The store check names every broken row, and the state. */
 	{
 		json_t *rep = NULL, *pr;
 		char *text;
@@ -549,10 +583,12 @@ static void test_tamper_access_rows(void **state)
 		assert_int_equal(rp_service_check(f->svc, &f->acall, false, false, &rep),
 				 RP_ERR_CORRUPT);
 		pr = json_object_get(rep, "problems");
-		assert_int_equal(json_array_size(pr), 3); /* owner, bob moved, carol */
+		/* owner, bob moved, carol, the state */
+		assert_int_equal(json_array_size(pr), 4);
 		text = json_dumps(pr, 0);
 		assert_non_null(strstr(text, "tenant row"));
 		assert_non_null(strstr(text, "member row"));
+		assert_non_null(strstr(text, "sealed state"));
 		free(text);
 		json_decref(rep);
 	}
@@ -1530,6 +1566,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade_row_macs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_row_replay_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_access_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_site_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_blob, setup, teardown),
