@@ -155,6 +155,9 @@ RP_HIDDEN void cache_drop_all(rp_service *svc);
 /* Blob credentials of the current process. */
 /* The upload lock (service.c): shared for a put, exclusive (waiting a
  * bounded time, then RP_ERR_STATE) for the orphan collector. */
+/* Check the sealed state of the access rows if 10 s have passed since
+ * the last check (service.c; lock held): 0 or RP_ERR_CORRUPT. */
+RP_HIDDEN int state_recheck(rp_service *svc);
 RP_HIDDEN int svc_upload_lock(rp_service *svc, bool exclusive, int *ret_fd);
 RP_HIDDEN void svc_upload_unlock(int fd);
 RP_HIDDEN extern int svc_upload_wait_ms;

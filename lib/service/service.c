@@ -915,6 +915,17 @@ static int state_check(rp_service *svc)
 	return r;
 }
 
+/* Where access rows are read: the state is checked when 10 s have
+ * passed since the last check. Lock held. */
+int state_recheck(rp_service *svc)
+{
+	if (!svc->state_on || (svc->state_checked_us != 0 &&
+			       mono_us() - svc->state_checked_us <=
+				       STATE_RECHECK_US))
+		return 0;
+	return state_check(svc);
+}
+
 static int state_seal(rp_service *svc)
 {
 	uint8_t v[RP_HMAC_SHA256_BYTES];
@@ -1139,12 +1150,8 @@ int tenant_load(rp_service *svc, const char *name, struct tenant_row *ret)
 
 	if (!rp_name_valid(name))
 		return RP_ERR_NOT_FOUND;
-	/* Every tenant call looks its tenant up: the access rows' state is
-	 * checked here when 10 s have passed since the last check. */
-	if (svc->state_on &&
-	    (svc->state_checked_us == 0 ||
-	     mono_us() - svc->state_checked_us > STATE_RECHECK_US) &&
-	    (r = state_check(svc)) < 0)
+	/* Every tenant call looks its tenant up. */
+	if ((r = state_recheck(svc)) < 0)
 		return r;
 	r = svc_prepare(svc, &st,
 			"SELECT " TENANT_COLUMNS " FROM tenants WHERE name = ?");
@@ -1524,7 +1531,9 @@ RP_EXPORT int rp_tenant_list(rp_service *svc, const struct rp_call *call,
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&svc->lock);
-	r = svc_prepare(svc, &st,
+	r = state_recheck(svc);
+	if (r == 0)
+		r = svc_prepare(svc, &st,
 			"SELECT t.id, t.name, t.owner, t.assigned_dep, t.created,"
 			" t.mac, d.name FROM tenants t"
 			" LEFT JOIN deps d ON d.id = t.assigned_dep"
