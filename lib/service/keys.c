@@ -1107,17 +1107,17 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 	}
 	if (r == 0)
 		r = files_forget_dep(svc, d.id, &bs, &nblobs);
-	/* The sites under it go with their files, and the (zeroed) tenant
-	 * keys with them: a site name of the purged DEP starts afresh under
-	 * the tenant's DEP of now, and no later `dep assign` finds a key it
-	 * could never open. */
+	/* The sites under it give up their names (a site name of the purged
+	 * DEP starts afresh under the tenant's DEP of now) and their wrapped
+	 * keys, but keep their rows, as the zeroed tenant keys do: a row id
+	 * deleted could be given to a new row, and another process (rampartd
+	 * next to the CLI that purged) may still hold the purged key in its
+	 * cache under that id. `dep assign` skips the purged DEP's keys. */
 	if (r == 0)
 		r = dep_exec(svc,
-			     "DELETE FROM sites WHERE tkey_id IN (SELECT id FROM"
-			     " tenant_keys WHERE dep_id = ?1)",
-			     d.id);
-	if (r == 0)
-		r = dep_exec(svc, "DELETE FROM tenant_keys WHERE dep_id = ?1",
+			     "UPDATE sites SET name = '~purged-' || id,"
+			     " wrapped = zeroblob(40) WHERE tkey_id IN"
+			     " (SELECT id FROM tenant_keys WHERE dep_id = ?1)",
 			     d.id);
 	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
 		 "dep=%.60s %s: DEP key destroyed, files forgotten, %zu blobs"

@@ -434,7 +434,10 @@ int vault_anchor_get(rp_store *s, const char *name, int64_t *ret)
 	snprintf(key, sizeof(key), "anchor.%s", name);
 	*ret = 0;
 	pthread_mutex_lock(&s->lock);
-	r = db_prepare(s, &st, "SELECT value FROM meta WHERE name = ?");
+	/* In a read transaction: the sealed state covers the anchors. */
+	r = db_begin(s, false);
+	if (r == 0)
+		r = db_prepare(s, &st, "SELECT value FROM meta WHERE name = ?");
 	if (r == 0) {
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
@@ -457,6 +460,10 @@ int vault_anchor_get(rp_store *s, const char *name, int64_t *ret)
 		}
 	}
 	sqlite3_finalize(st);
+	if (r == 0)
+		r = db_commit(s);
+	else
+		db_rollback(s);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

@@ -697,6 +697,10 @@ static const char *const state_tables[][2] = {
 		    " subject_id" },
 	{ "keys", "SELECT mac FROM keys ORDER BY id" },
 	{ "versions", "SELECT mac FROM versions ORDER BY key_id, version" },
+	/* What the service anchors here about its other stores (each value
+	 * ends in its own row MAC): removing one must show too. */
+	{ "anchors", "SELECT value FROM meta WHERE name LIKE 'anchor.%'"
+		     " ORDER BY name" },
 };
 
 static int state_compute(rp_store *s, uint8_t out[RP_HASH_BYTES])
@@ -910,8 +914,8 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 		snprintf(rec.principal, sizeof(rec.principal), "%s",
 			 opts->admin_name != NULL ? opts->admin_name : "admin");
 		snprintf(rec.request_id, sizeof(rec.request_id), "init");
-		snprintf(rec.detail, sizeof(rec.detail), "unseal=%s",
-			 prov->name);
+		snprintf(rec.detail, sizeof(rec.detail), "unseal=%s schema=%d",
+			 prov->name, RP_STORE_SCHEMA_VERSION);
 		audit_set_outcome(&rec, 0);
 		if ((r = audit_append_first(s, &rec)) < 0)
 			goto out;
@@ -982,6 +986,29 @@ static int upgrade_to_2(rp_store *s, const char *method, const uint8_t *mk,
 		return r;
 	pthread_mutex_lock(&s->lock);
 	r = db_begin(s, true); /* state_on is still off */
+	/* An upgrade happens once, and the log says so (as it says which
+	 * schema a store was made at). A store that was upgraded, or made
+	 * at 2, and is at schema 1 now had a seal row of schema 1 put back
+	 * (the master key is the same, so it opens): refused, or the
+	 * upgrade would seal whatever rows came back with it. */
+	if (r == 0)
+		r = db_prepare(s, &st,
+			       "SELECT 1 FROM audit WHERE op = 'store.upgrade'"
+			       " OR (op = 'store.init' AND detail LIKE"
+			       " '%schema=%') LIMIT 1");
+	if (r == 0 && sqlite3_step(st) == SQLITE_ROW)
+		r = RP_ERR_CORRUPT;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0) {
+		struct audit_rec rec = { .op = "store.upgrade" };
+
+		snprintf(rec.principal, sizeof(rec.principal), "rampart");
+		snprintf(rec.request_id, sizeof(rec.request_id), "upgrade");
+		snprintf(rec.detail, sizeof(rec.detail), "schema=2");
+		audit_set_outcome(&rec, 0);
+		r = audit_append_locked(s, &rec);
+	}
 	if (r == 0)
 		r = db_prepare(s, &st, "UPDATE seal SET wrapped = ? WHERE id = 1");
 	if (r == 0) {

@@ -1787,14 +1787,23 @@ void rd_handle(rp_http_req *req, void *arg)
 		}
 	}
 	if (r < 0) {
-		/* A known route with a malformed parameter: the token first. */
-		if (!(routes[route].flags & R_NOAUTH))
-			c.call.token = bearer(&c);
-		if (!(routes[route].flags & R_NOAUTH) && c.call.token == NULL)
+		/* A known route with a malformed parameter: the client
+		 * certificate and the token first, as for any other call. */
+		bool auth = !(routes[route].flags & R_NOAUTH);
+
+		if (auth && c.d->cfg.client_cert_required &&
+		    rp_http_req_client_cert_fingerprint(req) == NULL) {
+			reply_error(&c, 401, "unauthenticated",
+				    "a client certificate is required");
+		} else if (auth && c.d->stopping) {
+			reply_error(&c, 503, "shutting_down",
+				    "the server is stopping");
+		} else if (auth && (c.call.token = bearer(&c)) == NULL) {
 			reply_error(&c, 401, "unauthenticated",
 				    "a bearer token is required");
-		else
+		} else {
 			reply_err(&c, r);
+		}
 	} else if (rt == NULL) {
 		params_free(&c);
 		if (path_known)

@@ -1041,3 +1041,19 @@ def test_audit_stream_hides_nothing_under_its_request_id(d):
     t.join(timeout=10)
     conn.close()
     assert sorted(seen) == ["bob-visible", "ops-stream"], seen
+
+
+def test_client_certificate_before_anything_else(tmp_path):
+    """With a client certificate required, a client without one learns
+    nothing, not even whether a token is valid: a malformed parameter
+    gets the same 401 for a valid and a made-up token."""
+    ca, _cert, _key = make_client_ca(tmp_path)
+    d = Daemon(tmp_path, ["--client-ca", str(ca),
+                          "--client-cert-required", "true"]).start()
+    try:
+        good = d.request("GET", "/v1/vaults/%00", d.admin)
+        bad = d.request("GET", "/v1/vaults/%00", "rpt_" + "A" * 43)
+        assert good.status == bad.status == 401, (good, bad)
+        assert good.body == bad.body
+    finally:
+        assert d.stop() == 0

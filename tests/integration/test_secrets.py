@@ -25,12 +25,13 @@ the command that asked for it.
 import base64
 import json
 import os
+import sqlite3
 import subprocess
 
 from vaultutil import (EX_CANTCREAT, EX_CHECK_FAILED, EX_DATAERR, EX_NOINPUT,
-                       EX_NOPERM, EX_NOUSER, EX_OK, KTYS, LeakFinder, Store,
-                       StoreSecrets, b64url, genpkey, openssl,
-                       private_components, secret_forms)
+                       EX_NOPERM, EX_NOUSER, EX_OK, EX_SOFTWARE, KTYS,
+                       LeakFinder, Store, StoreSecrets, aead_seal_box, b64url,
+                       genpkey, openssl, private_components, secret_forms)
 
 def unb64url(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
@@ -514,3 +515,37 @@ def test_refused_arguments_are_not_echoed(rampart_bin, tmp_path):
                              text=True, timeout=60)
         assert res.returncode == 64, (args, res.returncode, res.stderr)
         assert "S3cretTok3n" not in res.stderr + res.stdout, (args, res.stderr)
+
+
+def test_schema_1_seal_put_back_is_refused(rampart_bin, tmp_path):
+    """The master key's seal binds the schema, but the master key stays
+    the same: a seal row of schema 1 (here made with the key file, as an
+    older copy of the store would hold one) opens. Put back with schema
+    1 and a grant since revoked, the store must not upgrade itself again
+    and seal that grant: the log says the store was made at schema 2."""
+    s = Store(rampart_bin, tmp_path)
+    bob_token, _ = s.make_principal("bob")
+    s.make_vault("v")
+    s.make_key("v/k", "aes-256")
+    s.grant("v", "bob", "encrypt")
+    db_path = s.vault_dir / "store.db"
+    db = sqlite3.connect(db_path)
+    old_grants = db.execute("SELECT * FROM grants").fetchall()
+    db.close()
+    s.run("vault", "revoke", "v", "bob", "--perms", "encrypt", check=EX_OK)
+    secrets = StoreSecrets(s.vault_dir)
+    aad_v1 = b"rampart-seal-v1\0" + secrets.store_id + b"keyfile"
+    db = sqlite3.connect(db_path)
+    db.execute("UPDATE seal SET wrapped = ? WHERE id = 1",
+               (aead_seal_box(secrets.kek, secrets.mk, aad_v1),))
+    db.execute("UPDATE meta SET value = ? WHERE name = 'schema'",
+               ((1).to_bytes(8, "little"),))
+    db.executemany("INSERT OR REPLACE INTO grants VALUES (?, ?, ?, ?, ?)",
+                   old_grants)
+    db.commit()
+    db.close()
+    res = s.run("key", "encrypt", "v/k", token=bob_token,
+                input=b"0123456789abcdef")
+    assert res.returncode == EX_SOFTWARE, res
+    res = s.run("audit", "verify")
+    assert res.returncode != 0, res

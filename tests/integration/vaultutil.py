@@ -442,6 +442,36 @@ AEAD_NONCE, AEAD_TAG = 12, 16
 EVP_CTRL_GCM_SET_TAG = 0x11
 
 
+def aead_seal_box(key, plain, aad):
+    """Seal an AEAD box (nonce || ciphertext || tag, AES-256-GCM), as the
+    store does."""
+    lib = _crypto()
+    vp, ip, cp = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
+    lib.EVP_EncryptInit_ex.argtypes = [vp, vp, vp, cp, cp]
+    lib.EVP_EncryptUpdate.argtypes = [vp, vp, ctypes.POINTER(ip), cp, ip]
+    lib.EVP_EncryptFinal_ex.argtypes = [vp, vp, ctypes.POINTER(ip)]
+    nonce = os.urandom(AEAD_NONCE)
+    ctx = lib.EVP_CIPHER_CTX_new()
+    assert ctx
+    try:
+        n = ctypes.c_int(0)
+        out = ctypes.create_string_buffer(len(plain) + 16)
+        tail = ctypes.create_string_buffer(16)
+        tag = ctypes.create_string_buffer(AEAD_TAG)
+        assert lib.EVP_EncryptInit_ex(ctx, lib.EVP_aes_256_gcm(), None, key,
+                                      nonce) == 1
+        assert lib.EVP_EncryptUpdate(ctx, None, ctypes.byref(n), aad,
+                                     len(aad)) == 1
+        assert lib.EVP_EncryptUpdate(ctx, out, ctypes.byref(n), plain,
+                                     len(plain)) == 1
+        got = n.value
+        assert lib.EVP_EncryptFinal_ex(ctx, tail, ctypes.byref(n)) == 1
+        assert lib.EVP_CIPHER_CTX_ctrl(ctx, 0x10, AEAD_TAG, tag) == 1
+        return nonce + out.raw[:got] + tag.raw
+    finally:
+        lib.EVP_CIPHER_CTX_free(ctx)
+
+
 def aead_open_box(key, box, aad):
     """Open an AEAD box (nonce || ciphertext || tag, AES-256-GCM)."""
     lib = _crypto()

@@ -686,13 +686,14 @@ static void db_exec_file(struct fx *f, const char *q)
 	store_file_exec(f, "content/content.db", q, true);
 }
 
-/* What an older release's key store holds: no anchor of the content
- * DB's schema, so an older content DB is upgraded on open. Leaves both
- * stores closed (the next db_exec_file reopens them). */
+/* A key store that last saw the content DB at schema 1 (as an older
+ * release's, which has no anchor, takes whatever it finds): an older
+ * content DB is upgraded on open. Leaves both stores closed (the next
+ * db_exec_file reopens them). */
 static void forget_schema_anchor(struct fx *f)
 {
-	store_file_exec(f, "vault/store.db",
-			"DELETE FROM meta WHERE name = 'anchor.content_schema'", false);
+	assert_int_equal(vault_anchor_set(f->ks, "content_schema", 1), 0);
+	close_all(f);
 }
 
 /* Flip one bit in the map of every version. */
@@ -1537,6 +1538,51 @@ static void test_tenant_goes_on_after_purge(void **state)
 	free(d);
 }
 
+/* A purge made by another process (the CLI next to rampartd) while this
+ * one still caches the purged site and tenant keys: a new site must not
+ * get a row id of the purged ones, or it would be sealed under a cached
+ * key of the shredded DEP and be unreadable everywhere else. */
+static void test_purge_leaves_no_id_for_reuse(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+	rp_store *ks2 = NULL;
+	rp_service *svc2 = NULL;
+	struct rp_file_ref r = fref("contoso/cks/new");
+	struct mem out = { 0 };
+
+	ck_dep_assigned(f);
+	put(f, "contoso/cks/doc", d, 1000); /* caches the site and tenant keys */
+	revoke_both_roots(f);
+	assert_int_equal(rp_store_open(&ks2, f->dir, NULL), 0);
+	assert_int_equal(rp_service_open(&svc2, ks2, f->dir), 0);
+	assert_int_equal(rp_dep_purge(svc2, &f->call, "contoso", "ck", "contoso/ck"), 0);
+	/* Within this handle's cache TTL: a site of the same name, anew. */
+	put(f, "contoso/cks/new", d, 1000);
+	assert_int_equal(rp_file_get(svc2, &f->call, &r, 0, mem_write, &out), 0);
+	assert_int_equal(out.n, 1000);
+	assert_memory_equal(out.p, d, 1000);
+	free(out.p);
+	rp_service_close(svc2);
+	rp_store_close(ks2);
+	free(d);
+}
+
+/* The key store's anchor of the content schema is part of the vault's
+ * sealed state: removing it (to have a rolled-back content DB taken as
+ * found) fails the key store closed instead. */
+static void test_schema_anchor_removal_refused(void **state)
+{
+	struct fx *f = *state;
+	rp_service *svc = NULL;
+
+	store_file_exec(f, "vault/store.db",
+			"DELETE FROM meta WHERE name = 'anchor.content_schema'", false);
+	assert_int_equal(rp_store_open(&f->ks, f->dir, NULL), 0);
+	assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_CORRUPT);
+	assert_null(svc);
+}
+
 /* `dep assign` moves the whole tenant: files put under the Customer Key
  * DEP read under the newly assigned DEP, whatever becomes of the old
  * DEP's roots. */
@@ -1588,6 +1634,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_purge_destroys_only_its_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenant_goes_on_after_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_assign_moves_tenant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_leaves_no_id_for_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_anchor_removal_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
