@@ -574,6 +574,12 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 		goto end;
 	sqlite3_close_v2(svc->db);
 	svc->db = NULL;
+	/* The key store knows the schema before the content DB exists: it
+	 * is never there without its anchor (a rollback of it to an older
+	 * schema before the first open would otherwise be taken as found). */
+	if ((r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR,
+				  SVC_SCHEMA_VERSION)) < 0)
+		goto end;
 	if (rename(tmp_path, db_path) != 0) {
 		r = RP_ERR_IO;
 		goto end;
@@ -605,6 +611,25 @@ out:
 	return r;
 }
 
+/* Begin the upgrade step from schema `from` in a write transaction: 0;
+ * or 1, out of any transaction, with *schema the database's own, when
+ * another process did the step meanwhile; or an error. */
+static int step_begin(rp_service *svc, int64_t from, int64_t *schema)
+{
+	size_t n = 0;
+	int r = svc_db_begin(svc);
+
+	if (r == 0)
+		r = meta_get(svc, "schema", schema, sizeof(*schema), &n);
+	if (r == 0 && *schema != from) {
+		svc_db_rollback(svc);
+		return 1;
+	}
+	if (r < 0)
+		svc_db_rollback(svc);
+	return r;
+}
+
 RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			      const char *data_dir)
 {
@@ -630,6 +655,14 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 		r = RP_ERR_NOT_FOUND;
 		goto out;
 	}
+	/* An upgrade vouches for the rows it finds (schema 2 -> 3 computes
+	 * their MACs), so a content DB must never look older than the key
+	 * store remembers it: set back to "schema 2" with rows edited, it
+	 * would have them blessed. The anchor is read first: another process
+	 * may upgrade the content DB and raise the anchor meanwhile, and the
+	 * schema read after it is then at least as new. */
+	if ((r = vault_anchor_get(ks, CONTENT_SCHEMA_ANCHOR, &anchored)) < 0)
+		goto out;
 	if ((r = content_open(svc, db_path, false)) < 0 ||
 	    (r = meta_get(svc, "schema", &schema, sizeof(schema), &n)) < 0)
 		goto out;
@@ -637,21 +670,14 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 		r = RP_ERR_UNSUPPORTED;
 		goto out;
 	}
-	/* An upgrade vouches for the rows it finds (schema 2 -> 3 computes
-	 * their MACs), so a content DB must never look older than the key
-	 * store remembers it: set back to "schema 2" with rows edited, it
-	 * would have them blessed. */
-	if ((r = vault_anchor_get(ks, CONTENT_SCHEMA_ANCHOR, &anchored)) < 0)
-		goto out;
 	if (schema < anchored) {
 		r = RP_ERR_CORRUPT;
 		goto out;
 	}
-	if (schema == 1) {
-		/* Each upgrade in one transaction: all of it or none. */
+	/* Each upgrade in one transaction: all of it or none; a step that
+	 * another process finished meanwhile is skipped (step_begin). */
+	if (schema == 1 && (r = step_begin(svc, 1, &schema)) == 0) {
 		schema = 2;
-		if ((r = svc_db_begin(svc)) < 0)
-			goto out;
 		if ((r = svc_exec(svc, migrate_2_sql)) < 0 ||
 		    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
 		    (r = svc_db_commit(svc)) < 0) {
@@ -659,6 +685,8 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			goto out;
 		}
 	}
+	if (r < 0)
+		goto out;
 	if ((r = meta_get(svc, "accounts", &svc->accounts,
 			  sizeof(svc->accounts), &n)) < 0 ||
 	    (r = meta_get(svc, "content_key", wrapped, sizeof(wrapped), &wl)) <
@@ -690,12 +718,12 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 				(const uint8_t *)ROW_MAC_INFO,
 				strlen(ROW_MAC_INFO))) < 0)
 		goto out;
-	if (schema == 2) {
-		/* Row MACs for the rows as they are: an upgrade vouches for
-		 * the content DB it finds. */
+	if (r < 0)
+		goto out;
+	/* Row MACs for the rows as they are: an upgrade vouches for the
+	 * content DB it finds. */
+	if (schema == 2 && (r = step_begin(svc, 2, &schema)) == 0) {
 		schema = 3;
-		if ((r = svc_db_begin(svc)) < 0)
-			goto out;
 		if ((r = svc_exec(svc, migrate_3_sql)) < 0 ||
 		    (r = row_macs_add(svc)) < 0 ||
 		    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
@@ -704,11 +732,11 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			goto out;
 		}
 	}
-	if (schema == 3) {
-		/* Seal the state of the access rows as they are. */
+	if (r < 0)
+		goto out;
+	/* Seal the state of the access rows as they are. */
+	if (schema == 3 && (r = step_begin(svc, 3, &schema)) == 0) {
 		schema = 4;
-		if ((r = svc_db_begin(svc)) < 0)
-			goto out;
 		svc->state_on = true;
 		if ((r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
 		    (r = svc_db_commit(svc)) < 0) {
@@ -716,6 +744,8 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			goto out;
 		}
 	}
+	if (r < 0)
+		goto out;
 	svc->state_on = true;
 	if (anchored != schema &&
 	    (r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR, schema)) < 0)

@@ -1018,6 +1018,20 @@ out:
 	return r;
 }
 
+int audit_verify_locked(rp_store *s)
+{
+	struct verify_state v = { 0 };
+	uint8_t last_hash[RP_HASH_BYTES];
+	uint64_t last = 0;
+	int r = verify_chain(s, &v, &last, last_hash);
+
+	if (r == 0)
+		r = verify_head(s, &v, last, last_hash);
+	if (r == 0)
+		r = verify_checkpoints(s, &v, last);
+	return r == RP_ERR_AUTH ? RP_ERR_CORRUPT : r;
+}
+
 RP_EXPORT int rp_audit_verify(rp_store *s, const struct rp_call *call,
 			      json_t **ret)
 {

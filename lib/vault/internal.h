@@ -203,6 +203,9 @@ RP_HIDDEN int audit_append_locked(rp_store *s, const struct audit_rec *rec);
 /* The store's first record (rp_store_init): the only append that may
  * start a chain, with no sealed head yet. */
 RP_HIDDEN int audit_append_first(rp_store *s, const struct audit_rec *rec);
+/* The whole chain, its head and checkpoints, in the current transaction
+ * (lock held): 0 or RP_ERR_CORRUPT. */
+RP_HIDDEN int audit_verify_locked(rp_store *s);
 /* Append durably through group commit (db lock NOT held). */
 RP_HIDDEN int audit_append(rp_store *s, const struct audit_rec *rec);
 /* Records of one target whose op has one of prefixes (caller authorised). */

@@ -2163,7 +2163,8 @@ int vault_keystore_secret(rp_store *s, const char *key, uint32_t version,
 	if (s == NULL || key == NULL || out == NULL || ret_len == NULL)
 		return RP_ERR_INVALID;
 	pthread_mutex_lock(&s->lock);
-	r = db_begin(s, true);
+	/* Quiet reads write nothing: a read transaction. */
+	r = db_begin(s, !quiet);
 	if (r < 0)
 		goto out;
 	r = vault_load(s, RP_SERVICE_VAULT, &vr);

@@ -652,6 +652,19 @@ int sqlite_open_durable(sqlite3 **ret, const char *path, bool create)
 
 	if (r < 0)
 		return r;
+	/* The file may have been written by someone else: no trigger or
+	 * view of theirs runs here. A trigger fires inside our own write
+	 * transaction, after its checks and before its seal (a DELETE of a
+	 * grant undone by "INSERT OLD.*" would be sealed), so neither is
+	 * allowed at all (rampart defines none), and defensive mode keeps
+	 * the schema itself out of reach of SQL. */
+	if (sqlite3_db_config(*ret, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_db_config(*ret, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_db_config(*ret, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) !=
+		    SQLITE_OK)
+		return RP_ERR_IO;
 	sqlite3_busy_timeout(*ret, BUSY_TIMEOUT_MS);
 	for (size_t i = 0; r == 0 && i < sizeof(pragmas) / sizeof(*pragmas); i++)
 		r = db_err(sqlite3_exec(*ret, pragmas[i], NULL, NULL, NULL));
@@ -974,7 +987,7 @@ static int upgrade_to_2(rp_store *s, const char *method, const uint8_t *mk,
 			const uint8_t *kek)
 {
 	uint8_t wrapped[WRAPPED_MK_BYTES], aad[SEAL_AAD_MAX];
-	int64_t schema = 2;
+	int64_t schema = 2, now_schema = 0;
 	size_t aad_len = 0, wl = 0;
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -986,11 +999,23 @@ static int upgrade_to_2(rp_store *s, const char *method, const uint8_t *mk,
 		return r;
 	pthread_mutex_lock(&s->lock);
 	r = db_begin(s, true); /* state_on is still off */
+	/* Another process may have upgraded the store meanwhile. */
+	if (r == 0)
+		r = meta_get(s, "schema", &now_schema, sizeof(now_schema));
+	if (r == 0 && now_schema != 1) {
+		db_rollback(s);
+		pthread_mutex_unlock(&s->lock);
+		return now_schema == 2 ? 0 : RP_ERR_UNSUPPORTED;
+	}
 	/* An upgrade happens once, and the log says so (as it says which
 	 * schema a store was made at). A store that was upgraded, or made
 	 * at 2, and is at schema 1 now had a seal row of schema 1 put back
 	 * (the master key is the same, so it opens): refused, or the
-	 * upgrade would seal whatever rows came back with it. */
+	 * upgrade would seal whatever rows came back with it. The log is
+	 * verified whole first, so that a record edited away in the middle
+	 * is not taken for absent. */
+	if (r == 0)
+		r = audit_verify_locked(s);
 	if (r == 0)
 		r = db_prepare(s, &st,
 			       "SELECT 1 FROM audit WHERE op = 'store.upgrade'"

@@ -549,3 +549,26 @@ def test_schema_1_seal_put_back_is_refused(rampart_bin, tmp_path):
     assert res.returncode == EX_SOFTWARE, res
     res = s.run("audit", "verify")
     assert res.returncode != 0, res
+
+
+def test_planted_trigger_does_not_run(rampart_bin, tmp_path):
+    """A trigger put into store.db by someone who can write the file would
+    run inside rampart's own write transaction, after its checks and before
+    its seal: an "undo" trigger on grants would make a revocation a no-op,
+    sealed. No trigger of the file runs in rampart at all."""
+    s = Store(rampart_bin, tmp_path)
+    bob_token, _ = s.make_principal("bob")
+    s.make_vault("v")
+    s.make_key("v/k", "aes-256")
+    s.grant("v", "bob", "encrypt")
+    db = sqlite3.connect(s.vault_dir / "store.db")
+    db.execute("CREATE TRIGGER keep AFTER DELETE ON grants BEGIN"
+               " INSERT INTO grants VALUES(OLD.vault_id, OLD.subject_kind,"
+               " OLD.subject_id, OLD.perms, OLD.mac); END")
+    db.commit()
+    db.close()
+    s.run("vault", "revoke", "v", "bob", "--perms", "encrypt", check=EX_OK)
+    res = s.run("key", "encrypt", "v/k", token=bob_token,
+                input=b"0123456789abcdef")
+    assert res.returncode == EX_NOPERM, res
+    assert "bob" not in s.run("vault", "show", "v", check=EX_OK).stdout

@@ -1583,6 +1583,51 @@ static void test_schema_anchor_removal_refused(void **state)
 	assert_null(svc);
 }
 
+/* A trigger planted in content.db does not run: one undoing a member's
+ * removal would otherwise be sealed by the removal's own commit. And a
+ * new content DB has its schema anchored before it is ever opened. */
+static void test_planted_trigger_and_init_anchor(void **state)
+{
+	struct fx *f = *state;
+	char *bob = NULL;
+	struct rp_call bcall = { 0 };
+	struct rp_file_ref r = fref("contoso/s/a.txt");
+	struct mem in = { (uint8_t *)"hello", 5, 0, 0 }, out = { 0 };
+	int64_t anchored = 0;
+
+	{
+		/* A content DB just made, never opened. */
+		struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+		char dir[64], *admin = NULL;
+		struct rp_call acall = { 0 };
+		rp_store *ks = NULL;
+
+		snprintf(dir, sizeof(dir), "/tmp/rampart-svc-XXXXXX");
+		assert_non_null(mkdtemp(dir));
+		assert_int_equal(rp_store_init(dir, &io, &admin), 0);
+		assert_int_equal(rp_store_open(&ks, dir, NULL), 0);
+		acall.token = admin;
+		assert_int_equal(rp_service_init(ks, &acall, dir, 2), 0);
+		assert_int_equal(vault_anchor_get(ks, "content_schema", &anchored), 0);
+		assert_int_equal(anchored, SVC_SCHEMA_VERSION);
+		rp_store_close(ks);
+		rp_secmem_free(admin);
+		rm_rf(dir);
+	}
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "bob", false, &bob), 0);
+	bcall.token = bob;
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "user"), 0);
+	assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, NULL), 0);
+	db_exec_file(f, "CREATE TRIGGER keep AFTER DELETE ON tenant_members BEGIN"
+			" INSERT INTO tenant_members VALUES(OLD.tenant_id, OLD.principal,"
+			" OLD.role, OLD.created, OLD.mac); END");
+	assert_int_equal(rp_tenant_member_remove(f->svc, &f->call, "contoso", "bob"), 0);
+	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), RP_ERR_DENIED);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	rp_secmem_free(bob);
+}
+
 /* `dep assign` moves the whole tenant: files put under the Customer Key
  * DEP read under the newly assigned DEP, whatever becomes of the old
  * DEP's roots. */
@@ -1636,6 +1681,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_assign_moves_tenant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_leaves_no_id_for_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_anchor_removal_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_trigger_and_init_anchor, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
