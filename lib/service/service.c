@@ -940,8 +940,8 @@ static int state_check(rp_service *svc)
 		r = RP_ERR_CORRUPT;
 	if (own)
 		svc_db_rollback(svc); /* ends the read snapshot */
-	if (r == 0)
-		svc->state_checked_us = mono_us();
+	/* After a mismatch, every later lookup checks (and fails). */
+	svc->state_checked_us = r == 0 ? mono_us() : 0;
 	return r;
 }
 

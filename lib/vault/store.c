@@ -762,8 +762,9 @@ static int state_check_locked(rp_store *s)
 		r = state_compute(s, want);
 	if (r == 0 && !rp_ct_equal(want, have, sizeof(want)))
 		r = RP_ERR_CORRUPT;
-	if (r == 0)
-		s->state_checked_us = mono_now_us();
+	/* Once a mismatch is seen, every later call checks (and fails)
+	 * until the file is restored: no read rides on an older success. */
+	s->state_checked_us = r == 0 ? mono_now_us() : 0;
 	return r;
 }
 

@@ -802,6 +802,18 @@ static void test_replay_under_open_store(void **state)
 	sqlite3_close(db);
 	assert_int_equal(rp_key_create(f->s, &f->call, "tv", "x", RP_KTY_AES_256, NULL, NULL),
 			 RP_ERR_CORRUPT);
+	/* Once seen, a mismatch stops reads at once too (no 10 s grace). */
+	{
+		struct rp_key_ref kr = ref("tv/k");
+		uint8_t *out = NULL;
+		size_t n = 0;
+
+		assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+					   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out,
+					   &n, NULL),
+				 RP_ERR_CORRUPT);
+		assert_null(out);
+	}
 }
 
 /* The schema is bound into the master key's seal: a store set back to
