@@ -630,6 +630,19 @@ static int step_begin(rp_service *svc, int64_t from, int64_t *schema)
 	return r;
 }
 
+/* End an upgrade step begun by step_begin whose changes went as r says:
+ * record the new schema and commit, or roll back. */
+static int step_end(rp_service *svc, int r, int64_t schema)
+{
+	if (r == 0)
+		r = meta_put(svc, "schema", &schema, sizeof(schema));
+	if (r == 0)
+		r = svc_db_commit(svc);
+	if (r < 0)
+		svc_db_rollback(svc);
+	return r;
+}
+
 RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 			      const char *data_dir)
 {
@@ -678,12 +691,7 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	 * another process finished meanwhile is skipped (step_begin). */
 	if (schema == 1 && (r = step_begin(svc, 1, &schema)) == 0) {
 		schema = 2;
-		if ((r = svc_exec(svc, migrate_2_sql)) < 0 ||
-		    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
-		    (r = svc_db_commit(svc)) < 0) {
-			svc_db_rollback(svc);
-			goto out;
-		}
+		r = step_end(svc, svc_exec(svc, migrate_2_sql), schema);
 	}
 	if (r < 0)
 		goto out;
@@ -718,31 +726,22 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 				(const uint8_t *)ROW_MAC_INFO,
 				strlen(ROW_MAC_INFO))) < 0)
 		goto out;
-	if (r < 0)
-		goto out;
 	/* Row MACs for the rows as they are: an upgrade vouches for the
 	 * content DB it finds. */
 	if (schema == 2 && (r = step_begin(svc, 2, &schema)) == 0) {
 		schema = 3;
-		if ((r = svc_exec(svc, migrate_3_sql)) < 0 ||
-		    (r = row_macs_add(svc)) < 0 ||
-		    (r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
-		    (r = svc_db_commit(svc)) < 0) {
-			svc_db_rollback(svc);
-			goto out;
-		}
+		r = svc_exec(svc, migrate_3_sql);
+		if (r == 0)
+			r = row_macs_add(svc);
+		r = step_end(svc, r, schema);
 	}
 	if (r < 0)
 		goto out;
 	/* Seal the state of the access rows as they are. */
 	if (schema == 3 && (r = step_begin(svc, 3, &schema)) == 0) {
 		schema = 4;
-		svc->state_on = true;
-		if ((r = meta_put(svc, "schema", &schema, sizeof(schema))) < 0 ||
-		    (r = svc_db_commit(svc)) < 0) {
-			svc_db_rollback(svc);
-			goto out;
-		}
+		svc->state_on = true; /* the commit seals the state */
+		r = step_end(svc, 0, schema);
 	}
 	if (r < 0)
 		goto out;
@@ -847,15 +846,15 @@ static int member_mac(const rp_service *svc, int64_t tenant_id,
 }
 
 /*
- * The sealed state of the access rows (schema 4): HMAC-SHA-256(row key,
- * "content state v1" || u64 count || the MAC of each tenants row by id ||
- * u64 count || the MAC of each tenant_members row by (tenant_id,
- * principal)), in meta "state". Row MACs make a row unforgeable; the
+ * The sealed state of the access rows (schema 4), in meta "state": the
+ * vault's row-MAC encoding under the row key (row_mac_begin_key) of
+ * "content state", the MAC of each tenants row by id, their count, the
+ * MAC of each tenant_members row by (tenant_id, principal), their count. Row MACs make a row unforgeable; the
  * state makes the set fresh: a member row removed and put back from an
  * older copy, or a tenant row from before its owner changed, no longer
  * matches it.
  */
-#define STATE_INFO "content state v1"
+#define STATE_INFO "content state"
 #define STATE_RECHECK_US (10u * 1000000u)
 
 static const char *const state_queries[] = {
@@ -863,62 +862,23 @@ static const char *const state_queries[] = {
 	"SELECT mac FROM tenant_members ORDER BY tenant_id, principal",
 };
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static int state_compute(rp_service *svc, uint8_t out[RP_HMAC_SHA256_BYTES])
 {
-	size_t n = 0, cap = 4096;
-	uint8_t *b = malloc(cap);
-	int r = b != NULL ? 0 : RP_ERR_NOMEM;
+	struct row_mac m;
+	int r = 0;
 
-	if (r == 0) {
-		memcpy(b, STATE_INFO, sizeof(STATE_INFO));
-		n = sizeof(STATE_INFO);
+	/* Streamed: the rows are never held all at once. */
+	row_mac_begin_key(&m, svc->row_key, SVC_KEY_BYTES, STATE_INFO);
+	for (size_t q = 0; r == 0 && q < 2; q++)
+		r = row_mac_rows(&m, svc->db, state_queries[q],
+				 RP_HMAC_SHA256_BYTES);
+	if (r < 0) {
+		uint8_t junk[RP_HMAC_SHA256_BYTES];
+
+		(void)row_mac_end(&m, junk);
+		return r;
 	}
-	for (size_t q = 0; r == 0 && q < 2; q++) {
-		sqlite3_stmt *st = NULL;
-		size_t at = n;
-		uint64_t rows = 0;
-		int rc = SQLITE_DONE;
-
-		n += 8; /* the count, filled in below */
-		r = svc_prepare(svc, &st, state_queries[q]);
-		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (sqlite3_column_bytes(st, 0) != RP_HMAC_SHA256_BYTES) {
-				r = RP_ERR_CORRUPT; /* a row with no MAC */
-				break;
-			}
-			if (n + RP_HMAC_SHA256_BYTES + 8 > cap) {
-				uint8_t *nb = realloc(b, cap * 2);
-
-				if (nb == NULL) {
-					r = RP_ERR_NOMEM;
-					break;
-				}
-				b = nb;
-				cap *= 2;
-			}
-			memcpy(b + n, sqlite3_column_blob(st, 0),
-			       RP_HMAC_SHA256_BYTES);
-			n += RP_HMAC_SHA256_BYTES;
-			rows++;
-		}
-		if (r == 0 && rc != SQLITE_DONE)
-			r = RP_ERR_IO;
-		sqlite3_finalize(st);
-		for (int i = 0; i < 8; i++)
-			b[at + (size_t)i] = (uint8_t)(rows >> (56 - 8 * i));
-	}
-	if (r == 0)
-		r = rp_hmac_sha256(out, svc->row_key, SVC_KEY_BYTES, b, n);
-	free(b);
-	return r;
+	return row_mac_end(&m, out);
 }
 
 static int state_check(rp_service *svc)
@@ -941,7 +901,7 @@ static int state_check(rp_service *svc)
 	if (own)
 		svc_db_rollback(svc); /* ends the read snapshot */
 	/* After a mismatch, every later lookup checks (and fails). */
-	svc->state_checked_us = r == 0 ? mono_us() : 0;
+	svc->state_checked_us = r == 0 ? vault_mono_us() : 0;
 	return r;
 }
 
@@ -950,7 +910,7 @@ static int state_check(rp_service *svc)
 int state_recheck(rp_service *svc)
 {
 	if (!svc->state_on || (svc->state_checked_us != 0 &&
-			       mono_us() - svc->state_checked_us <=
+			       vault_mono_us() - svc->state_checked_us <=
 				       STATE_RECHECK_US))
 		return 0;
 	return state_check(svc);
@@ -964,7 +924,7 @@ static int state_seal(rp_service *svc)
 	if (r == 0)
 		r = meta_put(svc, "state", v, sizeof(v));
 	if (r == 0)
-		svc->state_checked_us = mono_us();
+		svc->state_checked_us = vault_mono_us();
 	return r;
 }
 

@@ -545,14 +545,6 @@ int audit_yield_max(void)
 	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Committer mode: wait for the committer to post me. */
 static void wait_posted(rp_store *s, struct audit_waiter *me, bool yield,
 			uint64_t t0)
@@ -562,7 +554,7 @@ static void wait_posted(rp_store *s, struct audit_waiter *me, bool yield,
 	if (yield) {
 		/* Give the core to whoever can use it, but keep it. */
 		while (!(got = sem_trywait(&me->posted) == 0) &&
-		       mono_us() - t0 < AUDIT_YIELD_US)
+		       vault_mono_us() - t0 < AUDIT_YIELD_US)
 			sched_yield();
 		__atomic_sub_fetch(&s->aq_yielders, 1, __ATOMIC_RELAXED);
 	}
@@ -573,7 +565,7 @@ static void wait_posted(rp_store *s, struct audit_waiter *me, bool yield,
 int audit_append(rp_store *s, const struct audit_rec *rec)
 {
 	struct audit_waiter me = { .rec = rec };
-	uint64_t t0 = mono_us();
+	uint64_t t0 = vault_mono_us();
 
 	if (sem_init(&me.posted, 0, 0) != 0)
 		return RP_ERR_IO;
@@ -616,7 +608,7 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 out:
 	sem_destroy(&me.posted);
 	__atomic_add_fetch(&s->st_audit_records, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&s->st_audit_wait_us, mono_us() - t0,
+	__atomic_add_fetch(&s->st_audit_wait_us, vault_mono_us() - t0,
 			   __ATOMIC_RELAXED);
 	return me.result;
 }
@@ -661,7 +653,7 @@ static const char *col_text(sqlite3_stmt *st, int col)
 /* Whether f's principal has a recorded read under f's request id. */
 static bool audit_read_seen_lately(rp_store *s, const struct call_frame *f)
 {
-	uint64_t now = mono_us();
+	uint64_t now = vault_mono_us();
 
 	for (size_t i = 0; i < sizeof(s->ars) / sizeof(s->ars[0]); i++) {
 		const struct audit_read_seen *a = &s->ars[i];
@@ -694,7 +686,7 @@ static void audit_read_remember(rp_store *s, const struct call_frame *f)
 	slot->principal = f->who.id;
 	snprintf(slot->request_id, sizeof(slot->request_id), "%s",
 		 f->rec.request_id);
-	slot->at_us = mono_us();
+	slot->at_us = vault_mono_us();
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -104,6 +104,8 @@ RP_HIDDEN bool name_syntax_ok(const char *s);
 
 RP_HIDDEN int64_t vault_now(void);
 RP_HIDDEN int64_t vault_now_us(void);
+/* CLOCK_MONOTONIC in microseconds (intervals, not dates). */
+RP_HIDDEN uint64_t vault_mono_us(void);
 
 /* Open a database with rampart's durability and hardening settings
  * (WAL, fsync on commit, secure_delete, untrusted schema). */
@@ -148,6 +150,13 @@ struct row_mac {
 };
 RP_HIDDEN void row_mac_begin(struct row_mac *m, const rp_store *s,
 			     const char *table);
+/* Append column 0 of every row sql selects (each want bytes long unless
+ * want is 0: RP_ERR_CORRUPT otherwise), then their count. */
+RP_HIDDEN int row_mac_rows(struct row_mac *m, sqlite3 *db, const char *sql,
+			   size_t want);
+/* The same encoding under another key (the content DB's row key). */
+RP_HIDDEN void row_mac_begin_key(struct row_mac *m, const uint8_t *key,
+				 size_t key_len, const char *table);
 RP_HIDDEN void row_mac_int(struct row_mac *m, int64_t v);
 RP_HIDDEN void row_mac_text(struct row_mac *m, const char *t);
 RP_HIDDEN void row_mac_blob(struct row_mac *m, const void *p, size_t n);

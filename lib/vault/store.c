@@ -353,7 +353,7 @@ void db_state_unchecked(bool on)
 	state_unchecked = on;
 }
 
-static uint64_t mono_now_us(void)
+uint64_t vault_mono_us(void)
 {
 	struct timespec ts;
 
@@ -368,7 +368,7 @@ int db_begin(rp_store *s, bool write)
 	s->tx_write = r == 0 && write;
 	if (r == 0 && s->state_on && !state_unchecked &&
 	    (write || s->state_checked_us == 0 ||
-	     mono_now_us() - s->state_checked_us > STATE_RECHECK_US)) {
+	     vault_mono_us() - s->state_checked_us > STATE_RECHECK_US)) {
 		r = state_check_locked(s);
 		if (r < 0)
 			db_rollback(s);
@@ -398,6 +398,13 @@ void db_rollback(rp_store *s)
 
 void row_mac_begin(struct row_mac *m, const rp_store *s, const char *table)
 {
+	row_mac_begin_key(m, store_subkey(s, SUBKEY_ROW_MAC), RP_SUBKEY_BYTES,
+			  table);
+}
+
+void row_mac_begin_key(struct row_mac *m, const uint8_t *key, size_t key_len,
+		       const char *table)
+{
 	char digest[] = "SHA2-256";
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest,
@@ -408,9 +415,7 @@ void row_mac_begin(struct row_mac *m, const rp_store *s, const char *table)
 
 	m->err = 0;
 	m->ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
-	if (m->ctx == NULL ||
-	    EVP_MAC_init(m->ctx, store_subkey(s, SUBKEY_ROW_MAC),
-			 RP_SUBKEY_BYTES, params) != 1) {
+	if (m->ctx == NULL || EVP_MAC_init(m->ctx, key, key_len, params) != 1) {
 		m->err = RP_ERR_CRYPTO;
 		return;
 	}
@@ -716,6 +721,31 @@ static const char *const state_tables[][2] = {
 		     " ORDER BY name" },
 };
 
+int row_mac_rows(struct row_mac *m, sqlite3 *db, const char *sql,
+		 size_t want)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+	int r = db_err(sqlite3_prepare_v2(db, sql, -1, &st, NULL));
+	int rc = SQLITE_DONE;
+
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+		if (want != 0 && len != want) {
+			r = RP_ERR_CORRUPT; /* a row without its MAC */
+			break;
+		}
+		row_mac_blob(m, sqlite3_column_blob(st, 0), len);
+		n++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = RP_ERR_IO;
+	sqlite3_finalize(st);
+	row_mac_int(m, n);
+	return r;
+}
+
 static int state_compute(rp_store *s, uint8_t out[RP_HASH_BYTES])
 {
 	struct row_mac m;
@@ -725,21 +755,8 @@ static int state_compute(rp_store *s, uint8_t out[RP_HASH_BYTES])
 	for (size_t t = 0; r == 0 && t < sizeof(state_tables) /
 						 sizeof(state_tables[0]);
 	     t++) {
-		sqlite3_stmt *st = NULL;
-		int64_t n = 0;
-		int rc;
-
 		row_mac_text(&m, state_tables[t][0]);
-		r = db_prepare(s, &st, state_tables[t][1]);
-		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			row_mac_blob(&m, sqlite3_column_blob(st, 0),
-				     (size_t)sqlite3_column_bytes(st, 0));
-			n++;
-		}
-		if (r == 0 && rc != SQLITE_DONE)
-			r = RP_ERR_IO;
-		sqlite3_finalize(st);
-		row_mac_int(&m, n);
+		r = row_mac_rows(&m, s->db, state_tables[t][1], 0);
 	}
 	if (r < 0) {
 		uint8_t junk[RP_HASH_BYTES];
@@ -764,7 +781,7 @@ static int state_check_locked(rp_store *s)
 		r = RP_ERR_CORRUPT;
 	/* Once a mismatch is seen, every later call checks (and fails)
 	 * until the file is restored: no read rides on an older success. */
-	s->state_checked_us = r == 0 ? mono_now_us() : 0;
+	s->state_checked_us = r == 0 ? vault_mono_us() : 0;
 	return r;
 }
 
@@ -776,7 +793,7 @@ static int state_seal_locked(rp_store *s)
 	if (r == 0)
 		r = meta_put(s, "state", v, sizeof(v));
 	if (r == 0)
-		s->state_checked_us = mono_now_us();
+		s->state_checked_us = vault_mono_us();
 	return r;
 }
 
