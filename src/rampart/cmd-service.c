@@ -29,6 +29,7 @@
 #include <rampart/vault.h>
 
 #include "backend.h"
+#include "outfile.h"
 #include "cli.h"
 #include "remote.h"
 
@@ -469,6 +470,7 @@ struct fd_io {
 	struct progress *pg;
 	uint64_t kicked; /* output file: bytes whose writeback was started */
 	bool kick;       /* output is a file fsync'ed at the end */
+	struct outfile *of; /* output file written directly (outfile.c) */
 };
 
 /* Start writeback of what an output file got since the last kick, every
@@ -504,6 +506,22 @@ static int fd_write(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct fd_io *io = ctx;
 
+	if (io->of != NULL) {
+		int r;
+
+		if (io_signal != 0) {
+			io->err = EINTR;
+			return RP_ERR_IO;
+		}
+		r = outfile_write(io->of, buf, len);
+		if (r < 0) {
+			io->err = -r;
+			return RP_ERR_IO;
+		}
+		io->bytes += len;
+		progress_add(io->pg, len);
+		return 0;
+	}
 	while (len > 0) {
 		ssize_t n;
 
@@ -1169,12 +1187,31 @@ static int file_get(struct svc_args *a)
 			return r;
 		}
 		io.kick = true;
+		/* Large outputs go to the disk without the page cache. */
+		if (outfile_start(&io.of, io.fd) < 0) {
+			close(io.fd);
+			(void)unlink(tmp);
+			free(tmp);
+			guard_off(&g);
+			cli_error(a->cx.cmd, "out of memory");
+			return CLI_OSERR;
+		}
 	}
 	progress_start(&pg, a->cx.json, size);
 	io.pg = &pg;
 	/* With the version found above, the size shown is that version's. */
 	r = be_file_get(&a->cx, &a->ref, version, fd_write, &io);
 	progress_end(&pg);
+	if (r >= 0 && io.of != NULL) {
+		int e = outfile_finish(io.of);
+
+		if (e < 0) {
+			io.err = -e;
+			r = RP_ERR_IO;
+		}
+	}
+	outfile_free(io.of);
+	io.of = NULL;
 	if (r < 0) {
 		r = io_fail(a, &io, name, obj, r);
 		if (tmp != NULL)
