@@ -500,7 +500,8 @@ static const struct entry *prev_find(const struct prev *p, const uint8_t fp[32])
 /*
  * Chunks travel from the reader (the calling thread: read, cut,
  * fingerprint, reuse lookup) to the sealer (a second thread: chunk key,
- * wrap, seal, blob put), so the two halves of a put use both cores. A job
+ * wrap, seal, blob put), so the two halves of a put use both cores; the
+ * reader seals a chunk itself when the sealer is behind (reader_helps). A job
  * points into an input buffer; the reader alternates between two buffers
  * and refills one only once every job cut from it is done. The sealer
  * writes only its jobs; the reader copies results into the entries when
@@ -611,7 +612,8 @@ static void *sealer_main(void *arg)
 		pthread_mutex_unlock(&sl->mu);
 		j->err = seal_chunk(sl->ps, &j->e, j->data, sl->ct);
 		pthread_mutex_lock(&sl->mu);
-		sl->sealed++;
+		/* Atomic: reader_helps reads it without the lock. */
+		__atomic_add_fetch(&sl->sealed, 1, __ATOMIC_RELEASE);
 		pthread_cond_signal(&sl->done);
 	}
 	pthread_mutex_unlock(&sl->mu);
@@ -722,6 +724,23 @@ static int sealer_submit(struct put_state *ps, uint32_t index,
 	return 0;
 }
 
+/*
+ * Whether the reader seals the next new chunk itself. Sealing a chunk
+ * (keys, AES-GCM, the blob's write into the page cache and its file)
+ * costs about twice what reading, cutting and fingerprinting it does, so
+ * a sealer fed every chunk falls behind while the reader waits. When the
+ * sealer has SEAL_BACKLOG jobs not yet started, the reader takes the
+ * chunk, and the two threads share the sealing in whatever proportion
+ * keeps both busy. Only the reader changes submitted.
+ */
+#define SEAL_BACKLOG 2
+
+static bool reader_helps(const struct sealer *sl)
+{
+	return sl->submitted - __atomic_load_n(&sl->sealed, __ATOMIC_ACQUIRE) >=
+	       SEAL_BACKLOG;
+}
+
 static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 		     bool last)
 {
@@ -757,7 +776,7 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 		/* Unchanged since the last version: keep blob and key. */
 		*e = *old;
 		e->reused = true;
-	} else if (ps->sl != NULL) {
+	} else if (ps->sl != NULL && !reader_helps(ps->sl)) {
 		r = sealer_submit(ps, ps->count, data);
 	} else {
 		r = seal_chunk(ps, e, data, ps->ct);
