@@ -13,6 +13,9 @@
  *
  * Output, one line:
  *   vault unwrap <kty> threads=N ops=<count> seconds=<t> ops_per_s=<x>
+ *       records_per_batch=<r> audit_wait_us=<w> cpu_util=<u> cpu_us_per_op=<c>
+ *   (u: CPU seconds of the process per wall second while the callers ran,
+ *   so 2.00 is two busy cores; c: those CPU seconds per operation)
  *   vault audit threads=N records=<count> seconds=<t> records_per_s=<x>
  *
  * The temporary store is created with mkdtemp under /tmp (or --dir) and
@@ -34,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/resource.h>
 
 #include <sqlite3.h>
 
@@ -292,14 +297,27 @@ static void *worker_main(void *arg)
  * released until the last has returned, so calls still in flight at the
  * deadline are both counted and timed.
  */
+/* CPU seconds (user + system) the whole process has used so far. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0.0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int run_workers(struct bench *b, unsigned n, double seconds,
-		       uint64_t *ret_count, double *ret_elapsed)
+		       uint64_t *ret_count, double *ret_elapsed,
+		       double *ret_cpu)
 {
 	const int64_t limit = (int64_t)(seconds * (double)NS_PER_S);
 	struct worker *ws = calloc(n, sizeof(*ws));
 	struct timespec start, now, next;
 	uint64_t total = 0;
 	unsigned started = 0;
+	double cpu0;
 
 	if (ws == NULL) {
 		report("out of memory (%u threads)", n);
@@ -334,6 +352,7 @@ static int run_workers(struct bench *b, unsigned n, double seconds,
 	pthread_cond_broadcast(&b->gate_cond);
 	pthread_mutex_unlock(&b->gate_lock);
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	cpu0 = cpu_seconds();
 	next = start;
 	do {
 		timespec_add_ns(&next, BENCH_POLL_NS);
@@ -348,6 +367,7 @@ static int run_workers(struct bench *b, unsigned n, double seconds,
 		total += ws[i].count;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	*ret_cpu = cpu_seconds() - cpu0;
 	free(ws);
 
 	if (atomic_load(&b->failed)) {
@@ -491,7 +511,7 @@ int main(int argc, char **argv)
 {
 	struct bench b;
 	const char *parent = BENCH_DEFAULT_DIR, *kty_name = NULL;
-	double seconds = BENCH_DEFAULT_SECONDS, elapsed = 0.0;
+	double seconds = BENCH_DEFAULT_SECONDS, elapsed = 0.0, cpu = 0.0;
 	unsigned threads = BENCH_DEFAULT_THREADS;
 	char dir[BENCH_PATH_MAX], db_path[BENCH_PATH_MAX];
 	char *token = NULL;
@@ -612,7 +632,7 @@ int main(int argc, char **argv)
 
 	if (b.mode == MODE_UNWRAP && unwrap_setup(&b) != 0)
 		goto out;
-	if (run_workers(&b, threads, seconds, &count, &elapsed) != 0)
+	if (run_workers(&b, threads, seconds, &count, &elapsed, &cpu) != 0)
 		goto out;
 
 	if (b.mode == MODE_UNWRAP) {
@@ -623,7 +643,7 @@ int main(int argc, char **argv)
 		rp_store_stats(b.store, &st);
 		printf("vault unwrap %s threads=%u ops=%" PRIu64
 		       " seconds=%.3f ops_per_s=%.1f records_per_batch=%.2f"
-		       " audit_wait_us=%.0f\n",
+		       " audit_wait_us=%.0f cpu_util=%.2f cpu_us_per_op=%.0f\n",
 		       rp_kty_name(b.kty), threads, count, elapsed,
 		       (double)count / elapsed,
 		       st.audit_batches ? (double)st.audit_records /
@@ -631,7 +651,8 @@ int main(int argc, char **argv)
 					  0.0,
 		       st.audit_records ? (double)st.audit_wait_us /
 						  (double)st.audit_records :
-					  0.0);
+					  0.0,
+		       cpu / elapsed, count ? cpu * 1e6 / (double)count : 0.0);
 	} else {
 		uint64_t total = 0, ours = 0;
 
