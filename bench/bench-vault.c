@@ -291,12 +291,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/*
- * Start n workers, let them run for seconds of wall time (or until one
- * fails), stop and join them. The clock runs from the moment all are
- * released until the last has returned, so calls still in flight at the
- * deadline are both counted and timed.
- */
 /* CPU seconds (user + system) the whole process has used so far. */
 static double cpu_seconds(void)
 {
@@ -307,6 +301,14 @@ static double cpu_seconds(void)
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
+
+/*
+ * Start n workers, let them run for seconds of wall time (or until one
+ * fails), stop and join them. The clock runs from the moment all are
+ * released until the last has returned, so calls still in flight at the
+ * deadline are both counted and timed; so is the CPU time (read just
+ * after the release, which misses at most the workers' first steps).
+ */
 
 static int run_workers(struct bench *b, unsigned n, double seconds,
 		       uint64_t *ret_count, double *ret_elapsed,

@@ -728,10 +728,11 @@ static int sealer_submit(struct put_state *ps, uint32_t index,
  * Whether the reader seals the next new chunk itself. Sealing a chunk
  * (keys, AES-GCM, the blob's write into the page cache and its file)
  * costs about twice what reading, cutting and fingerprinting it does, so
- * a sealer fed every chunk falls behind while the reader waits. When the
- * sealer has SEAL_BACKLOG jobs not yet started, the reader takes the
- * chunk, and the two threads share the sealing in whatever proportion
- * keeps both busy. Only the reader changes submitted.
+ * a sealer fed every chunk falls behind while the reader waits. When
+ * SEAL_BACKLOG jobs are submitted and not yet sealed (the one the sealer
+ * works on and one waiting behind it), the reader takes the chunk, and
+ * the two threads share the sealing in whatever proportion keeps both
+ * busy. Only the reader changes submitted.
  */
 #define SEAL_BACKLOG 2
 

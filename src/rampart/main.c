@@ -9,6 +9,7 @@
  * usage errors (exit 64).
  */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,10 @@ int main(int argc, char **argv)
 
 	/* Before jansson allocates anything. */
 	json_set_alloc_funcs(malloc, rp_wipe_free);
+	/* A write past the file-size limit fails with EFBIG, which the
+	 * command reports (removing a temporary output), instead of
+	 * ending it where it stands. */
+	(void)signal(SIGXFSZ, SIG_IGN);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0) {

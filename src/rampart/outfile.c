@@ -7,9 +7,15 @@
  * for the previous one to be written. Buffers and their lengths are
  * multiples of OUTFILE_ALIGN, which satisfies direct I/O on every Linux
  * file system that offers it (the largest logical block in use is 4096
- * bytes); the last, partial buffer is written padded with zeros and the
- * file is then cut to its size. A file system that refuses a direct write
- * with EINVAL gets the rest through the page cache, unpadded.
+ * bytes). The last, partial buffer is written in two parts: its aligned
+ * head directly, then, with O_DIRECT dropped, its tail of under
+ * OUTFILE_ALIGN bytes through the page cache, so the file never grows past
+ * its size (a padded block could cross a file-size limit or a quota that
+ * the real size fits in). A file system that refuses a direct write with
+ * EINVAL gets the rest through the page cache. Every write is made by the
+ * writer thread, which blocks all signals: a write over RLIMIT_FSIZE fails
+ * with EFBIG instead of raising SIGXFSZ, so the command can still remove
+ * its temporary file.
  */
 #include "outfile.h"
 
@@ -44,10 +50,23 @@ struct outfile {
 	size_t job_len;
 	uint64_t job_off;
 	bool quit;
-	int err;     /* the first error, -errno (under mu) */
-	bool direct; /* O_DIRECT still set (changed by whoever writes) */
-	bool failed; /* an error was returned: nothing more is written */
+	int err;      /* the first error, -errno (under mu) */
+	bool direct;  /* O_DIRECT set on fd (changed by the writer thread) */
+	bool refused; /* a direct write was refused: fell back for good */
+	bool failed;  /* an error was returned: nothing more is written */
 };
+
+/* Set or clear O_DIRECT on o->fd. Returns 0 or -errno. */
+static int set_direct(struct outfile *o, bool on)
+{
+	int fl = fcntl(o->fd, F_GETFL);
+
+	if (fl < 0 ||
+	    fcntl(o->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
+		return -errno;
+	o->direct = on;
+	return 0;
+}
 
 /* Write len bytes at off; on EINVAL under O_DIRECT, drop O_DIRECT and
  * go on through the page cache. Returns 0 or -errno. */
@@ -60,11 +79,11 @@ static int write_at(struct outfile *o, const uint8_t *p, size_t len,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EINVAL && o->direct) {
-			int fl = fcntl(o->fd, F_GETFL);
+			int r = set_direct(o, false);
 
-			if (fl < 0 || fcntl(o->fd, F_SETFL, fl & ~O_DIRECT) < 0)
-				return -errno;
-			o->direct = false;
+			if (r < 0)
+				return r;
+			o->refused = true;
 			continue;
 		}
 		if (n < 0)
@@ -76,6 +95,24 @@ static int write_at(struct outfile *o, const uint8_t *p, size_t len,
 		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* One job: a full buffer, or the last one (head direct, tail not). */
+static int write_job(struct outfile *o, const uint8_t *p, size_t len,
+		     uint64_t off)
+{
+	size_t head = len & ~(OUTFILE_ALIGN - 1);
+	int r = 0;
+
+	if (!o->direct || head == len)
+		return write_at(o, p, len, off);
+	if (head > 0)
+		r = write_at(o, p, head, off);
+	if (r == 0 && o->direct)
+		r = set_direct(o, false);
+	if (r == 0)
+		r = write_at(o, p + head, len - head, off + head);
+	return r;
 }
 
 static void *writer_main(void *arg)
@@ -97,7 +134,7 @@ static void *writer_main(void *arg)
 		len = o->job_len;
 		off = o->job_off;
 		pthread_mutex_unlock(&o->mu);
-		r = write_at(o, o->buf[b], len, off);
+		r = write_job(o, o->buf[b], len, off);
 		pthread_mutex_lock(&o->mu);
 		if (r < 0 && o->err == 0)
 			o->err = r;
@@ -247,27 +284,14 @@ int outfile_write(struct outfile *o, const uint8_t *buf, size_t len)
 
 int outfile_finish(struct outfile *o)
 {
-	uint64_t size = o->cur_off + o->fill;
-	size_t len = o->fill;
 	int r;
 
 	if (o->failed)
 		return -EIO;
-	r = writer_idle(o);
-	if (r == 0 && len > 0) {
-		/* The writer is idle: o->direct is ours to read. */
-		if (o->direct) {
-			size_t padded = (len + OUTFILE_ALIGN - 1) &
-					~(OUTFILE_ALIGN - 1);
-
-			memset(o->buf[o->cur] + len, 0, padded - len);
-			len = padded;
-		}
-		r = write_at(o, o->buf[o->cur], len, o->cur_off);
-	}
-	if (r == 0 && o->cur_off + len != size &&
-	    ftruncate(o->fd, (off_t)size) < 0)
-		r = -errno;
+	/* The last buffer goes to the writer like the others. */
+	r = o->fill > 0 ? hand_over(o) : 0;
+	if (r == 0)
+		r = writer_idle(o);
 	if (r < 0)
 		o->failed = true;
 	return r;
@@ -275,7 +299,7 @@ int outfile_finish(struct outfile *o)
 
 int outfile_direct(const struct outfile *o)
 {
-	return o != NULL && o->direct;
+	return o != NULL && !o->refused;
 }
 
 void outfile_free(struct outfile *o)
@@ -287,12 +311,8 @@ void outfile_free(struct outfile *o)
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->mu);
 	pthread_join(o->thread, NULL);
-	if (o->direct) {
-		int fl = fcntl(o->fd, F_GETFL);
-
-		if (fl >= 0)
-			(void)fcntl(o->fd, F_SETFL, fl & ~O_DIRECT);
-	}
+	if (o->direct)
+		(void)set_direct(o, false);
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);
 	for (unsigned i = 0; i < 2; i++) {

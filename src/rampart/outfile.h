@@ -28,13 +28,14 @@ int outfile_start(struct outfile **ret, int fd);
  * of any write so far; nothing more is written after one). */
 int outfile_write(struct outfile *o, const uint8_t *buf, size_t len);
 
-/* outfile_finish - write what is staged and set the file's size to the
- * bytes appended; durability is the caller's fsync. Returns 0 or -errno. */
+/* outfile_finish - write what is staged; the file then holds exactly the
+ * bytes appended. Durability is the caller's fsync. Returns 0 or -errno
+ * (-EFBIG past RLIMIT_FSIZE: no SIGXFSZ is raised). */
 int outfile_finish(struct outfile *o);
 
-/* outfile_direct - whether the writes bypass the page cache (false once a
- * file system refused a direct write and the writer fell back). Only
- * after outfile_finish: the writer thread may change it before. */
+/* outfile_direct - whether every write but the last partial block
+ * bypassed the page cache: false once a file system refused a direct write
+ * and the writer fell back. Only after outfile_finish. */
 int outfile_direct(const struct outfile *o);
 
 /* outfile_free - stop the writer thread, wipe the buffers (they held

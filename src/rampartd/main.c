@@ -614,6 +614,9 @@ int main(int argc, char **argv)
 	sigaddset(&handled, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &handled, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past the file-size limit a blob write fails (EFBIG, the request
+	 * gets an error) instead of the daemon being killed. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	if ((r = rp_crypto_init()) < 0) {
 		fatal("library initialisation failed", rp_strerror(r));

@@ -305,6 +305,56 @@ def test_get_out_file_interrupted(fs, tmp_path):
     shutil.rmtree(fs.data)
 
 
+def test_get_out_file_size_limit(fs, tmp_path):
+    """Under a file-size limit (ulimit -f): output that fits is written
+    whole (the direct writer never pads past the data), output that does
+    not is an I/O error, not a SIGXFSZ death, and in both cases no
+    temporary file of plaintext is left behind."""
+    import resource
+
+    limit = 8193 * 1024          # 8,389,632 bytes
+    fits, over = 8389000, 9 * MiB  # fits; a padded last block would not
+    outdir = tmp_path / "outdir"
+    outdir.mkdir()
+    out = outdir / "out"
+    sentinel = b"sentinel\n"
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    for size, ok in ((fits, True), (over, False)):
+        src = tmp_path / f"l{size}.in"
+        sha = write_random(src, size)
+        ref = f"acme/www/l{size}.bin"
+        fs.put(ref, src)
+        out.write_bytes(sentinel)
+        proc = subprocess.run(fs.argv("file", "get", ref, "-o", out),
+                              env=fs.env(fs.owner_token),
+                              stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=LONG,
+                              preexec_fn=limited)
+        assert no_tmp_files(outdir) == [], (size, proc.returncode)
+        if ok:
+            assert proc.returncode == EX_OK, proc.stderr
+            assert sha256_file(out) == sha
+        else:
+            assert proc.returncode == EX_IOERR, (proc.returncode,
+                                                 proc.stderr)
+            assert b"File too large" in proc.stderr, proc.stderr
+            assert out.read_bytes() == sentinel
+            # To standard output (a file under the same limit): an
+            # error too, never death by SIGXFSZ.
+            with open(outdir / "stdout", "wb") as f:
+                proc = subprocess.run(fs.argv("file", "get", ref),
+                                      env=fs.env(fs.owner_token),
+                                      stdin=subprocess.DEVNULL, stdout=f,
+                                      stderr=subprocess.PIPE,
+                                      timeout=LONG, preexec_fn=limited)
+            assert proc.returncode == EX_IOERR, (proc.returncode,
+                                                 proc.stderr)
+            assert b"File too large" in proc.stderr, proc.stderr
+
+
 # ---- separation of the three stores -------------------------------------
 
 MARKER_LEN = 32

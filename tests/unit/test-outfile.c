@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -182,11 +183,19 @@ static void test_round_trip(void **state)
 		assert_non_null(o);
 		assert_int_equal(write_pieces(o, sizes[i]), 0);
 		assert_int_equal(outfile_finish(o), 0);
-		/* Nothing fell back: every write bypassed the page cache. */
+		/* Nothing fell back: every whole buffer and the aligned head
+		 * of the last went direct, only a tail of under 4096 bytes
+		 * through the page cache. */
 		assert_true(outfile_direct(o));
-		assert_int_equal(hook.direct_writes, hook.writes);
-		assert_int_equal(hook.writes,
-				 (sizes[i] + 4 * MiB - 1) / (4 * MiB));
+		{
+			uint64_t last = sizes[i] % (4 * MiB);
+			unsigned direct = (unsigned)(sizes[i] / (4 * MiB)) +
+					  (last >= 4096 ? 1u : 0u);
+
+			assert_int_equal(hook.direct_writes, direct);
+			assert_int_equal(hook.writes,
+					 direct + (last % 4096 != 0 ? 1u : 0u));
+		}
 		outfile_free(o);
 		check_file(fd, sizes[i]);
 		close(fd);
@@ -243,6 +252,42 @@ static void test_write_error(void **state)
 	close(fd);
 }
 
+/* A file-size limit the data crosses: an error (EFBIG), not SIGXFSZ,
+ * and the file never holds more than the limit, nor padding past the
+ * data when the data fits. */
+static void test_size_limit(void **state)
+{
+	struct rlimit old, lim;
+	struct outfile *o = NULL;
+	struct stat st;
+	int fd = taken_file(&o), r;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	/* 8 MiB + 1000 bytes fits; a padded last block would not. */
+	lim.rlim_cur = 8 * MiB + 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(write_pieces(o, 8 * MiB + 1000), 0);
+	r = outfile_finish(o);
+	outfile_free(o);
+	assert_int_equal(r, 0);
+	check_file(fd, 8 * MiB + 1000);
+	close(fd);
+
+	o = NULL;
+	fd = taken_file(&o);
+	r = write_pieces(o, 9 * MiB);
+	if (r == 0)
+		r = outfile_finish(o);
+	outfile_free(o);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(r, -EFBIG);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true((uint64_t)st.st_size <= 8 * MiB + 1024);
+	close(fd);
+}
+
 /* Not a fresh regular file: the caller writes it itself. */
 static void test_not_taken(void **state)
 {
@@ -273,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_fallback),
 		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_not_taken),
 	};
 
