@@ -314,6 +314,29 @@ out:
 	return r;
 }
 
+/*
+ * The chunk count and size a version's sealed map holds, checked against
+ * the versions row's own columns (chunks, size), which no key protects:
+ * an edited column is corruption, not something to show.
+ */
+static int map_facts(rp_service *svc, const struct place *pl,
+		     uint32_t version, const uint8_t *box, size_t len,
+		     int64_t col_chunks, int64_t col_size)
+{
+	struct entry *es = NULL;
+	uint32_t count = 0;
+	uint64_t size = 0;
+	int r = map_open(svc, pl, version, box, len, &es, &count, &size);
+
+	if (es != NULL)
+		rp_wipe(es, (size_t)count * sizeof(*es));
+	free(es);
+	if (r == 0 && (col_chunks != (int64_t)count || col_size < 0 ||
+		       (uint64_t)col_size != size))
+		r = RP_ERR_CORRUPT;
+	return r;
+}
+
 /* ---- lookups ----------------------------------------------------- */
 
 static int site_find(rp_service *svc, int64_t tenant_id, const char *name,
@@ -1394,11 +1417,17 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 		r = tenant_authorize(&c, &t, ROLE_USER);
 	if (r == 0)
 		r = site_find(svc, t.id, site, &site_id);
+	/* The latest version's size is shown only once its sealed map
+	 * vouches for it (map_facts). */
 	if (r == 0)
 		r = svc_prepare(svc, &st,
 				"SELECT f.path, COUNT(v.version), MAX(v.version),"
 				" (SELECT size FROM versions WHERE file_id = f.id"
-				"  ORDER BY version DESC LIMIT 1), MAX(v.created)"
+				"  ORDER BY version DESC LIMIT 1), MAX(v.created),"
+				" f.id, (SELECT chunks FROM versions WHERE"
+				"  file_id = f.id ORDER BY version DESC LIMIT 1),"
+				" (SELECT map FROM versions WHERE file_id = f.id"
+				"  ORDER BY version DESC LIMIT 1)"
 				" FROM files f JOIN versions v ON v.file_id = f.id"
 				" WHERE f.site_id = ? GROUP BY f.id ORDER BY f.path");
 	if (r == 0) {
@@ -1408,9 +1437,24 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 	}
 	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *path = (const char *)sqlite3_column_text(st, 0);
+		int64_t latest = sqlite3_column_int64(st, 2);
+		struct place pl = { .tenant = t.id,
+				    .site = site_id,
+				    .file = sqlite3_column_int64(st, 5) };
 
 		if (prefix != NULL && strncmp(path, prefix, strlen(prefix)) != 0)
 			continue;
+		if (latest < 1 || latest > UINT32_MAX) {
+			r = RP_ERR_CORRUPT;
+			break;
+		}
+		r = map_facts(svc, &pl, (uint32_t)latest,
+			      sqlite3_column_blob(st, 7),
+			      (size_t)sqlite3_column_bytes(st, 7),
+			      sqlite3_column_int64(st, 6),
+			      sqlite3_column_int64(st, 3));
+		if (r < 0)
+			break;
 		if (json_array_append_new(
 			    list, json_pack("{s:s,s:I,s:I,s:I,s:I}", "path", path,
 					    "versions",
@@ -1445,16 +1489,29 @@ RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
 		return r;
 	pthread_mutex_lock(&svc->lock);
 	r = resolve(svc, &c, ref, &pl);
+	/* Sizes and chunk counts shown only once the sealed maps vouch for
+	 * them (map_facts). */
 	if (r == 0)
 		r = svc_prepare(svc, &st,
-				"SELECT version, size, chunks, created FROM versions"
-				" WHERE file_id = ? ORDER BY version");
+				"SELECT version, size, chunks, created, map FROM"
+				" versions WHERE file_id = ? ORDER BY version");
 	if (r == 0) {
 		sqlite3_bind_int64(st, 1, pl.file);
 		if ((list = json_array()) == NULL)
 			r = RP_ERR_NOMEM;
 	}
-	while (r == 0 && sqlite3_step(st) == SQLITE_ROW)
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(st, 0);
+
+		r = v < 1 || v > UINT32_MAX ?
+			    RP_ERR_CORRUPT :
+			    map_facts(svc, &pl, (uint32_t)v,
+				      sqlite3_column_blob(st, 4),
+				      (size_t)sqlite3_column_bytes(st, 4),
+				      sqlite3_column_int64(st, 2),
+				      sqlite3_column_int64(st, 1));
+		if (r < 0)
+			break;
 		if (json_array_append_new(
 			    list,
 			    json_pack("{s:I,s:I,s:I,s:I}", "version",
@@ -1467,6 +1524,7 @@ RP_EXPORT int rp_file_versions(rp_service *svc, const struct rp_call *call,
 				      (json_int_t)sqlite3_column_int64(st, 3))) !=
 		    0)
 			r = RP_ERR_NOMEM;
+	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&svc->lock);
 	if (r == 0 && json_array_size(list) == 0)

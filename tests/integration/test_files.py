@@ -579,3 +579,25 @@ def test_edited_membership_fails_closed(fs, tmp_path):
     res, report = fs.check_store(check=1)
     assert report["ok"] is False
     assert any("member row" in p for p in report["problems"]), report
+
+
+def test_edited_sizes_fail_listings(fs, tmp_path):
+    """versions.size edited in content.db (no key needed): `file ls` and
+    `file versions` fail as corrupt instead of showing it, while the
+    file itself still reads back whole (its size is the sealed map's)."""
+    src = tmp_path / "in"
+    sha = write_random(src, 3 * MiB)
+    ref = "acme/www/sized.bin"
+    fs.put(ref, src)
+    [v] = fs.versions(ref)
+    assert v["size"] == 3 * MiB, v
+    db = sqlite3.connect(fs.content_dir / "content.db")
+    with db:
+        db.execute("UPDATE versions SET size = 1000")
+    db.close()
+    for args in (("file", "versions", ref), ("file", "ls", "acme/www")):
+        res = fs.as_owner(*args, check=EX_SOFTWARE)
+        assert "corrupt" in res.stderr or "integrity" in res.stderr, \
+            describe(res)
+        assert res.stdout == "", describe(res)
+    assert fs.get_sha(ref, tmp_path / "out") == sha

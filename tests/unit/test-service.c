@@ -1430,7 +1430,8 @@ static void test_put_loses_to_remove(void **state)
 }
 
 /* stat's size is the sealed map's: an edited versions.size changes
- * nothing a download relies on. */
+ * nothing a download relies on; listings that would show it (ls,
+ * versions) refuse it as corrupt, as they do an edited chunk count. */
 static void test_stat_size_is_authenticated(void **state)
 {
 	struct fx *f = *state;
@@ -1438,12 +1439,45 @@ static void test_stat_size_is_authenticated(void **state)
 	struct rp_file_ref r = fref("contoso/s/x");
 	uint32_t ver = 0;
 	uint64_t size = 0;
+	json_t *j = NULL;
 
 	put(f, "contoso/s/x", d, 1 << 20);
+	/* Untouched, the listings show what the map holds. */
+	assert_int_equal(rp_file_versions(f->svc, &f->call, &r, &j), 0);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(j, 0), "size")),
+			 1 << 20);
+	json_decref(j);
+	assert_int_equal(rp_file_list(f->svc, &f->call, "contoso", "s", NULL,
+				      &j),
+			 0);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(j, 0), "size")),
+			 1 << 20);
+	json_decref(j);
+
 	db_exec_file(f, "UPDATE versions SET size = 100");
 	assert_int_equal(rp_file_stat(f->svc, &f->call, &r, 0, &ver, &size), 0);
 	assert_int_equal(size, 1 << 20);
 	assert_int_equal(ver, 1);
+	j = NULL;
+	assert_int_equal(rp_file_versions(f->svc, &f->call, &r, &j),
+			 RP_ERR_CORRUPT);
+	assert_null(j);
+	assert_int_equal(rp_file_list(f->svc, &f->call, "contoso", "s", NULL,
+				      &j),
+			 RP_ERR_CORRUPT);
+	assert_null(j);
+
+	db_exec_file(f, "UPDATE versions SET size = 1048576, chunks = chunks + 1");
+	assert_int_equal(rp_file_versions(f->svc, &f->call, &r, &j),
+			 RP_ERR_CORRUPT);
+	assert_int_equal(rp_file_list(f->svc, &f->call, "contoso", "s", NULL,
+				      &j),
+			 RP_ERR_CORRUPT);
+	db_exec_file(f, "UPDATE versions SET chunks = chunks - 1");
+	assert_int_equal(rp_file_versions(f->svc, &f->call, &r, &j), 0);
+	json_decref(j);
 	free(d);
 }
 
