@@ -1167,6 +1167,23 @@ int be_file_get(struct cli_ctx *cx, const struct rp_file_ref *ref,
 				   wctx, NULL);
 }
 
+int be_file_stat(struct cli_ctx *cx, const struct rp_file_ref *ref,
+		 uint32_t version, uint32_t *ret_version, uint64_t *ret_size)
+{
+	struct cli_url u;
+
+	if (!REMOTE(cx))
+		return rp_file_stat(cx->svc, &cx->call, ref, version,
+				    ret_version, ret_size);
+	file_url(&u, ref, "/files/");
+	if (version != 0)
+		cli_url_query_u64(&u, "version", version);
+	if (u.bad)
+		return RP_ERR_TOO_LARGE;
+	return cli_remote_head(cx->remote, cx->call.request_id, u.s, ret_size,
+			       ret_version);
+}
+
 int be_file_list(struct cli_ctx *cx, const char *tenant, const char *site,
 		 const char *prefix, json_t **ret)
 {

@@ -128,6 +128,9 @@ int be_file_put(struct cli_ctx *cx, const struct rp_file_ref *ref,
 		uint32_t *ret_version);
 int be_file_get(struct cli_ctx *cx, const struct rp_file_ref *ref,
 		uint32_t version, rp_write_fn write, void *wctx);
+/* A version's number (0: the latest) and size, as its sealed map holds. */
+int be_file_stat(struct cli_ctx *cx, const struct rp_file_ref *ref,
+		 uint32_t version, uint32_t *ret_version, uint64_t *ret_size);
 int be_file_list(struct cli_ctx *cx, const char *tenant, const char *site,
 		 const char *prefix, json_t **ret);
 int be_file_versions(struct cli_ctx *cx, const struct rp_file_ref *ref,

@@ -1064,34 +1064,23 @@ static int file_put(struct svc_args *a)
 }
 
 /*
- * The version to read and its size, from rp_file_versions: version 0 is
- * the latest. Leaves *version and *size alone when the version is not
- * listed (rp_file_get then reports it).
+ * The version to read (version 0 is the latest) and its size, as the
+ * version's sealed map holds them (be_file_stat: other versions' rows are
+ * not looked at). Leaves *version and *size alone when there is no such
+ * version (the get then reports it).
  */
 static int file_lookup(struct svc_args *a, uint32_t *version, uint64_t *size)
 {
-	json_t *list = NULL, *v, *hit = NULL;
-	size_t i;
-	int r;
+	uint32_t v = 0;
+	uint64_t n = 0;
+	int r = be_file_stat(&a->cx, &a->ref, *version, &v, &n);
 
-	r = be_file_versions(&a->cx, &a->ref, &list);
+	if (r == RP_ERR_NOT_FOUND)
+		return CLI_OK;
 	if (r < 0)
 		return svc_fail(a, a->target, r);
-	/* Sorted by version: the latest is the last one. */
-	json_array_foreach(list, i, v)
-	{
-		json_int_t n = json_integer_value(json_object_get(v, "version"));
-
-		if (n > 0 && n <= UINT32_MAX &&
-		    (*version == 0 || (uint32_t)n == *version))
-			hit = v;
-	}
-	if (hit != NULL) {
-		*version = (uint32_t)json_integer_value(
-			json_object_get(hit, "version"));
-		*size = (uint64_t)json_integer_value(json_object_get(hit, "size"));
-	}
-	json_decref(list);
+	*version = v;
+	*size = n;
 	return CLI_OK;
 }
 

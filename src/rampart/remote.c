@@ -660,6 +660,8 @@ static int setup(struct xfer *x, const char *method, const char *target,
 		    (curl_off_t)(body != NULL ? body_len : 0));
 		if (strcmp(method, "POST") != 0)
 			SET(CURLOPT_CUSTOMREQUEST, method);
+	} else if (strcmp(method, "HEAD") == 0) {
+		SET(CURLOPT_NOBODY, 1L);
 	} else if (strcmp(method, "GET") != 0) {
 		SET(CURLOPT_CUSTOMREQUEST, method);
 	}
@@ -843,6 +845,73 @@ int cli_remote_download(struct cli_remote *rm, const char *request_id,
 		r = RP_ERR_IO;
 	if (r == 0 && ret_length != NULL)
 		*ret_length = len;
+	return r;
+}
+
+/* A decimal header value within [1, max]; false otherwise. */
+static bool header_u64(CURL *c, const char *name, uint64_t max,
+		       uint64_t *ret)
+{
+	struct curl_header *h = NULL;
+	const char *p;
+	uint64_t v = 0;
+
+	if (curl_easy_header(c, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+	    h == NULL || h->value == NULL)
+		return false;
+	p = h->value;
+	if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] != '\0'))
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (max - (uint64_t)(*p - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != '\0')
+		return false;
+	*ret = v;
+	return true;
+}
+
+int cli_remote_head(struct cli_remote *rm, const char *request_id,
+		    const char *target, uint64_t *ret_length,
+		    uint32_t *ret_version)
+{
+	struct xfer x = {
+		.rm = rm,
+		.sink = SINK_JSON,
+		.body = { .max = CLI_REMOTE_ERROR_MAX },
+	};
+	struct curl_slist *h;
+	uint64_t len = 0, ver = 0;
+	int r;
+
+	h = headers_make(rm, request_id, NULL, false);
+	if (h == NULL)
+		return RP_ERR_NOMEM;
+	r = setup(&x, "HEAD", target, NULL, 0, h);
+	if (r == 0)
+		r = run(&x);
+	headers_free(h);
+	if (r == 0 && !status_ok(x.status))
+		r = error_answer(rm, x.status, NULL);
+	if (r == 0 && (!header_u64(rm->curl, "Content-Length", INT64_MAX,
+				   &len) ||
+		       !header_u64(rm->curl, "X-Rampart-Version", UINT32_MAX,
+				   &ver) ||
+		       ver == 0)) {
+		snprintf(last_why, sizeof(last_why),
+			 "%s: HTTP %ld: no file size or version in the answer",
+			 rm->base, x.status);
+		r = CLI_ERR_PROTOCOL;
+	}
+	rbuf_free(&x.body);
+	if (r == CLI_REMOTE_STOPPED)
+		r = RP_ERR_IO;
+	if (r == 0) {
+		*ret_length = len;
+		*ret_version = (uint32_t)ver;
+	}
 	return r;
 }
 

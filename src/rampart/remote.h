@@ -114,6 +114,15 @@ int cli_remote_download(struct cli_remote *rm, const char *request_id,
 			int64_t *ret_length);
 
 /*
+ * cli_remote_head - HEAD target: the answer's Content-Length and its
+ * X-Rampart-Version header (a file's size and version). A missing or
+ * malformed header is CLI_ERR_PROTOCOL.
+ */
+int cli_remote_head(struct cli_remote *rm, const char *request_id,
+		    const char *target, uint64_t *ret_length,
+		    uint32_t *ret_version);
+
+/*
  * cli_remote_lines - GET an NDJSON stream and call line() with each line
  * (without its newline, NUL-terminated) until the server ends it (0), the
  * stop flag is set (CLI_REMOTE_STOPPED) or line() returns an error (which

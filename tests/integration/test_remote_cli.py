@@ -572,6 +572,14 @@ def tenant_scenario(m, data):
     assert out2.read_bytes() == data["big"]
     m.run("file", "get", "acme/www/a.txt", "--version", "9", who="alice",
           check=EX_NOINPUT)
+    # --json with -o learns the version and size first (HEAD remotely).
+    out3 = m.root / "v1.out"
+    res = m.run("file", "get", "acme/www/a.txt", "--version", "1", "-o",
+                out3, "--json", who="alice", check=EX_OK)
+    assert out3.read_bytes() == data["small"]
+    assert json.loads(res.stdout)["version"] == 1, res.stdout
+    m.run("file", "get", "acme/www/a.txt", "--version", "9", "-o", out3,
+          "--json", who="alice", check=EX_NOINPUT)
     m.run("file", "get", "acme/www/a.txt", check=EX_NOPERM)
     m.run("file", "get", "acme/www/a.txt", "--json", who="alice",
           check=EX_USAGE)
