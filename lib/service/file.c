@@ -344,16 +344,20 @@ static int site_find(rp_service *svc, int64_t tenant_id, const char *name,
 {
 	sqlite3_stmt *st = NULL;
 	int r = svc_prepare(svc, &st,
-			    "SELECT id FROM sites WHERE tenant_id = ? AND name = ?");
+			    "SELECT id, mac FROM sites WHERE tenant_id = ?"
+			    " AND name = ?");
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		/* The name is the row's own, not one moved from another. */
 		*ret = sqlite3_column_int64(st, 0);
-	else
+		r = place_mac_check(svc, st, 1, "site", *ret, tenant_id, name);
+	} else {
 		r = RP_ERR_NOT_FOUND;
+	}
 	sqlite3_finalize(st);
 	return r;
 }
@@ -387,6 +391,8 @@ static int site_create(rp_service *svc, const struct tenant_row *t,
 		*ret = sqlite3_last_insert_rowid(svc->db);
 	}
 	sqlite3_finalize(st);
+	if (r == 0)
+		r = place_mac_store(svc, "site", *ret, t->id, name);
 out:
 	rp_wipe(tk, sizeof(tk));
 	rp_wipe(sk, sizeof(sk));
@@ -398,16 +404,20 @@ static int file_find(rp_service *svc, int64_t site_id, const char *path,
 {
 	sqlite3_stmt *st = NULL;
 	int r = svc_prepare(svc, &st,
-			    "SELECT id FROM files WHERE site_id = ? AND path = ?");
+			    "SELECT id, mac FROM files WHERE site_id = ?"
+			    " AND path = ?");
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, site_id);
 	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		/* The path is the row's own: paths cannot be swapped. */
 		*ret = sqlite3_column_int64(st, 0);
-	else
+		r = place_mac_check(svc, st, 1, "file", *ret, site_id, path);
+	} else {
 		r = RP_ERR_NOT_FOUND;
+	}
 	sqlite3_finalize(st);
 	return r;
 }
@@ -962,6 +972,9 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 			}
 			sqlite3_finalize(st);
 			st = NULL;
+			if (r == 0)
+				r = place_mac_store(svc, "file", ps->pl.file,
+						    ps->pl.site, ref->path);
 		} else if (r == 0) {
 			r = version_map(svc, ps->pl.file, 0, &old_map,
 					&old_len, &old_ver);
@@ -1427,7 +1440,7 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 				" f.id, (SELECT chunks FROM versions WHERE"
 				"  file_id = f.id ORDER BY version DESC LIMIT 1),"
 				" (SELECT map FROM versions WHERE file_id = f.id"
-				"  ORDER BY version DESC LIMIT 1)"
+				"  ORDER BY version DESC LIMIT 1), f.mac"
 				" FROM files f JOIN versions v ON v.file_id = f.id"
 				" WHERE f.site_id = ? GROUP BY f.id ORDER BY f.path");
 	if (r == 0) {
@@ -1448,7 +1461,10 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 			r = RP_ERR_CORRUPT;
 			break;
 		}
-		r = map_facts(svc, &pl, (uint32_t)latest,
+		/* The path shown is the row's own. */
+		r = place_mac_check(svc, st, 8, "file", pl.file, site_id, path);
+		if (r == 0)
+			r = map_facts(svc, &pl, (uint32_t)latest,
 			      sqlite3_column_blob(st, 7),
 			      (size_t)sqlite3_column_bytes(st, 7),
 			      sqlite3_column_int64(st, 6),

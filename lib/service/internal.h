@@ -11,7 +11,7 @@
 #include "store/blob.h"
 #include "vault/internal.h"
 
-#define SVC_SCHEMA_VERSION 4
+#define SVC_SCHEMA_VERSION 5
 #define SVC_KEY_BYTES 32
 #define SVC_WRAPPED_BYTES (SVC_KEY_BYTES + 8) /* AES-KWP of 32 bytes */
 #define SVC_CACHE_SLOTS 256
@@ -128,6 +128,19 @@ RP_HIDDEN int tenant_load(rp_service *svc, const char *name,
 /* Store check: append a problem for every tenant or member row whose MAC
  * does not verify (svc->lock held). */
 RP_HIDDEN int rows_check(rp_service *svc, json_t *problems);
+
+/*
+ * Row MACs of the rows that name places (schema 5): a site row binds its
+ * id, tenant id and name ("site"), a file row its id, site id and path
+ * ("file"), so names and paths cannot be swapped between rows or moved to
+ * another tenant or site. place_mac_check compares column col of st;
+ * place_mac_store writes the MAC of row id of "sites" or "files".
+ */
+int place_mac_check(const rp_service *svc, sqlite3_stmt *st, int col,
+		    const char *kind, int64_t id, int64_t parent,
+		    const char *name);
+int place_mac_store(rp_service *svc, const char *kind, int64_t id,
+		    int64_t parent, const char *name);
 /* Point t's tenant at dep: the row and its MAC (t->assigned_dep too). */
 RP_HIDDEN int tenant_set_dep(rp_service *svc, struct tenant_row *t,
 			     int64_t dep);

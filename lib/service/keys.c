@@ -1039,6 +1039,29 @@ static int dep_exec(rp_service *svc, const char *sql, int64_t dep_id)
 	return r;
 }
 
+/* New row MACs for the sites of DEP dep_id (renamed by a purge). */
+static int sites_remac(rp_service *svc, int64_t dep_id)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT id, tenant_id, name FROM sites WHERE tkey_id"
+			    " IN (SELECT id FROM tenant_keys WHERE dep_id = ?)");
+
+	if (r == 0)
+		sqlite3_bind_int64(st, 1, dep_id);
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+
+		r = name == NULL ? RP_ERR_CORRUPT :
+				   place_mac_store(svc, "site",
+						   sqlite3_column_int64(st, 0),
+						   sqlite3_column_int64(st, 1),
+						   name);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 			   const char *tenant, const char *name,
 			   const char *confirm)
@@ -1119,6 +1142,8 @@ RP_EXPORT int rp_dep_purge(rp_service *svc, const struct rp_call *call,
 			     " wrapped = zeroblob(40) WHERE tkey_id IN"
 			     " (SELECT id FROM tenant_keys WHERE dep_id = ?1)",
 			     d.id);
+	if (r == 0)
+		r = sites_remac(svc, d.id);
 	snprintf(c.f.rec.detail, sizeof(c.f.rec.detail),
 		 "dep=%.60s %s: DEP key destroyed, files forgotten, %zu blobs"
 		 " to delete, availability key to purge",

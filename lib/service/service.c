@@ -51,9 +51,9 @@ static const char schema_sql[] =
 	" wrapped BLOB NOT NULL) STRICT;"
 	"CREATE TABLE sites(id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL,"
 	" name TEXT NOT NULL, tkey_id INTEGER NOT NULL, wrapped BLOB NOT NULL,"
-	" created INTEGER NOT NULL, UNIQUE(tenant_id, name)) STRICT;"
+	" created INTEGER NOT NULL, mac BLOB, UNIQUE(tenant_id, name)) STRICT;"
 	"CREATE TABLE files(id INTEGER PRIMARY KEY, site_id INTEGER NOT NULL,"
-	" path TEXT NOT NULL, created INTEGER NOT NULL,"
+	" path TEXT NOT NULL, created INTEGER NOT NULL, mac BLOB,"
 	" UNIQUE(site_id, path)) STRICT;"
 	"CREATE TABLE versions(file_id INTEGER NOT NULL, version INTEGER NOT NULL,"
 	" size INTEGER NOT NULL, chunks INTEGER NOT NULL,"
@@ -78,6 +78,12 @@ static const char migrate_2_sql[] =
 static const char migrate_3_sql[] =
 	"ALTER TABLE tenants ADD COLUMN mac BLOB;"
 	"ALTER TABLE tenant_members ADD COLUMN mac BLOB;";
+
+/* Schema 4 -> 5: row MACs of the site and file rows (names, paths). */
+static const char migrate_5_sql[] =
+	"ALTER TABLE sites ADD COLUMN mac BLOB;"
+	"ALTER TABLE files ADD COLUMN mac BLOB;";
+static int place_macs_add(rp_service *svc);
 
 /* The row-MAC key: HKDF-SHA-256 of the content-DB key with this info. */
 #define ROW_MAC_INFO "rampart content row mac v1"
@@ -745,6 +751,17 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	}
 	if (r < 0)
 		goto out;
+	/* Row MACs for the site and file rows as they are. */
+	if (schema == 4 && (r = step_begin(svc, 4, &schema)) == 0) {
+		schema = 5;
+		svc->state_on = true;
+		r = svc_exec(svc, migrate_5_sql);
+		if (r == 0)
+			r = place_macs_add(svc);
+		r = step_end(svc, r, schema);
+	}
+	if (r < 0)
+		goto out;
 	svc->state_on = true;
 	if (anchored != schema &&
 	    (r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR, schema)) < 0)
@@ -1081,6 +1098,98 @@ static int row_macs_add(rp_service *svc)
 	return r;
 }
 
+/* The MAC of a place row: kind, id, parent id, then the name or path
+ * with its length (paths are longer than mi_str takes). */
+static int place_mac(const rp_service *svc, const char *kind, int64_t id,
+		     int64_t parent, const char *name,
+		     uint8_t mac[RP_HMAC_SHA256_BYTES])
+{
+	uint8_t b[1 + 8 + 3 * 8 + RP_PATH_MAX];
+	size_t kl = strlen(kind), nl = strlen(name), n = 0;
+
+	if (kl > 8 || nl > RP_PATH_MAX)
+		return RP_ERR_CORRUPT;
+	b[n++] = (uint8_t)kl;
+	memcpy(b + n, kind, kl);
+	n += kl;
+	for (int k = 0; k < 3; k++) {
+		uint64_t v = k == 0 ? (uint64_t)id :
+			     k == 1 ? (uint64_t)parent : (uint64_t)nl;
+
+		for (int i = 7; i >= 0; i--)
+			b[n++] = (uint8_t)(v >> (8 * i));
+	}
+	memcpy(b + n, name, nl);
+	n += nl;
+	return rp_hmac_sha256(mac, svc->row_key, SVC_KEY_BYTES, b, n);
+}
+
+int place_mac_check(const rp_service *svc, sqlite3_stmt *st, int col,
+		    const char *kind, int64_t id, int64_t parent,
+		    const char *name)
+{
+	uint8_t mac[RP_HMAC_SHA256_BYTES];
+	int r;
+
+	if (name == NULL)
+		return RP_ERR_CORRUPT;
+	r = place_mac(svc, kind, id, parent, name, mac);
+	return r < 0 ? r : mac_check(st, col, mac);
+}
+
+int place_mac_store(rp_service *svc, const char *kind, int64_t id,
+		    int64_t parent, const char *name)
+{
+	uint8_t mac[RP_HMAC_SHA256_BYTES];
+	sqlite3_stmt *st = NULL;
+	int r = place_mac(svc, kind, id, parent, name, mac);
+
+	if (r == 0)
+		r = svc_prepare(svc, &st,
+				strcmp(kind, "site") == 0 ?
+					"UPDATE sites SET mac = ? WHERE id = ?" :
+					"UPDATE files SET mac = ? WHERE id = ?");
+	if (r == 0) {
+		sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, id);
+		r = db_err(sqlite3_step(st));
+		if (r == 0 && sqlite3_changes(svc->db) != 1)
+			r = RP_ERR_NOT_FOUND;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Schema 4 -> 5: MACs for the site and file rows as they are (in the
+ * caller's tx; only the mac column changes, which no index covers). */
+static int place_macs_add(rp_service *svc)
+{
+	static const char *const q[2][2] = {
+		{ "site", "SELECT id, tenant_id, name FROM sites" },
+		{ "file", "SELECT id, site_id, path FROM files" },
+	};
+	int r = 0;
+
+	for (int k = 0; r == 0 && k < 2; k++) {
+		sqlite3_stmt *st = NULL;
+
+		r = svc_prepare(svc, &st, q[k][1]);
+		while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+			const char *name =
+				(const char *)sqlite3_column_text(st, 2);
+
+			r = name == NULL ? RP_ERR_CORRUPT :
+					   place_mac_store(
+						   svc, q[k][0],
+						   sqlite3_column_int64(st, 0),
+						   sqlite3_column_int64(st, 1),
+						   name);
+		}
+		sqlite3_finalize(st);
+	}
+	return r;
+}
+
 /* Store check: every tenant and member row whose MAC fails, named. */
 int rows_check(rp_service *svc, json_t *problems)
 {
@@ -1121,6 +1230,33 @@ int rows_check(rp_service *svc, json_t *problems)
 			r = RP_ERR_NOMEM;
 	}
 	sqlite3_finalize(st);
+	st = NULL;
+	/* Site and file rows: names and paths bound to their ids. */
+	for (int k = 0; r == 0 && k < 2; k++) {
+		const char *kind = k == 0 ? "site" : "file";
+
+		r = svc_prepare(svc, &st,
+				k == 0 ? "SELECT id, tenant_id, name, mac FROM"
+					 " sites ORDER BY id" :
+					 "SELECT id, site_id, path, mac FROM"
+					 " files ORDER BY id");
+		while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(st, 0);
+
+			if (place_mac_check(svc, st, 3, kind, id,
+					    sqlite3_column_int64(st, 1),
+					    (const char *)sqlite3_column_text(
+						    st, 2)) < 0 &&
+			    json_array_append_new(
+				    problems,
+				    json_sprintf("%s row %lld: MAC does not"
+						 " verify",
+						 kind, (long long)id)) != 0)
+				r = RP_ERR_NOMEM;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (r == 0 && svc->state_on && state_check(svc) == RP_ERR_CORRUPT &&
 	    json_array_append_new(
 		    problems,

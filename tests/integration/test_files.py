@@ -620,3 +620,29 @@ def test_edited_sizes_fail_listings(fs, tmp_path):
             describe(res)
         assert res.stdout == "", describe(res)
     assert fs.get_sha(ref, tmp_path / "out2") == sha
+
+
+def test_swapped_paths_fail(fs, tmp_path):
+    """Two files' paths swapped in content.db (no key needed): neither
+    path serves the other file's content; both fail as corrupt, and
+    store check names the rows."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"the contract\n")
+    b.write_bytes(b"an old draft\n")
+    fs.put("acme/www/contract.txt", a)
+    fs.put("acme/www/draft.txt", b)
+    db = sqlite3.connect(fs.content_dir / "content.db")
+    with db:
+        db.execute("UPDATE files SET path = 'x' WHERE path = 'contract.txt'")
+        db.execute("UPDATE files SET path = 'contract.txt'"
+                   " WHERE path = 'draft.txt'")
+        db.execute("UPDATE files SET path = 'draft.txt' WHERE path = 'x'")
+    db.close()
+    for ref in ("acme/www/contract.txt", "acme/www/draft.txt"):
+        res = fs.as_owner("file", "get", ref, check=EX_SOFTWARE)
+        assert res.out == b"", describe(res)
+        assert b"integrity" in res.err or b"corrupt" in res.err, \
+            describe(res)
+    res, report = fs.check_store(check=1)
+    assert report["ok"] is False
+    assert sum("file row" in p for p in report["problems"]) == 2, report

@@ -398,6 +398,8 @@ static void test_schema_upgrade(void **state)
 	forget_schema_anchor(f);
 	db_exec_file(f, "DROP TABLE tenant_members;"
 			"ALTER TABLE tenants DROP COLUMN mac;"
+			"ALTER TABLE sites DROP COLUMN mac;"
+			"ALTER TABLE files DROP COLUMN mac;"
 			"UPDATE meta SET value = X'0100000000000000'"
 			" WHERE name = 'schema';");
 	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "alice", "user"),
@@ -418,7 +420,7 @@ static void test_schema_upgrade(void **state)
 				 SQLITE_OK);
 		assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_UNSUPPORTED);
 		assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value ="
-						  " X'0400000000000000' WHERE name = 'schema'",
+						  " X'0500000000000000' WHERE name = 'schema'",
 					      NULL, NULL, NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
@@ -444,6 +446,8 @@ static void test_schema_upgrade_row_macs(void **state)
 	forget_schema_anchor(f);
 	db_exec_file(f, "ALTER TABLE tenants DROP COLUMN mac;"
 			"ALTER TABLE tenant_members DROP COLUMN mac;"
+			"ALTER TABLE sites DROP COLUMN mac;"
+			"ALTER TABLE files DROP COLUMN mac;"
 			"UPDATE meta SET value = X'0200000000000000'"
 			" WHERE name = 'schema';");
 	assert_int_equal(rp_file_get(f->svc, &bcall, &r, 0, mem_write, &out), 0);
@@ -454,6 +458,89 @@ static void test_schema_upgrade_row_macs(void **state)
 	assert_int_equal(out.n, 0);
 	free(out.p);
 	rp_secmem_free(bob);
+}
+
+/* A content DB of schema 4 (before site and file row MACs) gets them for
+ * the rows it holds on open: files read as before, and a path swapped
+ * between two files afterwards is caught. */
+static void test_schema_upgrade_place_macs(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(3000);
+	struct mem out = { 0 };
+
+	put(f, "contoso/s/a", d, 1000);
+	put(f, "contoso/s/b", d + 1000, 2000);
+	forget_schema_anchor(f);
+	db_exec_file(f, "ALTER TABLE sites DROP COLUMN mac;"
+			"ALTER TABLE files DROP COLUMN mac;"
+			"UPDATE meta SET value = X'0400000000000000'"
+			" WHERE name = 'schema';");
+	assert_int_equal(get(f, "contoso/s/a", 0, &out), 0);
+	assert_int_equal(out.n, 1000);
+	assert_memory_equal(out.p, d, 1000);
+	free(out.p);
+	out = (struct mem){ 0 };
+	db_exec_file(f, "UPDATE files SET path = 'tmp' WHERE path = 'a';"
+			"UPDATE files SET path = 'a' WHERE path = 'b';"
+			"UPDATE files SET path = 'b' WHERE path = 'tmp';");
+	assert_int_equal(get(f, "contoso/s/a", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	free(d);
+}
+
+/* Paths swapped between two files, or names between two sites (no key
+ * needed to edit them): every lookup of either fails as corrupt, nothing
+ * of the other file is served, the listing refuses, and store check
+ * names the rows. */
+static void test_swapped_paths_refused(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(3000);
+	struct mem out = { 0 };
+	json_t *j = NULL, *rep = NULL;
+	size_t i;
+	json_t *p;
+	int named = 0;
+
+	put(f, "contoso/s/a", d, 1000);
+	put(f, "contoso/s/b", d + 1000, 2000);
+	put(f, "contoso/t/c", d, 3000);
+	db_exec_file(f, "UPDATE files SET path = 'tmp' WHERE path = 'a';"
+			"UPDATE files SET path = 'a' WHERE path = 'b';"
+			"UPDATE files SET path = 'b' WHERE path = 'tmp';");
+	assert_int_equal(get(f, "contoso/s/a", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(get(f, "contoso/s/b", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	assert_int_equal(rp_file_list(f->svc, &f->call, "contoso", "s", NULL,
+				      &j),
+			 RP_ERR_CORRUPT);
+	assert_null(j);
+	/* Problems found: corrupt, with the report. */
+	assert_int_equal(rp_service_check(f->svc, &f->acall, false, false,
+					  &rep),
+			 RP_ERR_CORRUPT);
+	assert_non_null(rep);
+	json_array_foreach(json_object_get(rep, "problems"), i, p)
+		named += strstr(json_string_value(p), "file row") != NULL;
+	assert_int_equal(named, 2);
+	json_decref(rep);
+	/* Put back, they read again; then the sites' names swapped. */
+	db_exec_file(f, "UPDATE files SET path = 'tmp' WHERE path = 'a';"
+			"UPDATE files SET path = 'a' WHERE path = 'b';"
+			"UPDATE files SET path = 'b' WHERE path = 'tmp';");
+	assert_int_equal(get(f, "contoso/s/a", 0, &out), 0);
+	assert_int_equal(out.n, 1000);
+	free(out.p);
+	db_exec_file(f, "UPDATE sites SET name = 'tmp' WHERE name = 's';"
+			"UPDATE sites SET name = 's' WHERE name = 't';"
+			"UPDATE sites SET name = 't' WHERE name = 'tmp';");
+	assert_int_equal(get(f, "contoso/s/a", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(get(f, "contoso/t/c", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	free(d);
 }
 
 /* The same downgrade made by someone who can write only the content DB
@@ -1690,6 +1777,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stat_and_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade_row_macs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade_place_macs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_swapped_paths_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_row_replay_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_access_rows, setup, teardown),
