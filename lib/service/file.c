@@ -422,6 +422,49 @@ static int file_find(rp_service *svc, int64_t site_id, const char *path,
 	return r;
 }
 
+/*
+ * A new files row with its MAC (in a transaction). Its id is random, never
+ * the next after the largest: maps and chunks are bound to the file id,
+ * so an id given again after a remove would let the removed file's row
+ * (path and MAC, kept by someone who can write the content DB) be put
+ * back over the new one and name the new file's content. Two random
+ * 63-bit ids meet with negligible chance; a meeting is retried.
+ */
+#define FILE_ID_TRIES 4
+
+static int file_insert(rp_service *svc, int64_t site_id, const char *path,
+		       int64_t *ret)
+{
+	int r = RP_ERR_EXISTS;
+
+	for (int i = 0; r == RP_ERR_EXISTS && i < FILE_ID_TRIES; i++) {
+		sqlite3_stmt *st = NULL;
+		uint64_t id = 0;
+
+		if ((r = rp_random((uint8_t *)&id, sizeof(id))) < 0)
+			break;
+		id &= (uint64_t)INT64_MAX;
+		if (id == 0)
+			continue;
+		r = svc_prepare(svc, &st,
+				"INSERT INTO files(id, site_id, path, created)"
+				" VALUES(?, ?, ?, ?)");
+		if (r == 0) {
+			sqlite3_bind_int64(st, 1, (int64_t)id);
+			sqlite3_bind_int64(st, 2, site_id);
+			sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 4, vault_now());
+			r = db_err(sqlite3_step(st));
+		}
+		sqlite3_finalize(st);
+		if (r == 0)
+			*ret = (int64_t)id;
+	}
+	if (r == 0)
+		r = place_mac_store(svc, "file", *ret, site_id, path);
+	return r;
+}
+
 /* Whether the files row still exists: RP_ERR_STATE once it was removed. */
 static int file_exists(rp_service *svc, int64_t file_id)
 {
@@ -959,22 +1002,8 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 	if (r == 0) {
 		r = file_find(svc, ps->pl.site, ref->path, &ps->pl.file);
 		if (r == RP_ERR_NOT_FOUND) {
-			r = svc_prepare(svc, &st,
-					"INSERT INTO files(site_id, path, created)"
-					" VALUES(?, ?, ?)");
-			if (r == 0) {
-				sqlite3_bind_int64(st, 1, ps->pl.site);
-				sqlite3_bind_text(st, 2, ref->path, -1,
-						  SQLITE_STATIC);
-				sqlite3_bind_int64(st, 3, vault_now());
-				r = db_err(sqlite3_step(st));
-				ps->pl.file = sqlite3_last_insert_rowid(svc->db);
-			}
-			sqlite3_finalize(st);
-			st = NULL;
-			if (r == 0)
-				r = place_mac_store(svc, "file", ps->pl.file,
-						    ps->pl.site, ref->path);
+			r = file_insert(svc, ps->pl.site, ref->path,
+					&ps->pl.file);
 		} else if (r == 0) {
 			r = version_map(svc, ps->pl.file, 0, &old_map,
 					&old_len, &old_ver);

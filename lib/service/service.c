@@ -751,10 +751,14 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	}
 	if (r < 0)
 		goto out;
-	/* Row MACs for the site and file rows as they are. */
+	/* Row MACs for the site and file rows as they are. The sealed state
+	 * of schema 4 is checked first (state_on before step_begin): the
+	 * step's commit seals the state again, and must not bless access
+	 * rows that were put back meanwhile. */
+	if (schema >= 4)
+		svc->state_on = true;
 	if (schema == 4 && (r = step_begin(svc, 4, &schema)) == 0) {
 		schema = 5;
-		svc->state_on = true;
 		r = svc_exec(svc, migrate_5_sql);
 		if (r == 0)
 			r = place_macs_add(svc);

@@ -543,6 +543,56 @@ static void test_swapped_paths_refused(void **state)
 	free(d);
 }
 
+/* The upgrade to schema 5 seals the state of the access rows again: it
+ * must check the old seal first, or a member row put back from an older
+ * copy would be blessed by the upgrade. */
+static void test_upgrade_checks_state_first(void **state)
+{
+	struct fx *f = *state;
+	char *bob = NULL;
+	rp_service *svc = NULL;
+
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "bob", false, &bob), 0);
+	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "user"), 0);
+	db_exec_file(f, "CREATE TABLE saved AS SELECT * FROM tenant_members");
+	assert_int_equal(rp_tenant_member_remove(f->svc, &f->call, "contoso", "bob"), 0);
+	forget_schema_anchor(f);
+	store_file_exec(f, "content/content.db",
+			"INSERT OR REPLACE INTO tenant_members SELECT * FROM saved;"
+			"DROP TABLE saved;"
+			"ALTER TABLE sites DROP COLUMN mac;"
+			"ALTER TABLE files DROP COLUMN mac;"
+			"UPDATE meta SET value = X'0400000000000000' WHERE name = 'schema';",
+			false);
+	assert_int_equal(rp_store_open(&f->ks, f->dir, NULL), 0);
+	assert_int_equal(rp_service_open(&svc, f->ks, f->dir), RP_ERR_CORRUPT);
+	assert_null(svc);
+	rp_secmem_free(bob);
+}
+
+/* File ids are never given again: a removed file's row (path and MAC),
+ * kept and written over a new file's row, does not name the new file's
+ * content. */
+static void test_removed_file_row_names_nothing_new(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(2000);
+	struct rp_file_ref pub = fref("contoso/s/public.txt");
+	struct mem out = { 0 };
+
+	put(f, "contoso/s/public.txt", d, 1000);
+	db_exec_file(f, "CREATE TABLE saved AS SELECT * FROM files");
+	assert_int_equal(rp_file_remove(f->svc, &f->call, &pub), 0);
+	put(f, "contoso/s/private.txt", d + 1000, 1000);
+	db_exec_file(f, "UPDATE files SET path = (SELECT path FROM saved),"
+			" mac = (SELECT mac FROM saved), created = (SELECT created"
+			" FROM saved) WHERE path = 'private.txt'");
+	assert_int_equal(get(f, "contoso/s/public.txt", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	free(d);
+}
+
 /* The same downgrade made by someone who can write only the content DB
  * (the key store remembers schema 3): refused, so edited rows are never
  * given MACs by an upgrade. */
@@ -1779,6 +1829,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_upgrade_row_macs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade_place_macs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swapped_paths_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_checks_state_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_file_row_names_nothing_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_row_replay_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_access_rows, setup, teardown),
