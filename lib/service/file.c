@@ -1471,9 +1471,16 @@ RP_EXPORT int rp_file_list(rp_service *svc, const struct rp_call *call,
 				" (SELECT map FROM versions WHERE file_id = f.id"
 				"  ORDER BY version DESC LIMIT 1), f.mac"
 				" FROM files f JOIN versions v ON v.file_id = f.id"
-				" WHERE f.site_id = ? GROUP BY f.id ORDER BY f.path");
+				" WHERE f.site_id = ?1 AND (?2 IS NULL OR"
+				"  substr(CAST(f.path AS BLOB), 1,"
+				"  length(CAST(?2 AS BLOB))) = CAST(?2 AS BLOB))"
+				" GROUP BY f.id ORDER BY f.path");
+	/* The prefix narrows the rows in SQL: no map of a file outside it
+	 * is read or opened. */
 	if (r == 0) {
 		sqlite3_bind_int64(st, 1, site_id);
+		if (prefix != NULL)
+			sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
 		if ((list = json_array()) == NULL)
 			r = RP_ERR_NOMEM;
 	}

@@ -1618,6 +1618,65 @@ static void test_stat_size_is_authenticated(void **state)
 	free(d);
 }
 
+/* Paths listed under a prefix, byte for byte (no LIKE wildcards, no case
+ * folding); a file outside the prefix is not opened, so its damage does
+ * not fail a listing that does not show it. */
+static char *list_paths(struct fx *f, const char *prefix, int *ret)
+{
+	static char buf[512];
+	json_t *j = NULL, *e;
+	size_t i;
+
+	buf[0] = '\0';
+	*ret = rp_file_list(f->svc, &f->call, "contoso", "s", prefix, &j);
+	json_array_foreach(j, i, e)
+	{
+		strcat(buf, json_string_value(json_object_get(e, "path")));
+		strcat(buf, ";");
+	}
+	json_decref(j);
+	return buf;
+}
+
+static void test_list_prefix(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(100);
+	int r;
+
+	put(f, "contoso/s/a/1", d, 100);
+	put(f, "contoso/s/a/2", d, 100);
+	put(f, "contoso/s/ab", d, 100);
+	put(f, "contoso/s/b_1", d, 100);
+	put(f, "contoso/s/bx1", d, 100);
+	put(f, "contoso/s/\xc3\xa9t\xc3\xa9", d, 100);
+	assert_string_equal(list_paths(f, NULL, &r),
+			    "a/1;a/2;ab;b_1;bx1;\xc3\xa9t\xc3\xa9;");
+	assert_int_equal(r, 0);
+	assert_string_equal(list_paths(f, "", &r),
+			    "a/1;a/2;ab;b_1;bx1;\xc3\xa9t\xc3\xa9;");
+	assert_string_equal(list_paths(f, "a/", &r), "a/1;a/2;");
+	assert_string_equal(list_paths(f, "a", &r), "a/1;a/2;ab;");
+	assert_string_equal(list_paths(f, "A", &r), "");
+	assert_int_equal(r, 0);
+	assert_string_equal(list_paths(f, "b_", &r), "b_1;");
+	assert_string_equal(list_paths(f, "b%", &r), "");
+	assert_string_equal(list_paths(f, "\xc3\xa9", &r),
+			    "\xc3\xa9t\xc3\xa9;");
+	assert_string_equal(list_paths(f, "a/1/longer", &r), "");
+	assert_int_equal(r, 0);
+	/* Damage outside the prefix: only listings that show it fail. */
+	db_exec_file(f, "UPDATE versions SET size = size + 1 WHERE file_id ="
+			" (SELECT id FROM files WHERE path = 'bx1')");
+	assert_string_equal(list_paths(f, "a/", &r), "a/1;a/2;");
+	assert_int_equal(r, 0);
+	list_paths(f, "b", &r);
+	assert_int_equal(r, RP_ERR_CORRUPT);
+	list_paths(f, NULL, &r);
+	assert_int_equal(r, RP_ERR_CORRUPT);
+	free(d);
+}
+
 /* A blob missing from a committed version is damage, not "not found". */
 static void test_missing_blob_is_corrupt(void **state)
 {
@@ -1849,6 +1908,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collect_spares_running_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_loses_to_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_size_is_authenticated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_blob_is_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_expires_with_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_destroys_only_its_key, setup, teardown),
