@@ -52,10 +52,11 @@ typedef enum rp_err {
 	RP_ERR_UNAUTHENTICATED = -17, /* no valid credential was presented */
 	RP_ERR_CORRUPT = -18,    /* stored data failed an integrity check */
 	RP_ERR_REVOKED = -19,    /* the customer's root keys are revoked */
+	RP_ERR_UPGRADED = -20,   /* a newer release upgraded the store: restart */
 } rp_err;
 
 /* Lowest (most negative) code currently defined; for iteration in tests. */
-#define RP_ERR_MIN RP_ERR_REVOKED
+#define RP_ERR_MIN RP_ERR_UPGRADED
 
 /*
  * rp_strerror - describe an error code.

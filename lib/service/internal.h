@@ -71,6 +71,9 @@ struct rp_service {
 	 * checked by write transactions and, 10 s after the last check, by
 	 * tenant lookups; sealed by commits. Under lock. */
 	bool state_on;
+	/* Set once the content DB is open and upgraded: every write
+	 * transaction first checks the schema is still this build's. */
+	bool schema_guard;
 	uint64_t state_checked_us; /* CLOCK_MONOTONIC; 0: never */
 	/* Test hook: forced error for a root slot (0: none). */
 	int root_fault[4];

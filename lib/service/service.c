@@ -128,13 +128,40 @@ static int svc_exec(rp_service *svc, const char *sql)
 
 static int state_check(rp_service *svc);
 static int state_seal(rp_service *svc);
+static int meta_get(rp_service *svc, const char *name, void *out, size_t cap,
+		    size_t *ret_len);
+
+/*
+ * Rows written by this build into a content DB a newer release upgraded
+ * meanwhile (a rampartd left running through the upgrade) would lack
+ * what the newer schema requires of them. Once the DB is open, every
+ * write transaction reads the schema first, in the transaction, and
+ * refuses one newer than this build's (see the key store's
+ * schema_guard_check).
+ */
+static int content_schema_check(rp_service *svc)
+{
+	int64_t schema = 0;
+	size_t n = 0;
+	int r = meta_get(svc, "schema", &schema, sizeof(schema), &n);
+
+	if (r == 0 && n != sizeof(schema))
+		r = RP_ERR_CORRUPT;
+	else if (r == 0 && schema > SVC_SCHEMA_VERSION)
+		r = RP_ERR_UPGRADED;
+	else if (r == 0 && schema < SVC_SCHEMA_VERSION)
+		r = RP_ERR_CORRUPT; /* set back under an open DB */
+	return r;
+}
 
 int svc_db_begin(rp_service *svc)
 {
 	int r = svc_exec(svc, "BEGIN IMMEDIATE");
 
+	if (r == 0 && svc->schema_guard && (r = content_schema_check(svc)) < 0)
+		svc_db_rollback(svc);
 	/* No change is sealed over access rows that were put back. */
-	if (r == 0 && svc->state_on && (r = state_check(svc)) < 0)
+	else if (r == 0 && svc->state_on && (r = state_check(svc)) < 0)
 		svc_db_rollback(svc);
 	return r;
 }
@@ -770,6 +797,7 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	if (anchored != schema &&
 	    (r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR, schema)) < 0)
 		goto out;
+	svc->schema_guard = true;
 	if ((r = load_cred_keys(svc)) < 0 ||
 	    (r = rp_blob_store_open(&svc->blobs, bdir, cred_key_fn, svc)) < 0)
 		goto out;

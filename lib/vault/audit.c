@@ -415,6 +415,10 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 
 		if ((r = conn_exec_cached(s, s->adb, "BEGIN IMMEDIATE")) < 0)
 			break;
+		if (s->schema_guard && (r = schema_guard_check(s, s->adb)) < 0) {
+			(void)sqlite3_exec(s->adb, "ROLLBACK", NULL, NULL, NULL);
+			break;
+		}
 		for (; w != NULL && n < BATCH_MAX; w = w->next)
 			recs[n++] = w->rec;
 		r = append_many(s, s->adb, recs, n, false);

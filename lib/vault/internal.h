@@ -58,6 +58,9 @@ struct rp_store {
 	 * after the last check, sealed when a write transaction commits.
 	 * Under lock. */
 	bool state_on, tx_write;
+	/* Set once the store is open (and upgraded): every write
+	 * transaction first checks the schema is still this build's. */
+	bool schema_guard;
 	uint64_t state_checked_us; /* CLOCK_MONOTONIC; 0: never */
 	uint64_t st_audit_records, st_audit_batches, st_audit_wait_us;
 	/* The committer thread (started on first use; leader mode without). */
@@ -124,6 +127,7 @@ RP_HIDDEN void db_release(rp_store *s, sqlite3_stmt *st);
 /* The same for either connection of the store (db or adb), with the
  * connection's lock held; conn_exec_cached runs a statement without rows
  * (BEGIN, COMMIT) without parsing it again. */
+RP_HIDDEN int schema_guard_check(rp_store *s, sqlite3 *db);
 RP_HIDDEN int conn_prepare_cached(rp_store *s, sqlite3 *db,
 				  sqlite3_stmt **ret, const char *sql);
 RP_HIDDEN void conn_release(rp_store *s, sqlite3 *db, sqlite3_stmt *st);

@@ -361,10 +361,49 @@ uint64_t vault_mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/*
+ * A newer release may upgrade the store while a process of this one still
+ * has it open (a rampartd left running through the upgrade). Rows this
+ * build writes would then lack what the newer schema requires of them
+ * (a MAC the newer build checks, say), and the newer build would find
+ * them corrupt. So every write transaction of an open store reads the
+ * schema first (in the transaction, so no upgrade can slip in between)
+ * and refuses to write into one newer than this build's.
+ */
+static const char schema_sql_get[] =
+	"SELECT value FROM meta WHERE name = 'schema'";
+
+int schema_guard_check(rp_store *s, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t schema;
+	int r = conn_prepare_cached(s, db, &st, schema_sql_get);
+
+	if (r < 0)
+		return r;
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    sqlite3_column_bytes(st, 0) != (int)sizeof(schema)) {
+		r = RP_ERR_CORRUPT;
+	} else {
+		memcpy(&schema, sqlite3_column_blob(st, 0), sizeof(schema));
+		if (schema > RP_STORE_SCHEMA_VERSION)
+			r = RP_ERR_UPGRADED;
+		else if (schema < RP_STORE_SCHEMA_VERSION)
+			r = RP_ERR_CORRUPT; /* set back under an open store */
+	}
+	conn_release(s, db, st);
+	return r;
+}
+
 int db_begin(rp_store *s, bool write)
 {
 	int r = conn_exec_cached(s, s->db, write ? "BEGIN IMMEDIATE" : "BEGIN");
 
+	if (r == 0 && write && s->schema_guard &&
+	    (r = schema_guard_check(s, s->db)) < 0) {
+		db_rollback(s);
+		return r;
+	}
 	s->tx_write = r == 0 && write;
 	if (r == 0 && s->state_on && !state_unchecked &&
 	    (write || s->state_checked_us == 0 ||
@@ -1215,6 +1254,7 @@ RP_EXPORT int rp_store_open(rp_store **ret, const char *data_dir,
 	    (r = upgrade_to_2(s, prov->name, mk, kek)) < 0)
 		goto out;
 	s->state_on = true; /* checked by the first transaction */
+	s->schema_guard = true;
 	if ((r = open_audit_db(s, data_dir)) < 0)
 		goto out;
 	*ret = s;

@@ -108,6 +108,7 @@ int cli_exit_for(int err)
 		return CLI_NOUSER;
 	case RP_ERR_STATE:
 	case RP_ERR_REVOKED:
+	case RP_ERR_UPGRADED:
 		return CLI_UNAVAILABLE;
 	case RP_ERR_EXISTS:
 		return CLI_CANTCREAT;

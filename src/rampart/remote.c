@@ -222,6 +222,7 @@ static const struct {
 	{ "unauthenticated", RP_ERR_UNAUTHENTICATED },
 	{ "denied", RP_ERR_DENIED },
 	{ "revoked", RP_ERR_REVOKED },
+	{ "store_upgraded", RP_ERR_UPGRADED },
 	{ "not_found", RP_ERR_NOT_FOUND },
 	{ "method_not_allowed", CLI_ERR_PROTOCOL },
 	{ "exists", RP_ERR_EXISTS },

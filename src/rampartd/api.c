@@ -86,6 +86,7 @@ static void err_http(int r, int *status, const char **code)
 	case RP_ERR_IO: *status = 500; *code = "io"; break;
 	case RP_ERR_CRYPTO: *status = 500; *code = "crypto"; break;
 	case RP_ERR_NOMEM: *status = 503; *code = "no_memory"; break;
+	case RP_ERR_UPGRADED: *status = 503; *code = "store_upgraded"; break;
 	default: *status = 500; *code = "internal"; break;
 	}
 }

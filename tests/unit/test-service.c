@@ -1618,6 +1618,54 @@ static void test_stat_size_is_authenticated(void **state)
 	free(d);
 }
 
+/* A newer release upgrades the content DB while this process has it
+ * open: this process writes nothing more into it (its rows would lack
+ * what the newer schema requires), and says why. */
+static void content_schema_open(struct fx *f, const char *value)
+{
+	char path[128], q[160];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/content/content.db", f->dir);
+	snprintf(q, sizeof(q), "UPDATE meta SET value = X'%s' WHERE name = 'schema'",
+		 value);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+}
+
+static void test_upgraded_under_open_db(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+	struct mem out = { 0 };
+	struct rp_file_ref r = fref("contoso/s/x");
+	uint32_t ver = 0;
+	uint64_t size = 0;
+
+	put(f, "contoso/s/x", d, 1000);
+	content_schema_open(f, "0600000000000000");
+	{
+		struct mem in = { d, 1000, 0, 0 };
+
+		assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, &ver),
+				 RP_ERR_UPGRADED);
+	}
+	assert_int_equal(rp_tenant_create(f->svc, &f->acall, "fabrikam", "alice"),
+			 RP_ERR_UPGRADED);
+	content_schema_open(f, "0500000000000000");
+	/* Nothing was written meanwhile. */
+	assert_int_equal(rp_file_stat(f->svc, &f->call, &r, 0, &ver, &size), 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(get(f, "contoso/s/x", 0, &out), 0);
+	assert_int_equal(out.n, 1000);
+	free(out.p);
+	assert_int_equal(put(f, "contoso/s/x", d, 1000), 2);
+	free(d);
+}
+
 /* Paths listed under a prefix, byte for byte (no LIKE wildcards, no case
  * folding); a file outside the prefix is not opened, so its damage does
  * not fail a listing that does not show it. */
@@ -1909,6 +1957,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_loses_to_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_size_is_authenticated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgraded_under_open_db, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_blob_is_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_expires_with_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_destroys_only_its_key, setup, teardown),

@@ -836,6 +836,69 @@ static void test_schema_rollback_refused(void **state)
 	assert_null(f->s);
 }
 
+/* Another process of a newer release upgrades the store while this one
+ * has it open: this one writes nothing more (neither changes nor the
+ * records of key operations), so the newer release never finds rows it
+ * cannot vouch for; its results are withheld. */
+static void set_schema_open(struct fx *f, const char *q)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+}
+
+static void test_upgraded_under_open_store(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref kr;
+	uint8_t *out = NULL;
+	size_t n = 0;
+	json_t *list = NULL;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "k", RP_KTY_AES_256);
+	kr = ref("tv/k");
+	set_schema_open(f, "UPDATE meta SET value = X'0300000000000000'"
+			   " WHERE name = 'schema'");
+	assert_int_equal(rp_vault_create(f->s, &f->call, "tv2",
+					 &(struct rp_vault_opts){
+						 .retention_days = 7 }),
+			 RP_ERR_UPGRADED);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n,
+				   NULL),
+			 RP_ERR_UPGRADED);
+	assert_null(out);
+	assert_string_equal(rp_strerror(RP_ERR_UPGRADED),
+			    "the store was upgraded by a newer release of rampart: "
+			    "restart with it");
+	/* Set back below this build's schema under it: refused as well. */
+	set_schema_open(f, "UPDATE meta SET value = X'0100000000000000'"
+			   " WHERE name = 'schema'");
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n,
+				   NULL),
+			 RP_ERR_CORRUPT);
+	assert_null(out);
+	/* This build's schema again: it writes, and nothing was written
+	 * meanwhile (no vault tv2, the chain intact). */
+	set_schema_open(f, "UPDATE meta SET value = X'0200000000000000'"
+			   " WHERE name = 'schema'");
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n,
+				   NULL),
+			 0);
+	rp_key_op_free(RP_PERM_WRAP, out, n);
+	assert_int_equal(rp_vault_list(f->s, &f->call, &list), 0);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
 static void expect_broken(struct fx *f, uint64_t seq)
 {
 	json_t *rep = NULL;
@@ -1054,6 +1117,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replayed_rows_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_under_open_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgraded_under_open_store, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
