@@ -107,6 +107,7 @@ void frame_abort(struct call_frame *f)
 int frame_end(struct call_frame *f, int r)
 {
 	rp_store *s = f->s;
+	int a;
 
 	if (r == 0 && f->write) {
 		audit_set_outcome(&f->rec, 0);
@@ -129,15 +130,23 @@ int frame_end(struct call_frame *f, int r)
 	if (f->began)
 		db_rollback(s);
 	audit_set_outcome(&f->rec, r);
-	if (db_begin(s, true) == 0) {
-		if (audit_append_locked(s, &f->rec) == 0 && db_commit(s) == 0) {
+	a = db_begin(s, true);
+	if (a == 0) {
+		a = audit_append_locked(s, &f->rec);
+		if (a == 0)
+			a = db_commit(s);
+		if (a == 0) {
 			pthread_mutex_unlock(&s->lock);
 			return r;
 		}
 		db_rollback(s);
 	}
 	pthread_mutex_unlock(&s->lock);
-	return r;
+	/* The refusal could not be recorded, so it is not released either:
+	 * the caller learns that the audit failed, not why it was refused
+	 * (probing what is denied while the log cannot be written would
+	 * otherwise leave no trace). */
+	return a;
 }
 
 /* ---- principals -------------------------------------------------- */

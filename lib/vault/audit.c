@@ -643,6 +643,108 @@ static const char *col_text(sqlite3_stmt *st, int col)
 	return t != NULL ? (const char *)t : "";
 }
 
+/* Length of the well-formed UTF-8 sequence at p (n bytes left), or 0:
+ * no overlong forms, surrogates or code points past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned int c = p[0], cp, min;
+	size_t len;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2, cp = c & 0x1f, min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3, cp = c & 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4, cp = c & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * A text field of a stored record as a JSON string. Records hold what
+ * callers named (paths, key names), and a record written before names
+ * had to be UTF-8, or edited in the file, must not make the log
+ * unreadable: each byte that is not part of well-formed UTF-8 is shown
+ * as U+FFFD. (audit verify checks the bytes themselves.)
+ */
+static json_t *col_json(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col), i = 0, o = 0;
+	json_t *j;
+	char *fix;
+
+	if (t == NULL)
+		return json_string("");
+	n = strnlen((const char *)t, n);
+	j = json_stringn((const char *)t, n);
+	if (j != NULL || n > SIZE_MAX / 3)
+		return j;
+	fix = malloc(n * 3 + 1);
+	if (fix == NULL)
+		return NULL;
+	while (i < n) {
+		size_t k = utf8_seq(t + i, n - i);
+
+		if (k == 0) {
+			memcpy(fix + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(fix + o, t + i, k);
+			o += k;
+			i += k;
+		}
+	}
+	j = json_stringn(fix, o);
+	free(fix);
+	return j;
+}
+
+/* One record as the readers show it; vault and key are called tenant
+ * and site in a tenant's audit. NULL when out of memory. */
+static json_t *record_json(sqlite3_stmt *st, const char *vault_name,
+			   const char *key_name)
+{
+	static const struct {
+		const char *name;
+		int col;
+	} text[] = { { "request_id", 2 }, { "principal", 3 }, { NULL, 4 },
+		     { NULL, 5 },	  { "op", 7 },	      { "outcome", 8 },
+		     { "detail", 9 } };
+	json_t *o = json_pack("{s:I,s:I,s:I}", "seq",
+			      (json_int_t)sqlite3_column_int64(st, 0), "time_us",
+			      (json_int_t)sqlite3_column_int64(st, 1), "version",
+			      (json_int_t)sqlite3_column_int64(st, 6));
+
+	for (size_t i = 0; o != NULL && i < sizeof(text) / sizeof(*text);
+	     i++) {
+		const char *name = text[i].name != NULL ? text[i].name :
+				   text[i].col == 4	? vault_name :
+							  key_name;
+
+		if (json_object_set_new(o, name, col_json(st, text[i].col)) !=
+		    0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
 /*
  * A follower (`audit tail -f`, the HTTP audit stream) reads the log every
  * half second or so under one request id. Each read is authenticated and
@@ -730,15 +832,7 @@ RP_EXPORT int rp_audit_read(rp_store *s, const struct rp_call *call,
 		goto out;
 	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = json_pack(
-			"{s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s}", "seq",
-			(json_int_t)sqlite3_column_int64(st, 0), "time_us",
-			(json_int_t)sqlite3_column_int64(st, 1), "request_id",
-			col_text(st, 2), "principal", col_text(st, 3), "vault",
-			col_text(st, 4), "key", col_text(st, 5), "version",
-			(json_int_t)sqlite3_column_int64(st, 6), "op",
-			col_text(st, 7), "outcome", col_text(st, 8), "detail",
-			col_text(st, 9));
+		json_t *o = record_json(st, "vault", "key");
 
 		if (o == NULL || json_array_append_new(list, o) != 0) {
 			r = RP_ERR_NOMEM;
@@ -799,15 +893,7 @@ int audit_read_filtered(rp_store *s, uint64_t after, size_t max,
 				0;
 		if (!match)
 			continue;
-		o = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s}",
-			      "seq", (json_int_t)sqlite3_column_int64(st, 0),
-			      "time_us", (json_int_t)sqlite3_column_int64(st, 1),
-			      "request_id", col_text(st, 2), "principal",
-			      col_text(st, 3), "tenant", col_text(st, 4),
-			      "site", col_text(st, 5), "version",
-			      (json_int_t)sqlite3_column_int64(st, 6), "op", op,
-			      "outcome", col_text(st, 8), "detail",
-			      col_text(st, 9));
+		o = record_json(st, "tenant", "site");
 		if (o == NULL || json_array_append_new(list, o) != 0)
 			r = RP_ERR_NOMEM;
 	}
@@ -844,6 +930,36 @@ static int verify_fail(struct verify_state *v, uint64_t seq, const char *fmt,
 		va_end(ap);
 	}
 	return RP_ERR_AUTH;
+}
+
+/*
+ * Whether a stored record's fields are of the kinds the writer made: its
+ * text fields were C strings (so no NUL inside, which the hash, taking
+ * the string, would not see: "x" and "x\0anything" would hash alike),
+ * its version a u32 (the hash takes 32 bits).
+ */
+static bool record_fields_sane(sqlite3_stmt *st)
+{
+	static const int text_cols[] = { 2, 3, 4, 5, 7, 8, 9 };
+	int64_t version;
+
+	for (size_t i = 0; i < sizeof(text_cols) / sizeof(*text_cols); i++) {
+		int c = text_cols[i];
+		const unsigned char *t;
+
+		if (sqlite3_column_type(st, c) != SQLITE_TEXT)
+			return false;
+		t = sqlite3_column_text(st, c);
+		if (t == NULL || strlen((const char *)t) !=
+					 (size_t)sqlite3_column_bytes(st, c))
+			return false;
+	}
+	if (sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
+	    sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
+	    sqlite3_column_type(st, 6) != SQLITE_INTEGER)
+		return false;
+	version = sqlite3_column_int64(st, 6);
+	return version >= 0 && version <= (int64_t)UINT32_MAX;
 }
 
 static int verify_chain(rp_store *s, struct verify_state *v,
@@ -883,6 +999,13 @@ static int verify_chain(rp_store *s, struct verify_state *v,
 					"record %llu does not link to the one"
 					" before it (inserted, reordered or"
 					" modified)",
+					(unsigned long long)seq);
+			break;
+		}
+		if (!record_fields_sane(st)) {
+			r = verify_fail(v, seq,
+					"record %llu was modified (a field"
+					" holds what no record is made of)",
 					(unsigned long long)seq);
 			break;
 		}
@@ -934,7 +1057,12 @@ static int verify_head(rp_store *s, struct verify_state *v, uint64_t last,
 		if (r == 0 && !rp_ct_equal(mac, h + 8 + RP_HASH_BYTES,
 					   RP_HASH_BYTES))
 			r = verify_fail(v, seq, "the sealed head was modified");
-		else if (r == 0 && seq != last)
+		else if (r == 0 && seq < last)
+			r = verify_fail(v, seq + 1,
+					"records after %llu, the sealed head,"
+					" were added (forged or inserted)",
+					(unsigned long long)seq);
+		else if (r == 0 && seq > last)
 			r = verify_fail(v, last + 1,
 					"records after %llu are missing"
 					" (truncated)",

@@ -755,6 +755,10 @@ static int audit_tail(struct vault_args *a)
 				&t, jseq(json_array_get(page, AUDIT_PAGE - 1)),
 				&end);
 		json_decref(page);
+		/* The end found is where following starts, also when no
+		 * record follows it yet. */
+		if (r == CLI_OK && end > t.last_seq)
+			t.last_seq = end;
 		if (r == CLI_OK)
 			r = tail_scan(&t, end, false);
 	}
@@ -795,12 +799,16 @@ static int audit_verify(struct vault_args *a)
 			(long long)json_integer_value(json_object_get(rep, "records")),
 			(long long)json_integer_value(
 				json_object_get(rep, "checkpoints")));
-	} else {
+	} else if (json_is_integer(json_object_get(rep, "first_bad_seq"))) {
 		r = cli_print_ok(
 			&a->cx, NULL, "audit: BROKEN at record %lld: %s",
 			(long long)json_integer_value(
 				json_object_get(rep, "first_bad_seq")),
 			jstr(rep, "problem") ?: "unknown problem");
+	} else {
+		/* Not one record's fault (the sealed state, say). */
+		r = cli_print_ok(&a->cx, NULL, "audit: BROKEN: %s",
+				 jstr(rep, "problem") ?: "unknown problem");
 	}
 	json_decref(rep);
 	if (r != CLI_OK)

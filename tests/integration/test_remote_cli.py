@@ -931,6 +931,43 @@ def test_audit_tail_follow_streams(remote):
                                               "principal.whoami")
 
 
+def test_audit_tail_n0_follow_long_log(remote):
+    """`tail -n 0 -f` on a log longer than one page (1000 records) starts
+    at its end: it once printed the whole log from record 1."""
+    import http.client
+    import ssl
+    m = remote
+    ctx = ssl.create_default_context(cafile=str(m.cacert))
+    port = int(m.server.rsplit(":", 1)[1])
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx,
+                                       timeout=60)
+    for _ in range(1100):  # one audited read each
+        conn.request("GET", "/v1/vaults",
+                     headers={"Authorization": f"Bearer {m.admin}"})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+    conn.close()
+    before = m.run("audit", "tail", "-n", "1", "--json", check=EX_OK)
+    last = json.loads(before.stdout)["seq"]
+    assert last > 1100
+    proc = subprocess.Popen(
+        [str(m.binary), "audit", "tail", "-n", "0", "-f", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=m.env())
+    try:
+        time.sleep(1.5)
+        m.run("vault", "show", "nope", "--request-id", "after-start",
+              check=EX_NOINPUT)
+        rec = json.loads(proc.stdout.readline())
+        assert rec["seq"] > last, rec
+        while rec["request_id"] != "after-start":
+            rec = json.loads(proc.stdout.readline())
+            assert rec["seq"] > last, rec
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
 def test_audit_tail_same_as_embedded(modes):
     """A record prints alike in both modes (the stores' logs differ: the
     server makes calls of its own, so only the last record is compared)."""

@@ -931,6 +931,52 @@ static void test_audit_modified(void **state)
 	expect_broken(f, 4);
 }
 
+/* Text the hash would not see: what follows a NUL in a text field (the
+ * record was hashed as a C string), or a version's upper 32 bits. */
+static void test_audit_hidden_bytes(void **state)
+{
+	struct fx *f = *state;
+
+	make_history(f);
+	sql(f, "UPDATE audit SET op = op || char(0) || 'x' WHERE seq = 4");
+	expect_broken(f, 4);
+	sql(f, "UPDATE audit SET op = substr(op, 1, instr(op, char(0)) - 1)"
+	       " WHERE seq = 4");
+	assert_int_equal(audit_ok(f, NULL), 0);
+	sql(f, "UPDATE audit SET detail = detail || char(0) WHERE seq = 5");
+	expect_broken(f, 5);
+	sql(f, "UPDATE audit SET detail = substr(detail, 1, instr(detail, char(0)) - 1)"
+	       " WHERE seq = 5");
+	assert_int_equal(audit_ok(f, NULL), 0);
+	sql(f, "UPDATE audit SET version = version + 4294967296 WHERE seq = 6");
+	expect_broken(f, 6);
+	sql(f, "UPDATE audit SET version = version - 4294967296 WHERE seq = 6");
+	assert_int_equal(audit_ok(f, NULL), 0);
+	sql(f, "UPDATE audit SET version = -1 WHERE seq = 3");
+	expect_broken(f, 3);
+}
+
+/* A record whose text is not UTF-8 (edited in, or written before names
+ * had to be UTF-8) is still shown, its bad bytes as U+FFFD, and the rest
+ * of the log with it; verify names the record. */
+static void test_audit_read_bad_utf8(void **state)
+{
+	struct fx *f = *state;
+	json_t *list = NULL, *rec;
+
+	make_history(f);
+	sql(f, "UPDATE audit SET detail = CAST(X'61FF62C0AF63F0' AS TEXT)"
+	       " WHERE seq = 4");
+	assert_int_equal(rp_audit_read(f->s, &f->call, 0, 100, &list), 0);
+	assert_true(json_array_size(list) >= 6);
+	rec = json_array_get(list, 3);
+	assert_int_equal(json_integer_value(json_object_get(rec, "seq")), 4);
+	assert_string_equal(json_string_value(json_object_get(rec, "detail")),
+			    "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd");
+	json_decref(list);
+	expect_broken(f, 4);
+}
+
 static void test_audit_deleted(void **state)
 {
 	struct fx *f = *state;
@@ -961,6 +1007,69 @@ static void test_audit_inserted(void **state)
 	       "INSERT INTO audit SELECT 5, time_us, request_id, principal, vault, key, version,"
 	       " op, outcome, detail, prev_hash, hash FROM audit WHERE seq = 4");
 	expect_broken(f, 5);
+}
+
+/* Well-formed records past the sealed head (the head set back to an
+ * older one, or records forged with the chain's hash) are named as added,
+ * at the first one. */
+static void test_audit_added_past_head(void **state)
+{
+	struct fx *f = *state;
+	json_t *rep = NULL;
+	int64_t last;
+
+	make_history(f);
+	sql(f, "CREATE TABLE saved AS SELECT value FROM meta"
+	       " WHERE name = 'audit_head'");
+	assert_int_equal(audit_ok(f, &rep), 0);
+	last = json_integer_value(json_object_get(rep, "records"));
+	json_decref(rep);
+	create_key(f, "av", "later", RP_KTY_AES_256);
+	sql(f, "UPDATE meta SET value = (SELECT value FROM saved)"
+	       " WHERE name = 'audit_head'");
+	assert_int_equal(audit_ok(f, &rep), RP_ERR_AUTH);
+	/* The saved head sealed the records the verify saw; its own
+	 * record, the first after them, is the first one added. */
+	assert_int_equal(json_integer_value(json_object_get(rep, "first_bad_seq")),
+			 last + 1);
+	assert_non_null(strstr(json_string_value(json_object_get(rep, "problem")),
+			       "were added"));
+	json_decref(rep);
+}
+
+/* A refusal whose record cannot be written is not released: the caller
+ * gets the audit's error, not "denied" (no untraced probing). */
+static void test_denial_needs_its_record(void **state)
+{
+	struct fx *f = *state;
+	struct rp_call bcall = { 0 };
+	struct rp_key_ref kr;
+	char *bob = NULL;
+	uint8_t *out = NULL;
+	size_t n = 0;
+
+	make_history(f);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &bob), 0);
+	bcall.token = bob;
+	kr = ref("av/k0");
+	assert_int_equal(rp_key_op(f->s, &bcall, RP_PERM_SIGN, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"m", 1, NULL, 0, &out, &n, NULL),
+			 RP_ERR_DENIED);
+	/* The log cannot take records (its end was cut off). */
+	sql(f, "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)");
+	assert_int_equal(rp_key_op(f->s, &bcall, RP_PERM_SIGN, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"m", 1, NULL, 0, &out, &n, NULL),
+			 RP_ERR_CORRUPT);
+	assert_null(out);
+	{
+		struct rp_call nobody = { .token = "rpt_not-a-token" };
+
+		assert_int_equal(rp_vault_create(f->s, &nobody, "x",
+						 &(struct rp_vault_opts){
+							 .retention_days = 7 }),
+				 RP_ERR_CORRUPT);
+	}
+	rp_secmem_free(bob);
 }
 
 static void test_audit_truncated_blocks_writes(void **state)
@@ -1118,6 +1227,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_under_open_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgraded_under_open_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_hidden_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_added_past_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_denial_needs_its_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_read_bad_utf8, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
