@@ -13,7 +13,7 @@
 
 /* 1: the first release; 2: the security tables' sealed state (meta
  * "state") and the schema bound into the master key's seal. */
-#define RP_STORE_SCHEMA_VERSION 2
+#define RP_STORE_SCHEMA_VERSION 3
 #define RP_STORE_ID_BYTES 16
 #define RP_MASTER_KEY_BYTES 32
 #define RP_HASH_BYTES 32
@@ -58,6 +58,9 @@ struct rp_store {
 	 * after the last check, sealed when a write transaction commits.
 	 * Under lock. */
 	bool state_on, tx_write;
+	/* The state covers whole rows ("state2", schema 3) rather than
+	 * their MACs alone ("state", schema 2). */
+	bool state_v2;
 	/* Set once the store is open (and upgraded): every write
 	 * transaction first checks the schema is still this build's. */
 	bool schema_guard;
@@ -128,6 +131,8 @@ RP_HIDDEN void db_release(rp_store *s, sqlite3_stmt *st);
  * connection's lock held; conn_exec_cached runs a statement without rows
  * (BEGIN, COMMIT) without parsing it again. */
 RP_HIDDEN int schema_guard_check(rp_store *s, sqlite3 *db);
+/* The schema rp_store_init makes (tests make older stores with it). */
+RP_HIDDEN extern int64_t vault_init_schema;
 RP_HIDDEN int conn_prepare_cached(rp_store *s, sqlite3 *db,
 				  sqlite3_stmt **ret, const char *sql);
 RP_HIDDEN void conn_release(rp_store *s, sqlite3 *db, sqlite3_stmt *st);
@@ -156,6 +161,7 @@ RP_HIDDEN void row_mac_begin(struct row_mac *m, const rp_store *s,
 			     const char *table);
 /* Append column 0 of every row sql selects (each want bytes long unless
  * want is 0: RP_ERR_CORRUPT otherwise), then their count. */
+#define ROW_MAC_WHOLE ((size_t)-1)
 RP_HIDDEN int row_mac_rows(struct row_mac *m, sqlite3 *db, const char *sql,
 			   size_t want);
 /* The same encoding under another key (the content DB's row key). */

@@ -736,15 +736,35 @@ static int meta_put(rp_store *s, const char *name, const void *v, size_t n)
 }
 
 /*
- * The sealed state of the security tables: one HMAC (row-MAC key,
- * "state") over the MAC of every row of the tables that decide who may
- * do what with which key, in a fixed order, each table's rows followed by
- * their count. Row MACs make a row unforgeable but not fresh; the state
- * makes the set of rows fresh: a row put back from an older copy of the
- * file, added or removed, no longer matches it. Checked when a write
- * transaction begins (so no change is sealed over a replay) and by reads
- * once STATE_RECHECK_US have passed since the last check.
+ * The sealed state of the security tables: one HMAC (row-MAC key) over
+ * every row of the tables that decide who may do what with which key, in
+ * a fixed order, each table's rows followed by their count. Row MACs make
+ * a row unforgeable but not fresh; the state makes the set of rows fresh:
+ * a row put back from an older copy of the file, added or removed, no
+ * longer matches it. Checked when a write transaction begins (so no
+ * change is sealed over a replay) and by reads once STATE_RECHECK_US have
+ * passed since the last check.
+ *
+ * Schema 3 ("state2") takes each row whole, every column. Schema 2
+ * ("state") took only the rows' MACs, so a row whose key columns were
+ * edited (a grant moved to another subject id) kept its MAC and its
+ * place and the state still matched: lookups by the real key no longer
+ * found it, a revoke of it did nothing and reported success, and with
+ * the columns set back the grant was in force again.
  */
+static const char *const state_tables_v2[][2] = {
+	{ "principals", "SELECT * FROM principals ORDER BY id" },
+	{ "groups", "SELECT * FROM groups ORDER BY id" },
+	{ "members", "SELECT * FROM members ORDER BY group_id, principal_id" },
+	{ "vaults", "SELECT * FROM vaults ORDER BY id" },
+	{ "grants", "SELECT * FROM grants ORDER BY vault_id, subject_kind,"
+		    " subject_id" },
+	{ "keys", "SELECT * FROM keys ORDER BY id" },
+	{ "versions", "SELECT * FROM versions ORDER BY key_id, version" },
+	{ "anchors", "SELECT name, value FROM meta WHERE name LIKE 'anchor.%'"
+		     " ORDER BY name" },
+};
+
 static const char *const state_tables[][2] = {
 	{ "principals", "SELECT mac FROM principals ORDER BY id" },
 	{ "groups", "SELECT mac FROM groups ORDER BY id" },
@@ -760,6 +780,38 @@ static const char *const state_tables[][2] = {
 		     " ORDER BY name" },
 };
 
+/* One whole row: its column count, then every column with its type. */
+static int row_mac_whole(struct row_mac *m, sqlite3_stmt *st)
+{
+	int cols = sqlite3_column_count(st);
+
+	row_mac_int(m, cols);
+	for (int c = 0; c < cols; c++) {
+		switch (sqlite3_column_type(st, c)) {
+		case SQLITE_INTEGER:
+			row_mac_int(m, sqlite3_column_int64(st, c));
+			break;
+		case SQLITE_TEXT:
+			row_mac_raw(m, "t", 1);
+			row_mac_blob(m, sqlite3_column_text(st, c),
+				     (size_t)sqlite3_column_bytes(st, c));
+			break;
+		case SQLITE_BLOB:
+			row_mac_blob(m, sqlite3_column_blob(st, c),
+				     (size_t)sqlite3_column_bytes(st, c));
+			break;
+		case SQLITE_NULL:
+			row_mac_raw(m, "n", 1);
+			break;
+		default:
+			return RP_ERR_CORRUPT; /* no table has REAL */
+		}
+	}
+	return 0;
+}
+
+/* The first column of every row sql selects (want bytes long unless 0),
+ * or with want ROW_MAC_WHOLE every row whole; then the count of rows. */
 int row_mac_rows(struct row_mac *m, sqlite3 *db, const char *sql,
 		 size_t want)
 {
@@ -771,11 +823,13 @@ int row_mac_rows(struct row_mac *m, sqlite3 *db, const char *sql,
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		size_t len = (size_t)sqlite3_column_bytes(st, 0);
 
-		if (want != 0 && len != want) {
+		if (want == ROW_MAC_WHOLE) {
+			r = row_mac_whole(m, st);
+		} else if (want != 0 && len != want) {
 			r = RP_ERR_CORRUPT; /* a row without its MAC */
-			break;
+		} else {
+			row_mac_blob(m, sqlite3_column_blob(st, 0), len);
 		}
-		row_mac_blob(m, sqlite3_column_blob(st, 0), len);
 		n++;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
@@ -790,12 +844,23 @@ static int state_compute(rp_store *s, uint8_t out[RP_HASH_BYTES])
 	struct row_mac m;
 	int r = 0;
 
-	row_mac_begin(&m, s, "state");
-	for (size_t t = 0; r == 0 && t < sizeof(state_tables) /
-						 sizeof(state_tables[0]);
-	     t++) {
-		row_mac_text(&m, state_tables[t][0]);
-		r = row_mac_rows(&m, s->db, state_tables[t][1], 0);
+	if (s->state_v2) {
+		row_mac_begin(&m, s, "state2");
+		for (size_t t = 0; r == 0 && t < sizeof(state_tables_v2) /
+							 sizeof(state_tables_v2[0]);
+		     t++) {
+			row_mac_text(&m, state_tables_v2[t][0]);
+			r = row_mac_rows(&m, s->db, state_tables_v2[t][1],
+					 ROW_MAC_WHOLE);
+		}
+	} else {
+		row_mac_begin(&m, s, "state");
+		for (size_t t = 0; r == 0 && t < sizeof(state_tables) /
+							 sizeof(state_tables[0]);
+		     t++) {
+			row_mac_text(&m, state_tables[t][0]);
+			r = row_mac_rows(&m, s->db, state_tables[t][1], 0);
+		}
 	}
 	if (r < 0) {
 		uint8_t junk[RP_HASH_BYTES];
@@ -809,10 +874,13 @@ static int state_compute(rp_store *s, uint8_t out[RP_HASH_BYTES])
 static int meta_get(rp_store *s, const char *name, void *out, size_t want);
 static int meta_put(rp_store *s, const char *name, const void *v, size_t n);
 
+int64_t vault_init_schema = RP_STORE_SCHEMA_VERSION;
+
 static int state_check_locked(rp_store *s)
 {
 	uint8_t want[RP_HASH_BYTES], have[RP_HASH_BYTES];
-	int r = meta_get(s, "state", have, sizeof(have));
+	int r = meta_get(s, s->state_v2 ? "state2" : "state", have,
+			 sizeof(have));
 
 	if (r == 0)
 		r = state_compute(s, want);
@@ -830,7 +898,10 @@ static int state_seal_locked(rp_store *s)
 	int r = state_compute(s, v);
 
 	if (r == 0)
-		r = meta_put(s, "state", v, sizeof(v));
+		r = meta_put(s, s->state_v2 ? "state2" : "state", v, sizeof(v));
+	/* No state of the older kind stays next to the newer one. */
+	if (r == 0 && s->state_v2)
+		r = db_exec(s, "DELETE FROM meta WHERE name = 'state'");
 	if (r == 0)
 		s->state_checked_us = vault_mono_us();
 	return r;
@@ -869,7 +940,7 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 	uint8_t *mk = NULL, *kek = NULL;
 	uint8_t wrapped[WRAPPED_MK_BYTES], aad[SEAL_AAD_MAX];
 	char *params = NULL, *token = NULL;
-	int64_t schema = RP_STORE_SCHEMA_VERSION, now = vault_now();
+	int64_t schema = vault_init_schema, now = vault_now();
 	size_t aad_len, wl = 0;
 	rp_store *s = NULL;
 	bool created = false;
@@ -985,12 +1056,13 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 			 opts->admin_name != NULL ? opts->admin_name : "admin");
 		snprintf(rec.request_id, sizeof(rec.request_id), "init");
 		snprintf(rec.detail, sizeof(rec.detail), "unseal=%s schema=%d",
-			 prov->name, RP_STORE_SCHEMA_VERSION);
+			 prov->name, (int)schema);
 		audit_set_outcome(&rec, 0);
 		if ((r = audit_append_first(s, &rec)) < 0)
 			goto out;
 	}
 	s->state_on = true; /* the commit seals the first state */
+	s->state_v2 = schema >= 3;
 	if ((r = db_commit(s)) < 0)
 		goto out;
 	/* Fold the WAL into the file before it is renamed. */
@@ -1034,63 +1106,21 @@ out:
 	return r;
 }
 
-/*
- * Schema 1 -> 2, in one transaction: seal the state of the security
- * tables as they are (an upgrade vouches for the store it finds), and
- * seal the master key again with the schema in its associated data, so
- * that the store cannot be set back to 1 to have a later state sealed.
- */
-static int upgrade_to_2(rp_store *s, const char *method, const uint8_t *mk,
-			const uint8_t *kek)
+/* In an upgrade's transaction: its audit record, the master key sealed
+ * again for the new schema, and the schema. */
+static int upgrade_record(rp_store *s, int64_t schema, const uint8_t *wrapped,
+			  size_t wl)
 {
-	uint8_t wrapped[WRAPPED_MK_BYTES], aad[SEAL_AAD_MAX];
-	int64_t schema = 2, now_schema = 0;
-	size_t aad_len = 0, wl = 0;
+	struct audit_rec rec = { .op = "store.upgrade" };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	seal_aad(aad, &aad_len, s->store_id, method, schema);
-	r = rp_aead_seal_box(wrapped, sizeof(wrapped), &wl, mk,
-			     RP_MASTER_KEY_BYTES, aad, aad_len, kek);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&s->lock);
-	r = db_begin(s, true); /* state_on is still off */
-	/* Another process may have upgraded the store meanwhile. */
-	if (r == 0)
-		r = meta_get(s, "schema", &now_schema, sizeof(now_schema));
-	if (r == 0 && now_schema != 1) {
-		db_rollback(s);
-		pthread_mutex_unlock(&s->lock);
-		return now_schema == 2 ? 0 : RP_ERR_UNSUPPORTED;
-	}
-	/* An upgrade happens once, and the log says so (as it says which
-	 * schema a store was made at). A store that was upgraded, or made
-	 * at 2, and is at schema 1 now had a seal row of schema 1 put back
-	 * (the master key is the same, so it opens): refused, or the
-	 * upgrade would seal whatever rows came back with it. The log is
-	 * verified whole first, so that a record edited away in the middle
-	 * is not taken for absent. */
-	if (r == 0)
-		r = audit_verify_locked(s);
-	if (r == 0)
-		r = db_prepare(s, &st,
-			       "SELECT 1 FROM audit WHERE op = 'store.upgrade'"
-			       " OR (op = 'store.init' AND detail LIKE"
-			       " '%schema=%') LIMIT 1");
-	if (r == 0 && sqlite3_step(st) == SQLITE_ROW)
-		r = RP_ERR_CORRUPT;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (r == 0) {
-		struct audit_rec rec = { .op = "store.upgrade" };
-
-		snprintf(rec.principal, sizeof(rec.principal), "rampart");
-		snprintf(rec.request_id, sizeof(rec.request_id), "upgrade");
-		snprintf(rec.detail, sizeof(rec.detail), "schema=2");
-		audit_set_outcome(&rec, 0);
-		r = audit_append_locked(s, &rec);
-	}
+	snprintf(rec.principal, sizeof(rec.principal), "rampart");
+	snprintf(rec.request_id, sizeof(rec.request_id), "upgrade");
+	snprintf(rec.detail, sizeof(rec.detail), "schema=%lld",
+		 (long long)schema);
+	audit_set_outcome(&rec, 0);
+	r = audit_append_locked(s, &rec);
 	if (r == 0)
 		r = db_prepare(s, &st, "UPDATE seal SET wrapped = ? WHERE id = 1");
 	if (r == 0) {
@@ -1100,15 +1130,89 @@ static int upgrade_to_2(rp_store *s, const char *method, const uint8_t *mk,
 	sqlite3_finalize(st);
 	if (r == 0)
 		r = meta_put(s, "schema", &schema, sizeof(schema));
+	return r;
+}
+
+/*
+ * One schema step, from - 1 to `to`, in one transaction; a step another
+ * process made meanwhile is skipped.
+ *
+ * 1 -> 2: the state of the security tables is sealed as found (an upgrade
+ * vouches for the store it finds). 2 -> 3: the state, checked as schema 2
+ * sealed it (row MACs only), is sealed again over whole rows ("state2").
+ * Each time the master key is sealed again with the new schema in its
+ * associated data, so that the store cannot be set back to have a later
+ * state sealed by the older rules. An upgrade happens once, and the log
+ * says so (as it says which schema a store was made at): a store at the
+ * older schema whose log holds the step (or that was made later) had an
+ * older seal row put back (the master key is the same, so it opens) and
+ * is refused, or the step would bless whatever rows came back with it.
+ * The log is verified whole first, so that a record edited away in the
+ * middle is not taken for absent.
+ */
+static int upgrade_to(rp_store *s, const char *method, const uint8_t *mk,
+		      const uint8_t *kek, int64_t to)
+{
+	static const char *const seen_sql[] = {
+		[2] = "SELECT 1 FROM audit WHERE op = 'store.upgrade' OR"
+		      " (op = 'store.init' AND detail LIKE '%schema=%') LIMIT 1",
+		[3] = "SELECT 1 FROM audit WHERE (op = 'store.upgrade' AND"
+		      " detail = 'schema=3') OR (op = 'store.init' AND detail"
+		      " LIKE '% schema=3') LIMIT 1",
+	};
+	uint8_t wrapped[WRAPPED_MK_BYTES], aad[SEAL_AAD_MAX];
+	int64_t now_schema = 0;
+	size_t aad_len = 0, wl = 0;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (to < 2 || to > RP_STORE_SCHEMA_VERSION)
+		return RP_ERR_INVALID;
+	seal_aad(aad, &aad_len, s->store_id, method, to);
+	r = rp_aead_seal_box(wrapped, sizeof(wrapped), &wl, mk,
+			     RP_MASTER_KEY_BYTES, aad, aad_len, kek);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	s->state_on = false; /* checked below, by the older rules */
+	s->state_v2 = false;
+	r = db_begin(s, true);
+	/* Another process may have upgraded the store meanwhile. */
+	if (r == 0)
+		r = meta_get(s, "schema", &now_schema, sizeof(now_schema));
+	if (r == 0 && now_schema != to - 1) {
+		db_rollback(s);
+		pthread_mutex_unlock(&s->lock);
+		rp_wipe(wrapped, sizeof(wrapped));
+		return now_schema >= to && now_schema <= RP_STORE_SCHEMA_VERSION ?
+			       0 :
+			       RP_ERR_UNSUPPORTED;
+	}
+	if (r == 0 && to >= 3)
+		r = state_check_locked(s);
+	if (r == 0)
+		r = audit_verify_locked(s);
+	if (r == 0)
+		r = db_prepare(s, &st, seen_sql[to]);
+	if (r == 0 && sqlite3_step(st) == SQLITE_ROW)
+		r = RP_ERR_CORRUPT;
+	sqlite3_finalize(st);
+	if (r == 0)
+		r = upgrade_record(s, to, wrapped, wl);
 	if (r == 0) {
-		s->state_on = true; /* the commit seals the state */
+		/* The commit seals the state by the new rules (and drops
+		 * one of the older kind). */
+		s->state_on = true;
+		s->state_v2 = to >= 3;
 		r = db_commit(s);
 	}
 	if (r < 0) {
 		s->state_on = false;
+		s->state_v2 = false;
 		db_rollback(s);
 	}
 	pthread_mutex_unlock(&s->lock);
+	rp_wipe(wrapped, sizeof(wrapped));
 	return r;
 }
 
@@ -1250,9 +1354,11 @@ RP_EXPORT int rp_store_open(rp_store **ret, const char *data_dir,
 	}
 	if ((r = derive_subkeys(s, mk)) < 0 || (r = audit_load_keys(s)) < 0)
 		goto out;
-	if (schema == 1 &&
-	    (r = upgrade_to_2(s, prov->name, mk, kek)) < 0)
-		goto out;
+	s->state_v2 = schema >= 3;
+	for (int64_t to = schema + 1; to <= RP_STORE_SCHEMA_VERSION; to++)
+		if ((r = upgrade_to(s, prov->name, mk, kek, to)) < 0)
+			goto out;
+	s->state_v2 = true;
 	s->state_on = true; /* checked by the first transaction */
 	s->schema_guard = true;
 	if ((r = open_audit_db(s, data_dir)) < 0)

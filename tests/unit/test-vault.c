@@ -862,7 +862,7 @@ static void test_upgraded_under_open_store(void **state)
 	make_vault(f, "tv", false);
 	create_key(f, "tv", "k", RP_KTY_AES_256);
 	kr = ref("tv/k");
-	set_schema_open(f, "UPDATE meta SET value = X'0300000000000000'"
+	set_schema_open(f, "UPDATE meta SET value = X'0400000000000000'"
 			   " WHERE name = 'schema'");
 	assert_int_equal(rp_vault_create(f->s, &f->call, "tv2",
 					 &(struct rp_vault_opts){
@@ -886,7 +886,7 @@ static void test_upgraded_under_open_store(void **state)
 	assert_null(out);
 	/* This build's schema again: it writes, and nothing was written
 	 * meanwhile (no vault tv2, the chain intact). */
-	set_schema_open(f, "UPDATE meta SET value = X'0200000000000000'"
+	set_schema_open(f, "UPDATE meta SET value = X'0300000000000000'"
 			   " WHERE name = 'schema'");
 	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
 				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n,
@@ -897,6 +897,123 @@ static void test_upgraded_under_open_store(void **state)
 	assert_int_equal(json_array_size(list), 1);
 	json_decref(list);
 	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
+/* A row whose key columns were edited (its MAC kept) is hidden from
+ * lookups by its real key: the state covers whole rows, so the edit is
+ * found before a revoke can pass over the hidden grant (and succeed
+ * having done nothing), and before anything else is written. */
+static void test_hidden_rows_detected(void **state)
+{
+	static const char *const edits[][2] = {
+		{ "UPDATE grants SET subject_id = subject_id + 1000",
+		  "UPDATE grants SET subject_id = subject_id - 1000" },
+		{ "UPDATE members SET principal_id = principal_id + 1000",
+		  "UPDATE members SET principal_id = principal_id - 1000" },
+		{ "UPDATE versions SET key_id = key_id + 1000",
+		  "UPDATE versions SET key_id = key_id - 1000" },
+		{ "UPDATE keys SET name = 'other'", "UPDATE keys SET name = 'k'" },
+		{ "UPDATE vaults SET name = 'other'", "UPDATE vaults SET name = 'tv'" },
+	};
+	struct fx *f = *state;
+	char *bob = NULL;
+	json_t *j = NULL;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "k", RP_KTY_AES_256);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &bob), 0);
+	assert_int_equal(rp_group_create(f->s, &f->call, "g"), 0);
+	assert_int_equal(rp_group_add(f->s, &f->call, "g", "bob"), 0);
+	assert_int_equal(rp_vault_grant(f->s, &f->call, "tv", "bob", RP_PERM_ENCRYPT), 0);
+	for (size_t i = 0; i < sizeof(edits) / sizeof(*edits); i++) {
+		sql(f, edits[i][0]);
+		assert_int_equal(rp_vault_revoke(f->s, &f->call, "tv", "bob",
+						 RP_PERM_ENCRYPT),
+				 RP_ERR_CORRUPT);
+		assert_int_equal(rp_vault_create(f->s, &f->call, "x",
+						 &(struct rp_vault_opts){
+							 .retention_days = 7 }),
+				 RP_ERR_CORRUPT);
+		sql(f, edits[i][1]);
+		assert_int_equal(rp_vault_show(f->s, &f->call, "tv", &j), 0);
+		json_decref(j);
+		j = NULL;
+	}
+	rp_secmem_free(bob);
+}
+
+/* A store made at schema 2 (state over row MACs) is upgraded when opened:
+ * checked as it was sealed, then sealed whole ("state2"); the previous
+ * release's seal row put back afterwards makes it refuse to open. */
+static void test_upgrade_2_to_3(void **state)
+{
+	struct fx *f = *state;
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+	char dir[64], db[96], *admin = NULL;
+	struct rp_call call = { 0 };
+	rp_store *s = NULL;
+	sqlite3 *h = NULL;
+	json_t *rep = NULL;
+
+	(void)f;
+	snprintf(dir, sizeof(dir), "/tmp/rampart-vault2-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(db, sizeof(db), "%s/vault/store.db", dir);
+	vault_init_schema = 2;
+	assert_int_equal(rp_store_init(dir, &io, &admin), 0);
+	vault_init_schema = RP_STORE_SCHEMA_VERSION;
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "CREATE TABLE saved AS SELECT * FROM seal;"
+					 "CREATE TABLE oldstate AS SELECT * FROM meta"
+					 " WHERE name = 'state'",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(h);
+	call.token = admin;
+	{
+		int o = rp_store_open(&s, dir, NULL);
+
+		if (o != 0)
+			fail_msg("open: %s", rp_strerror(o));
+	}
+	assert_int_equal(rp_vault_create(s, &call, "v",
+					 &(struct rp_vault_opts){ .retention_days = 7 }),
+			 0);
+	assert_int_equal(rp_audit_verify(s, &call, &rep), 0);
+	json_decref(rep);
+	rp_store_close(s);
+	s = NULL;
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	{
+		sqlite3_stmt *st = NULL;
+
+		assert_int_equal(sqlite3_prepare_v2(h,
+						    "SELECT (SELECT count(*) FROM meta WHERE"
+						    " name = 'state'), (SELECT count(*) FROM"
+						    " meta WHERE name = 'state2'), (SELECT"
+						    " count(*) FROM audit WHERE op ="
+						    " 'store.upgrade' AND detail ="
+						    " 'schema=3')",
+						    -1, &st, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 0);
+		assert_int_equal(sqlite3_column_int(st, 1), 1);
+		assert_int_equal(sqlite3_column_int(st, 2), 1);
+		sqlite3_finalize(st);
+	}
+	/* Set back: the schema-2 seal row, schema and state put back. */
+	assert_int_equal(sqlite3_exec(h, "DELETE FROM seal; INSERT INTO seal SELECT * FROM saved;"
+					 "UPDATE meta SET value = X'0200000000000000'"
+					 " WHERE name = 'schema';"
+					 "INSERT INTO meta SELECT * FROM oldstate",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(rp_store_open(&s, dir, NULL), RP_ERR_CORRUPT);
+	assert_null(s);
+	rp_secmem_free(admin);
+	rm_rf(dir);
 }
 
 static void expect_broken(struct fx *f, uint64_t seq)
@@ -1227,6 +1344,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_under_open_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgraded_under_open_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hidden_rows_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_2_to_3, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_hidden_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_added_past_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denial_needs_its_record, setup, teardown),
