@@ -916,6 +916,7 @@ static int import_byok(rp_store *s, struct key_call *kc,
 	uint8_t ek[RP_RSA_MAX_BYTES];
 	rp_pkey *pk = NULL;
 	size_t ek_len = 0, mod;
+	int64_t now = vault_now();
 	int r;
 
 	if (kek == NULL || strcmp(kek->vault, kc->v.name) != 0)
@@ -927,6 +928,10 @@ static int import_byok(rp_store *s, struct key_call *kc,
 		return RP_ERR_NOT_FOUND;
 	if (kk.ops != RP_PERM_IMPORT || !kk.enabled)
 		return RP_ERR_DENIED; /* not an import key */
+	/* Outside its validity period it unwraps nothing, as op_permitted. */
+	if ((kk.not_before != 0 && now < kk.not_before) ||
+	    (kk.expires != 0 && now >= kk.expires))
+		return RP_ERR_STATE;
 	r = version_load(s, &kk, kc->v.name, kek->version, &kv, &ksec);
 	if (r < 0)
 		return r;

@@ -515,6 +515,72 @@ static void test_policy_archive_expiry(void **state)
 	rp_vault_set_clock(NULL);
 }
 
+/* A BYOK blob for the import key kek: 32 bytes of AES key material. */
+static size_t byok_blob(struct fx *f, const char *kek, uint8_t *out, size_t cap)
+{
+	struct rp_key_ref r = ref(kek);
+	uint8_t eph[32], key[32];
+	const char *pem;
+	rp_pkey *pk = NULL;
+	json_t *j = NULL;
+	size_t c1 = 0, c2 = 0;
+
+	memset(eph, 0x11, sizeof(eph));
+	memset(key, 0x22, sizeof(key));
+	assert_int_equal(rp_key_show(f->s, &f->call, &r, &j), 0);
+	pem = json_string_value(json_object_get(j, "pem"));
+	assert_non_null(pem);
+	assert_int_equal(rp_pkey_from_pem(&pk, pem, strlen(pem)), 0);
+	json_decref(j);
+	assert_int_equal(rp_rsa_oaep_encrypt(pk, out, cap, &c1, eph, sizeof(eph), NULL, 0), 0);
+	rp_pkey_free(pk);
+	assert_int_equal(rp_kwp_wrap(out + c1, cap - c1, &c2, key, sizeof(key), eph,
+				     sizeof(eph)),
+			 0);
+	return c1 + c2;
+}
+
+/* An import key outside its validity period unwraps nothing. */
+static void test_byok_import_key_validity(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref kek = ref("bv/imp"), kek1 = ref("bv/imp/1");
+	struct rp_key_attrs a = { .set = RP_KEY_SET_OPS | RP_KEY_SET_NOT_BEFORE,
+				  .ops = RP_PERM_IMPORT };
+	uint8_t blob[1024];
+	size_t n;
+
+	fake_now = 1700000000;
+	rp_vault_set_clock(fake_clock);
+	make_vault(f, "bv", false);
+	a.not_before = fake_now + 86400;
+	assert_int_equal(rp_key_create(f->s, &f->call, "bv", "imp", RP_KTY_RSA_2048, &a, NULL),
+			 0);
+	n = byok_blob(f, "bv/imp", blob, sizeof(blob));
+	/* Not yet valid: refused, as for any other operation. */
+	assert_int_equal(rp_key_import(f->s, &f->call, "bv", "k1", RP_IMPORT_BYOK, blob, n,
+				       RP_KTY_AES_256, &kek, NULL, NULL),
+			 RP_ERR_STATE);
+	assert_int_equal(rp_key_import(f->s, &f->call, "bv", "k1", RP_IMPORT_BYOK, blob, n,
+				       RP_KTY_AES_256, &kek1, NULL, NULL),
+			 RP_ERR_STATE);
+	/* Valid: the same blob imports. */
+	fake_now += 86400;
+	assert_int_equal(rp_key_import(f->s, &f->call, "bv", "k1", RP_IMPORT_BYOK, blob, n,
+				       RP_KTY_AES_256, &kek, NULL, NULL),
+			 0);
+	/* Expired: refused. */
+	a.set = RP_KEY_SET_EXPIRES;
+	a.expires = fake_now + 60;
+	assert_int_equal(rp_key_set(f->s, &f->call, &kek, &a), 0);
+	fake_now += 60;
+	assert_int_equal(rp_key_import(f->s, &f->call, "bv", "k2", RP_IMPORT_BYOK, blob, n,
+				       RP_KTY_AES_256, &kek1, NULL, NULL),
+			 RP_ERR_STATE);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_vault_set_clock(NULL);
+}
+
 static void test_delete_recover_purge(void **state)
 {
 	struct fx *f = *state;
@@ -1328,6 +1394,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rotate_and_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_archive_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_recover_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_byok_import_key_validity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_material, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_move_row, setup, teardown),
