@@ -10,10 +10,11 @@
  *   - Ed25519: pure Ed25519 (RFC 8032).
  *
  * Parsing goes through OSSL_DECODER in rampart's library context. A decoded
- * key is classified and checked (RSA modulus size and exponent, named curve,
- * EC point validity, pairwise consistency of EC and Ed25519 key pairs) before
- * an rp_pkey is made; trailing bytes after the DER are refused, and so is an
- * encrypted private key: rampart never asks for a passphrase.
+ * key is classified and checked (RSA modulus size and exponent, consistency
+ * of RSA private values, named curve, EC point validity, pairwise consistency
+ * of EC and Ed25519 key pairs) before an rp_pkey is made; trailing bytes after
+ * the DER are refused, and so is an encrypted private key: rampart never asks
+ * for a passphrase.
  *
  * PEM is un-armoured here (PEM_read_bio_ex) rather than by OSSL_DECODER's PEM
  * input, so the DER inside the armour gets the same strict, one-object
@@ -178,10 +179,101 @@ static int wrap_key(rp_pkey **ret, EVP_PKEY **pkey, rp_key_type type,
 /* Classification and checks of decoded keys                           */
 /* ------------------------------------------------------------------ */
 
-static int check_rsa(const EVP_PKEY *pkey, bool has_private,
-		     rp_key_type *ret_type)
+static int validate_key(EVP_PKEY *pkey, bool has_private);
+
+/* The private values of a two-prime RSA key, in PKCS #1 order. */
+enum { RSA_D, RSA_P, RSA_Q, RSA_DP, RSA_DQ, RSA_QI, RSA_PRIVATE_COUNT };
+
+static const char *const rsa_private_params[RSA_PRIVATE_COUNT] = {
+	OSSL_PKEY_PARAM_RSA_D,	       OSSL_PKEY_PARAM_RSA_FACTOR1,
+	OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+	OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+};
+
+/*
+ * The private values agree with each other and with n and e, the checks
+ * rp_pkey_from_jwk makes of a JWK: n = p q with p, q > 1; 0 < d < n;
+ * d e = 1 and dp = d modulo p - 1 (dq: q - 1); qi = q^-1 mod p, reduced.
+ * A few multiplications, no primality test: cheap next to one private-key
+ * operation, so a stored key reloaded from the vault may get it too.
+ */
+static int check_rsa_private(EVP_PKEY *pkey, const BIGNUM *n, const BIGNUM *e)
 {
-	BIGNUM *n = NULL, *e = NULL, *d = NULL;
+	BIGNUM *v[RSA_PRIVATE_COUNT] = {NULL}, *extra = NULL;
+	BN_CTX *bnctx = NULL;
+	BIGNUM *t, *pm1;
+	int r = RP_ERR_NOMEM;
+
+	for (size_t i = 0; i < RSA_PRIVATE_COUNT; i++) {
+		if ((v[i] = BN_secure_new()) == NULL)
+			goto out;
+	}
+	bnctx = BN_CTX_secure_new_ex(rp__crypto_ctx());
+	if (bnctx == NULL)
+		goto out;
+	BN_CTX_start(bnctx);
+	t = BN_CTX_get(bnctx);
+	pm1 = BN_CTX_get(bnctx);
+	if (pm1 == NULL)
+		goto end;
+	BN_set_flags(t, BN_FLG_CONSTTIME);
+	BN_set_flags(pm1, BN_FLG_CONSTTIME);
+	r = RP_ERR_PARSE;
+	for (size_t i = 0; i < RSA_PRIVATE_COUNT; i++) {
+		if (EVP_PKEY_get_bn_param(pkey, rsa_private_params[i], &v[i]) !=
+		    1)
+			goto end;
+	}
+	/* A multi-prime key, which rampart never makes: OpenSSL's own
+	 * check, which costs primality tests of every factor. */
+	if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_FACTOR3, &extra) ==
+	    1) {
+		r = validate_key(pkey, true);
+		goto end;
+	}
+	r = RP_ERR_CRYPTO;
+	if (BN_cmp(v[RSA_P], BN_value_one()) <= 0 ||
+	    BN_cmp(v[RSA_Q], BN_value_one()) <= 0 ||
+	    BN_cmp(v[RSA_D], BN_value_one()) < 0 || BN_cmp(v[RSA_D], n) >= 0)
+		goto mismatch;
+	if (BN_mul(t, v[RSA_P], v[RSA_Q], bnctx) != 1)
+		goto end;
+	if (BN_cmp(t, n) != 0)
+		goto mismatch;
+	for (size_t i = 0; i < 2; i++) {
+		if (BN_sub(pm1, v[RSA_P + i], BN_value_one()) != 1 ||
+		    BN_mod_mul(t, v[RSA_D], e, pm1, bnctx) != 1)
+			goto end;
+		if (!BN_is_one(t))
+			goto mismatch;
+		if (BN_mod(t, v[RSA_D], pm1, bnctx) != 1)
+			goto end;
+		if (BN_cmp(t, v[RSA_DP + i]) != 0)
+			goto mismatch;
+	}
+	if (BN_cmp(v[RSA_QI], v[RSA_P]) >= 0)
+		goto mismatch;
+	if (BN_mod_mul(t, v[RSA_QI], v[RSA_Q], v[RSA_P], bnctx) != 1)
+		goto end;
+	if (!BN_is_one(t))
+		goto mismatch;
+	r = 0;
+	goto end;
+mismatch:
+	r = RP_ERR_PARSE;
+end:
+	BN_CTX_end(bnctx);
+out:
+	BN_CTX_free(bnctx); /* clear-frees the secure scratch values */
+	BN_clear_free(extra);
+	for (size_t i = 0; i < RSA_PRIVATE_COUNT; i++)
+		BN_clear_free(v[i]);
+	return r;
+}
+
+static int check_rsa(EVP_PKEY *pkey, bool has_private, rp_key_type *ret_type)
+{
+	BIGNUM *n = NULL, *e = NULL;
 	rp_key_type type;
 	int r = RP_ERR_PARSE;
 
@@ -210,15 +302,13 @@ static int check_rsa(const EVP_PKEY *pkey, bool has_private,
 	if (BN_is_negative(n) || BN_is_negative(e) || !BN_is_odd(n) ||
 	    !BN_is_odd(e) || BN_is_one(e) || BN_cmp(e, n) >= 0)
 		goto out;
-	if (has_private &&
-	    EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D, &d) != 1)
+	if (has_private && (r = check_rsa_private(pkey, n, e)) < 0)
 		goto out;
 	*ret_type = type;
 	r = 0;
 out:
 	BN_free(n);
 	BN_free(e);
-	BN_clear_free(d);
 	return r;
 }
 

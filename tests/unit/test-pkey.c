@@ -1306,6 +1306,110 @@ static void test_invalid_points(void **state)
 	}
 }
 
+/* Append a DER length. */
+static size_t der_put_len(uint8_t *out, size_t len)
+{
+	if (len < 0x80) {
+		out[0] = (uint8_t)len;
+		return 1;
+	}
+	if (len < 0x100) {
+		out[0] = 0x81;
+		out[1] = (uint8_t)len;
+		return 2;
+	}
+	out[0] = 0x82;
+	out[1] = (uint8_t)(len >> 8);
+	out[2] = (uint8_t)len;
+	return 3;
+}
+
+/*
+ * A PKCS #1 RSAPrivateKey of the 2048-bit test key with its private values
+ * changed as told: d + 2, p + 2, or every private value 1.
+ */
+enum rsa_tamper { RSA_GOOD, RSA_D_PLUS_2, RSA_P_PLUS_2, RSA_ALL_ONE };
+
+static size_t rsa_pkcs1(uint8_t *out, size_t cap, enum rsa_tamper how)
+{
+	static const char *const names[] = {
+		OSSL_PKEY_PARAM_RSA_N,	       OSSL_PKEY_PARAM_RSA_E,
+		OSSL_PKEY_PARAM_RSA_D,	       OSSL_PKEY_PARAM_RSA_FACTOR1,
+		OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+		OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+	};
+	EVP_PKEY *pkey = rp__pkey_evp(keys[RP_KEY_RSA_2048]);
+	uint8_t body[DER_BUF];
+	size_t n = 0, off;
+
+	/* version 0 */
+	body[n++] = 0x02;
+	body[n++] = 0x01;
+	body[n++] = 0x00;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		BIGNUM *v = NULL;
+		int len;
+
+		assert_int_equal(EVP_PKEY_get_bn_param(pkey, names[i], &v), 1);
+		if ((how == RSA_D_PLUS_2 && i == 2) ||
+		    (how == RSA_P_PLUS_2 && i == 3))
+			assert_int_equal(BN_add_word(v, 2), 1);
+		if (how == RSA_ALL_ONE && i >= 2)
+			assert_int_equal(BN_one(v), 1);
+		/* A leading zero octet keeps the INTEGER positive. */
+		len = BN_num_bytes(v) + 1;
+		assert_true(n + 4 + (size_t)len <= sizeof(body));
+		body[n++] = 0x02;
+		n += der_put_len(body + n, (size_t)len);
+		assert_int_equal(BN_bn2binpad(v, body + n, len), len);
+		n += (size_t)len;
+		BN_clear_free(v);
+	}
+	assert_true(n + 4 <= cap);
+	out[0] = 0x30;
+	off = 1 + der_put_len(out + 1, n);
+	memcpy(out + off, body, n);
+	OPENSSL_cleanse(body, sizeof(body));
+	return off + n;
+}
+
+/* RSA private keys whose values do not agree are refused, as in a JWK. */
+static void test_rsa_inconsistent(void **state)
+{
+	static const enum rsa_tamper bad[] = {RSA_D_PLUS_2, RSA_P_PLUS_2,
+					      RSA_ALL_ONE};
+	uint8_t der[DER_BUF], a[DER_BUF], b[DER_BUF];
+	size_t len, la, lb;
+	rp_pkey *k = NULL;
+	char *pem;
+
+	(void)state;
+	/* The encoding itself is sound: the untouched key imports. */
+	len = rsa_pkcs1(der, sizeof(der), RSA_GOOD);
+	pem = der_to_pem("RSA PRIVATE KEY", der, len, "\n");
+	assert_int_equal(rp_pkey_from_pem(&k, pem, strlen(pem)), 0);
+	assert_int_equal(rp_pkey_type(k), RP_KEY_RSA_2048);
+	assert_true(rp_pkey_has_private(k));
+	la = public_der(k, a, sizeof(a));
+	lb = public_der(keys[RP_KEY_RSA_2048], b, sizeof(b));
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	rp_pkey_free(k);
+	k = NULL;
+	free(pem);
+	assert_int_equal(rp_pkey_from_der(&k, der, len), 0);
+	rp_pkey_free(k);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		len = rsa_pkcs1(der, sizeof(der), bad[i]);
+		expect_der_error(der, len, RP_ERR_PARSE);
+		pem = der_to_pem("RSA PRIVATE KEY", der, len, "\n");
+		expect_pem_error(pem, strlen(pem), RP_ERR_PARSE);
+		free(pem);
+	}
+	OPENSSL_cleanse(der, sizeof(der));
+}
+
 static void test_garbage(void **state)
 {
 	static const char *const pems[] = {
@@ -1724,6 +1828,7 @@ int main(void)
 		cmocka_unit_test(test_explicit_curve),
 		cmocka_unit_test(test_rsa_exponent),
 		cmocka_unit_test(test_invalid_points),
+		cmocka_unit_test(test_rsa_inconsistent),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_trailing_data),
 		cmocka_unit_test(test_encrypted),
