@@ -97,6 +97,7 @@ static const struct cli_opt key_opts[] = {
 /* What the positional argument is. */
 enum key_target {
 	TARGET_REF,     /* VAULT/KEY[/VERSION] */
+	TARGET_KEY,     /* VAULT/KEY, the whole key: no version */
 	TARGET_NEW_REF, /* VAULT/KEY, a key to create */
 	TARGET_VAULT,   /* VAULT */
 };
@@ -284,6 +285,11 @@ static int key_check(struct key_args *a, const struct key_verb *v)
 			return cli_usage_error(a->cx.cmd,
 					       "a new key has no version: use "
 					       "VAULT/KEY");
+		if (v->target == TARGET_KEY && a->ref.version != 0)
+			return cli_usage_error(a->cx.cmd,
+					       "%s takes VAULT/KEY, not a "
+					       "version",
+					       a->cx.cmd);
 	}
 	if (strcmp(v->name, "create") == 0 && a->kty == RP_KTY_NONE)
 		return cli_usage_error(a->cx.cmd, "--kty is required");
@@ -710,41 +716,41 @@ static const struct key_verb verbs[] = {
 	{ "versions",
 	  { "key versions", "VAULT/KEY", NULL,
 	    "Lists the versions of a key.", key_opts, 0, 1, 1 },
-	  TARGET_REF, INPUT_NONE, 0, key_versions },
+	  TARGET_KEY, INPUT_NONE, 0, key_versions },
 	{ "set",
-	  { "key set", "VAULT/KEY[/VERSION]", "[attributes]",
+	  { "key set", "VAULT/KEY", "[attributes]",
 	    "Changes a key's attributes; only the options given change.",
 	    key_opts, ATTRS, 1, 1 },
-	  TARGET_REF, INPUT_NONE, 0, key_set },
+	  TARGET_KEY, INPUT_NONE, 0, key_set },
 	{ "rotate",
 	  { "key rotate", "VAULT/KEY", NULL,
 	    "Makes a new current version. Older versions keep working\n"
 	    "(unwrap, decrypt, verify, and the rest until archived).",
 	    key_opts, 0, 1, 1 },
-	  TARGET_REF, INPUT_NONE, 0, key_rotate },
+	  TARGET_KEY, INPUT_NONE, 0, key_rotate },
 	{ "delete",
 	  { "key delete", "VAULT/KEY", NULL,
 	    "Soft-deletes a key: 'key recover' undoes it within the vault's\n"
 	    "retention period.",
 	    key_opts, 0, 1, 1 },
-	  TARGET_REF, INPUT_NONE, 0, key_lifecycle },
+	  TARGET_KEY, INPUT_NONE, 0, key_lifecycle },
 	{ "recover",
 	  { "key recover", "VAULT/KEY", NULL,
 	    "Recovers a soft-deleted key.", key_opts, 0, 1, 1 },
-	  TARGET_REF, INPUT_NONE, 0, key_lifecycle },
+	  TARGET_KEY, INPUT_NONE, 0, key_lifecycle },
 	{ "purge",
 	  { "key purge", "VAULT/KEY", NULL,
 	    "Destroys a soft-deleted key for good. With purge protection\n"
 	    "on, refused until its retention has passed.",
 	    key_opts, 0, 1, 1 },
-	  TARGET_REF, INPUT_NONE, 0, key_lifecycle },
+	  TARGET_KEY, INPUT_NONE, 0, key_lifecycle },
 	{ "backup",
 	  { "key backup", "VAULT/KEY", "[--out FILE]",
 	    "Writes every version of a key as a blob encrypted under a key\n"
 	    "only this store holds; 'key restore' recreates it in this\n"
 	    "store.",
 	    key_opts, B(KO_OUT), 1, 1 },
-	  TARGET_REF, INPUT_NONE, 0, key_backup },
+	  TARGET_KEY, INPUT_NONE, 0, key_backup },
 	{ "restore",
 	  { "key restore", "VAULT", "[--in FILE]",
 	    "Recreates a key from a backup blob of this store, with the\n"

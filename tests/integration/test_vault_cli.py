@@ -209,6 +209,41 @@ def test_rotate_versions_set(v, tmp_path):
     assert shown["ops"] == ["wrap", "unwrap"] and shown["expires"] == 978307200
 
 
+def test_whole_key_verbs_refuse_a_version(v, tmp_path):
+    """set, versions, rotate, backup, delete, recover and purge act on the
+    whole key: a /VERSION is a usage error, never silently dropped."""
+    v.cmd("vault", "create", "v", check=0)
+    v.cmd("vault", "grant", "v", "admin", "--perms", "all", check=0)
+    v.cmd("key", "create", "v/k", "--kty", "aes-256", check=0)
+
+    def state():
+        return (v.json("key", "show", "v/k"), v.json("key", "versions", "v/k"),
+                v.json("key", "list", "v"), v.json("key", "list", "v", "--deleted"))
+
+    def refused(*args):
+        p = v.cmd("key", args[0], "v/k/1", *args[1:], check=EX_USAGE)
+        assert f"key {args[0]} takes VAULT/KEY, not a version".encode() in p.stderr
+
+    before = state()
+    blob = tmp_path / "k.backup"
+    refused("set", "--disable")
+    refused("set", "--ops", "all")
+    refused("versions")
+    refused("rotate")
+    refused("backup", "--out", blob)
+    refused("delete")
+    assert state() == before
+    assert not blob.exists()
+    v.cmd("key", "delete", "v/k", check=0)
+    deleted = v.json("key", "list", "v", "--deleted")
+    refused("recover")
+    refused("purge")
+    assert v.json("key", "list", "v", "--deleted") == deleted
+    v.cmd("key", "recover", "v/k", check=0)  # not purged
+    assert v.json("key", "versions", "v/k") == before[1]
+    assert v.audit().returncode == 0
+
+
 def test_delete_recover_purge_backup_restore(v, tmp_path):
     v.cmd("vault", "create", "v", check=0)
     v.cmd("vault", "create", "pp", "--purge-protection", check=0)
