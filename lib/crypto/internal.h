@@ -157,6 +157,14 @@ RP_HIDDEN EVP_PKEY *rp__pkey_evp(const rp_pkey *key);
 RP_HIDDEN int rp__pkey_wrap_evp(rp_pkey **ret, EVP_PKEY *pkey,
 				bool has_private);
 
+/*
+ * rp__jwk_is_oct - whether a JWK's "kty" is "oct", parsed as rp_pkey_from_jwk
+ * and rp_oct_from_jwk parse it, secret members wiped before the tree is freed.
+ * Errors: RP_ERR_INVALID, RP_ERR_TOO_LARGE, RP_ERR_PARSE (not a JWK object,
+ * "kty" missing or not a string, a common member ill-typed), RP_ERR_NOMEM.
+ */
+RP_HIDDEN int rp__jwk_is_oct(const char *jwk, size_t len, bool *ret);
+
 /* Cleanup attribute helpers. */
 static inline void rp__cipher_ctx_freep(EVP_CIPHER_CTX **p)
 {

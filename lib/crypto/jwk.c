@@ -617,6 +617,23 @@ RP_EXPORT int rp_pkey_from_jwk(rp_pkey **ret, const char *jwk, size_t len)
 	return r;
 }
 
+/* Whether a JWK is a symmetric ("oct") key; see internal.h. */
+int rp__jwk_is_oct(const char *jwk, size_t len, bool *ret)
+{
+	json_t *root = NULL;
+	const char *kty = NULL;
+	int r;
+
+	if (jwk == NULL || ret == NULL)
+		return RP_ERR_INVALID;
+	r = load_jwk(&root, &kty, jwk, len);
+	if (r < 0)
+		return r;
+	*ret = strcmp(kty, "oct") == 0;
+	json_free_wiped(root);
+	return 0;
+}
+
 RP_EXPORT int rp_oct_from_jwk(uint8_t *out, size_t out_cap, size_t *ret_len,
 			      const char *jwk, size_t len)
 {

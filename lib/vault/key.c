@@ -857,14 +857,13 @@ static int import_decode(rp_import_format fmt, const uint8_t *data, size_t len,
 	int r;
 
 	if (fmt == RP_IMPORT_JWK) {
-		json_t *j = json_loadb((const char *)data, len,
-				       JSON_REJECT_DUPLICATES, NULL);
-		const char *jkty = json_string_value(json_object_get(j, "kty"));
-		bool oct = jkty != NULL && strcmp(jkty, "oct") == 0;
+		bool oct = false;
 
-		json_decref(j);
-		if (j == NULL)
-			return RP_ERR_PARSE;
+		/* Not json_loadb here: its tree would free the secret
+		 * members unwiped. */
+		r = rp__jwk_is_oct((const char *)data, len, &oct);
+		if (r < 0)
+			return r;
 		if (oct) {
 			if (kty != RP_KTY_AES_256 && kty != RP_KTY_HMAC_SHA256)
 				return RP_ERR_INVALID;

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,6 +580,61 @@ static void test_byok_import_key_validity(void **state)
 			 RP_ERR_STATE);
 	assert_int_equal(audit_ok(f, NULL), 0);
 	rp_vault_set_clock(NULL);
+}
+
+/* What no buffer freed through jansson may still hold, and how often one did. */
+static const char *freed_secret;
+static int freed_hits;
+
+static void *scan_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void scan_free(void *p)
+{
+	if (p != NULL && memmem(p, malloc_usable_size(p), freed_secret,
+				strlen(freed_secret)) != NULL)
+		freed_hits++;
+	free(p);
+}
+
+/*
+ * Importing a JWK leaves no copy of its secret member in memory freed
+ * through jansson, whatever allocator the application gave jansson (here
+ * plain malloc and free, which wipe nothing).
+ */
+static void test_jwk_import_wipes_secret(void **state)
+{
+	static const struct {
+		const char *name, *secret, *jwk;
+		rp_kty kty;
+	} cases[] = {
+		{ "oct", "c2VjcmV0LWtleS1tYXRlcmlhbC0zMi1ieXRlcyEhISE",
+		  "{\"kty\":\"oct\",\"k\":\"c2VjcmV0LWtleS1tYXRlcmlhbC0zMi1ieXRlcyEhISE\"}",
+		  RP_KTY_AES_256 },
+		/* RFC 8032 section 7.1, test 1 */
+		{ "okp", "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+		  "{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
+		  "\"d\":\"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\","
+		  "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
+		  RP_KTY_NONE },
+	};
+	struct fx *f = *state;
+
+	make_vault(f, "jv", false);
+	json_set_alloc_funcs(scan_malloc, scan_free);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		freed_secret = cases[i].secret;
+		freed_hits = 0;
+		assert_int_equal(rp_key_import(f->s, &f->call, "jv", cases[i].name, RP_IMPORT_JWK,
+					       (const uint8_t *)cases[i].jwk,
+					       strlen(cases[i].jwk), cases[i].kty, NULL, NULL,
+					       NULL),
+				 0);
+		assert_int_equal(freed_hits, 0);
+	}
+	json_set_alloc_funcs(malloc, free);
 }
 
 static void test_delete_recover_purge(void **state)
@@ -1395,6 +1451,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_archive_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_recover_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_byok_import_key_validity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jwk_import_wipes_secret, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_material, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_move_row, setup, teardown),
