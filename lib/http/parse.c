@@ -19,7 +19,14 @@
  * other than 100-continue (417); Content-Length above 2^63-1 (413).
  * Refused by http-parser: Content-Length together with Transfer-Encoding or
  * repeated (400, the request-smuggling cases), control characters in
- * targets and header values, malformed chunk sizes.
+ * targets and header values, chunk sizes that are not hexadecimal.
+ *
+ * Line syntax refused here (400), because http-parser is built non-strict
+ * and takes it: a bare LF or CR in the request line, the header and
+ * trailer sections and chunk-size lines; obs-fold and white space before
+ * the first header field; chunk extensions that are not RFC 9112's
+ * chunk-ext (including white space not followed by ';' or '='); chunk data
+ * not followed by exactly CRLF. See "line syntax" below.
  */
 #include <malloc.h>
 #include <stdlib.h>
@@ -197,6 +204,204 @@ static int arena_nul(struct rp__http_parser *p)
 	return arena_append(p, "", 1);
 }
 
+/* ---- line syntax --------------------------------------------------- */
+
+/*
+ * Non-strict http-parser takes a bare LF for CRLF, ends the head at a CR
+ * followed by any byte, never looks at the two bytes after chunk data or at
+ * the byte after a chunk-size line's CR, skips anything between a chunk
+ * size and the next CR, and joins obs-fold lines to the value before. A
+ * peer that frames the stream by RFC 9112 (the client, a proxy in front)
+ * would then see other requests than the handlers do: "2\r\n{}\n1000\r\n"
+ * read as a last chunk "000" runs whatever follows as a second request.
+ * So rp__http_parse passes the bytes through this lexer before http-parser
+ * gets them: RFC 9112's line syntax for the head, chunk-size lines with
+ * chunk-ext, the CRLF after chunk data and the trailers. It stops after
+ * each byte where http-parser pauses (see rp__http_parse), so both are at
+ * the same byte, and the callbacks tell it what comes next. At the end of
+ * the head and of the trailers, http-parser pauses before the final LF and
+ * takes it on resuming: LX_HEAD_LF and LX_TRAILER_LF read that LF again.
+ */
+enum lex_state {
+	LX_IDLE = 0,	/* before the request line: empty lines (CRLF) */
+	LX_IDLE_CR,	/* the CR of such a line */
+	LX_REQ,		/* in the request line */
+	LX_REQ_CR,	/* its CR */
+	LX_BOL,		/* at the start of a header or trailer line */
+	LX_FIELD,	/* in a header or trailer line */
+	LX_FIELD_CR,	/* its CR */
+	LX_END_CR,	/* the CR of the empty line ending the section */
+	LX_HEAD_LF,	/* the head's last LF again, then a chunk-size line */
+	LX_TRAILER_LF,	/* the trailers' last LF again, then the end */
+	LX_CS,		/* the start of a chunk-size line */
+	LX_CS_SIZE,	/* in the chunk size */
+	LX_CS_BWS,	/* BWS, then ';' */
+	LX_CS_NAME_BWS, /* after ';': BWS, then an extension name */
+	LX_CS_NAME,	/* in an extension name */
+	LX_CS_NAME_END, /* BWS after it, then '=' or ';' */
+	LX_CS_VAL_BWS,	/* after '=': BWS, then a token or quoted-string */
+	LX_CS_TOKEN,	/* in a token value */
+	LX_CS_QS,	/* in a quoted-string value */
+	LX_CS_QP,	/* after a backslash in it */
+	LX_CS_QS_END,	/* after its closing quote */
+	LX_CS_LF,	/* after the chunk-size line's CR */
+	LX_DATA,	/* chunk data: chunk_left bytes, not looked at */
+	LX_DATA_CR,	/* the CRLF after chunk data */
+	LX_DATA_LF,
+	LX_STOP, /* http-parser pauses here; a callback moves on */
+	LX_NONE, /* a Content-Length body or none: not looked at */
+};
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool is_hexdig(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	       (c >= 'A' && c <= 'F');
+}
+
+/* qdtext of RFC 9110 5.6.4 */
+static bool is_qdtext(unsigned char c)
+{
+	return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+	       (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+}
+
+/* The state after byte c in state s; -1 when c is refused there. */
+static int lex_byte(unsigned s, unsigned char c)
+{
+	switch (s) {
+	case LX_IDLE:
+		if (c == '\r')
+			return LX_IDLE_CR;
+		return c == '\n' ? -1 : LX_REQ;
+	case LX_IDLE_CR:
+		return c == '\n' ? LX_IDLE : -1;
+	case LX_REQ:
+		if (c == '\r')
+			return LX_REQ_CR;
+		return c == '\n' ? -1 : LX_REQ;
+	case LX_REQ_CR:
+	case LX_FIELD_CR:
+		return c == '\n' ? LX_BOL : -1;
+	case LX_BOL:
+		/* obs-fold, or white space before the first field: RFC
+		 * 9112 5.2 and 2.2 let a server refuse both */
+		if (c == '\n' || is_ows((char)c))
+			return -1;
+		return c == '\r' ? LX_END_CR : LX_FIELD;
+	case LX_FIELD:
+		if (c == '\r')
+			return LX_FIELD_CR;
+		return c == '\n' ? -1 : LX_FIELD;
+	case LX_END_CR:
+	case LX_TRAILER_LF:
+	case LX_CS_LF:
+	case LX_DATA_LF:
+		return c == '\n' ? LX_STOP : -1;
+	case LX_HEAD_LF:
+		return c == '\n' ? LX_CS : -1;
+	case LX_DATA_CR:
+		return c == '\r' ? LX_DATA_LF : -1;
+	/* chunk = chunk-size [ chunk-ext ] CRLF; chunk-ext = *( BWS ";"
+	 * BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) */
+	case LX_CS:
+		return is_hexdig(c) ? LX_CS_SIZE : -1;
+	case LX_CS_SIZE:
+		if (is_hexdig(c))
+			return LX_CS_SIZE;
+		break;
+	case LX_CS_BWS:
+		if (is_ows((char)c))
+			return LX_CS_BWS;
+		return c == ';' ? LX_CS_NAME_BWS : -1;
+	case LX_CS_NAME_BWS:
+		if (is_ows((char)c))
+			return LX_CS_NAME_BWS;
+		return rp__http_is_tchar(c) ? LX_CS_NAME : -1;
+	case LX_CS_NAME:
+		if (rp__http_is_tchar(c))
+			return LX_CS_NAME;
+		if (is_ows((char)c))
+			return LX_CS_NAME_END;
+		if (c == '=')
+			return LX_CS_VAL_BWS;
+		break;
+	case LX_CS_NAME_END:
+		if (is_ows((char)c))
+			return LX_CS_NAME_END;
+		if (c == '=')
+			return LX_CS_VAL_BWS;
+		return c == ';' ? LX_CS_NAME_BWS : -1;
+	case LX_CS_VAL_BWS:
+		if (is_ows((char)c))
+			return LX_CS_VAL_BWS;
+		if (c == '"')
+			return LX_CS_QS;
+		return rp__http_is_tchar(c) ? LX_CS_TOKEN : -1;
+	case LX_CS_TOKEN:
+		if (rp__http_is_tchar(c))
+			return LX_CS_TOKEN;
+		break;
+	case LX_CS_QS:
+		if (c == '"')
+			return LX_CS_QS_END;
+		if (c == '\\')
+			return LX_CS_QP;
+		return is_qdtext(c) ? LX_CS_QS : -1;
+	case LX_CS_QP: /* HTAB, SP, VCHAR, obs-text */
+		return c == '\t' || (c >= 0x20 && c != 0x7f) ? LX_CS_QS : -1;
+	case LX_CS_QS_END:
+		break;
+	default: /* LX_STOP: http-parser did not pause where expected */
+		return -1;
+	}
+	/* after the size, an extension name or an extension value */
+	if (is_ows((char)c))
+		return LX_CS_BWS;
+	if (c == ';')
+		return LX_CS_NAME_BWS;
+	return c == '\r' ? LX_CS_LF : -1;
+}
+
+/*
+ * Check the line syntax of the next n bytes for http-parser, s[0..n).
+ * Returns how many to feed it: all n, or fewer to stop after a byte where
+ * it pauses; 0 when a byte is refused.
+ */
+static size_t lex(struct rp__http_parser *p, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (p->lex == LX_NONE)
+		return n;
+	while (i < n) {
+		int next;
+
+		if (p->lex == LX_DATA) {
+			size_t k = n - i;
+
+			if (k > p->chunk_left)
+				k = (size_t)p->chunk_left;
+			i += k;
+			p->chunk_left -= k;
+			if (p->chunk_left == 0)
+				p->lex = LX_DATA_CR;
+			continue;
+		}
+		next = lex_byte(p->lex, (unsigned char)s[i++]);
+		if (next < 0)
+			return 0;
+		p->lex = (unsigned)next;
+		if (next == LX_STOP)
+			break;
+	}
+	return i;
+}
+
 /* ---- http-parser callbacks ----------------------------------------- */
 
 static int on_message_begin(http_parser *hp)
@@ -317,11 +522,6 @@ static int on_header_value(http_parser *hp, const char *at, size_t n)
 		return -1;
 	}
 	return 0;
-}
-
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
 }
 
 /* Terminate the strings, make the head and point it into the arena. */
@@ -459,6 +659,7 @@ static int on_headers_complete(http_parser *hp)
 	p->phase = RP__HTTP_BODY;
 	p->chunk_line = head->chunked;
 	p->chunk_line_bytes = 0;
+	p->lex = head->chunked ? LX_HEAD_LF : LX_NONE;
 	st = p->cb->head != NULL ? p->cb->head(p->cb->arg, head) : 0;
 	if (p->cb->head == NULL)
 		rp__http_head_free(head);
@@ -491,8 +692,10 @@ static int on_chunk_header(http_parser *hp)
 
 	p->chunk_line = false;
 	p->chunk_line_bytes = 0;
+	p->chunk_left = hp->content_length;
 	if (hp->content_length == 0)
 		p->trailers = true;
+	p->lex = p->trailers ? LX_BOL : LX_DATA;
 	http_parser_pause(hp, 1);
 	return 0;
 }
@@ -505,6 +708,7 @@ static int on_chunk_complete(http_parser *hp)
 	 * trailers, the end of the message */
 	p->chunk_line = !p->trailers;
 	p->chunk_line_bytes = 0;
+	p->lex = p->trailers ? LX_TRAILER_LF : LX_CS;
 	http_parser_pause(hp, 1);
 	return 0;
 }
@@ -559,6 +763,7 @@ void rp__http_parser_next(struct rp__http_parser *p)
 	http_parser_pause(&p->hp, 0);
 	p->phase = RP__HTTP_IDLE;
 	p->head_bytes = 0;
+	p->lex = LX_IDLE;
 }
 
 static int errno_status(enum http_errno e)
@@ -590,6 +795,11 @@ size_t rp__http_parse(struct rp__http_parser *p, const char *data, size_t len)
 			n = p->max_header_bytes - p->head_bytes;
 		if (in_line && n > RP_HTTP_CHUNK_LINE_MAX - p->chunk_line_bytes)
 			n = RP_HTTP_CHUNK_LINE_MAX - p->chunk_line_bytes;
+		n = lex(p, data + total, n);
+		if (n == 0) {
+			fail_msg(p, 400, NULL);
+			break;
+		}
 		got = http_parser_execute(&p->hp, &settings, data + total, n);
 		total += got;
 		e = HTTP_PARSER_ERRNO(&p->hp);

@@ -96,6 +96,10 @@ struct rp__http_parser {
 	size_t chunk_line_bytes; /* its bytes so far */
 	bool trailers;		 /* after the last chunk */
 	size_t trailer_bytes;
+	/* line syntax, checked in rp__http_parse before http-parser sees
+	 * the bytes (parse.c, "Line syntax") */
+	unsigned lex;	     /* its state */
+	uint64_t chunk_left; /* data bytes of the current chunk to come */
 };
 
 /*

@@ -8,7 +8,8 @@
  * (head bytes, header count, target length, body, connections) and its
  * JSON error; timeouts (slow header client); TLS policy (TLS 1.1 refused,
  * mutual TLS); a client vanishing mid-body; certificate reload; graceful
- * shutdown with a response in flight. Handlers run on worker threads, so
+ * shutdown with a response in flight. The request parser is also fed
+ * directly, in pieces of several sizes, for its line syntax and framing. Handlers run on worker threads, so
  * they record what they saw and the test thread asserts.
  *
  * Timeouts are checked with generous margins; nothing asserts on speed.
@@ -1026,6 +1027,233 @@ static void test_chunked_request(void **state)
 		  &r);
 	assert_json_error(&r, 400, "bad_request");
 	resp_free(&r);
+
+	/* chunk data not followed by CRLF: 400. Read as "\n1" for CRLF
+	 * and "000" for the last chunk, the 0x1000 bytes of the chunk
+	 * would hold a second request. */
+	roundtrip(f,
+		  "POST /collect HTTP/1.1\r\nHost: t\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+		  &r);
+	assert_json_error(&r, 400, "bad_request");
+	resp_free(&r);
+	{
+		static const char smuggled[] =
+			"\r\nGET /hello HTTP/1.1\r\nHost: t\r\n"
+			"Content-Length: 4056\r\n\r\n";
+		size_t cap = 8192, n;
+		char *req = malloc(cap);
+
+		assert_non_null(req);
+		n = (size_t)snprintf(req, cap,
+				     "POST /collect HTTP/1.1\r\nHost: t\r\n"
+				     "Transfer-Encoding: chunked\r\n\r\n"
+				     "2\r\n{}\n1000\r\n%s",
+				     smuggled);
+		memset(req + n, 'a', 0x1000 - (sizeof(smuggled) - 1));
+		n += 0x1000 - (sizeof(smuggled) - 1);
+		snprintf(req + n, cap - n, "\r\n0\r\n\r\n");
+		roundtrip(f, req, &r);
+		free(req);
+	}
+	assert_json_error(&r, 400, "bad_request");
+	resp_free(&r);
+
+	/* white space after the chunk size, not before ';': 400 */
+	roundtrip(f,
+		  "POST /collect HTTP/1.1\r\nHost: t\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n2 \r\n{}\r\n0\r\n\r\n",
+		  &r);
+	assert_json_error(&r, 400, "bad_request");
+	resp_free(&r);
+}
+
+/* Line endings and obs-fold in the head and the trailers. */
+static void test_line_syntax(void **state)
+{
+	static const char *const bad[] = {
+		/* a bare LF makes Content-Length a header of its own */
+		"POST /collect HTTP/1.1\r\nHost: t\r\nX-Foo: a\n"
+		"Content-Length: 2\r\n\r\n{}",
+		"GET /hello HTTP/1.1\nHost: t\r\n\r\n",
+		"GET /hello HTTP/1.1\r\nHost: t\r\n\n",
+		"GET /hello HTTP/1.1\r\nHost: t\r\n\rX",
+		/* obs-fold, folding "chunked" into an empty value */
+		"POST /collect HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n"
+		" chunked\r\n\r\n0\r\n\r\n",
+		"GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tb\r\n\r\n",
+		/* the same in trailers */
+		"POST /collect HTTP/1.1\r\nHost: t\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\nX: a\nY: b\r\n\r\n",
+		"POST /collect HTTP/1.1\r\nHost: t\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n",
+	};
+	struct fx *f = *state;
+	struct resp r;
+
+	fx_start(f, NULL, NULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		roundtrip(f, bad[i], &r);
+		assert_json_error(&r, 400, "bad_request");
+		resp_free(&r);
+	}
+}
+
+/* ---- the parser alone, fed in pieces -------------------------------- */
+
+struct praw {
+	unsigned heads, ends;
+	char body[64];
+	size_t body_len;
+};
+
+static int praw_head(void *arg, struct rp__http_head *head)
+{
+	struct praw *r = arg;
+
+	r->heads++;
+	rp__http_head_free(head);
+	return 0;
+}
+
+static int praw_body(void *arg, const char *p, size_t n)
+{
+	struct praw *r = arg;
+
+	assert_true(n <= sizeof(r->body) - r->body_len);
+	memcpy(r->body + r->body_len, p, n);
+	r->body_len += n;
+	return 0;
+}
+
+static int praw_end(void *arg)
+{
+	struct praw *r = arg;
+
+	r->ends++;
+	return 0;
+}
+
+/*
+ * Feed len bytes to a parser in pieces of `piece` bytes (all at once when
+ * 0) as a connection does; returns the status it failed with, or 0.
+ */
+static int parse_raw(const char *s, size_t len, size_t piece,
+		     size_t max_header_bytes, struct praw *r)
+{
+	struct rp__http_parse_cb cb = {praw_head, praw_body, praw_end, r};
+	struct rp__http_parser p;
+	size_t pos = 0;
+	int st;
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(rp__http_parser_init(&p, &cb, max_header_bytes, 64),
+			 0);
+	while (pos < len) {
+		size_t n = len - pos, used;
+
+		if (piece != 0 && n > piece)
+			n = piece;
+		used = rp__http_parse(&p, s + pos, n);
+		pos += used;
+		if (p.phase == RP__HTTP_DONE)
+			rp__http_parser_next(&p);
+		else if (p.phase == RP__HTTP_FAILED)
+			break;
+		else
+			assert_int_equal(used, n);
+	}
+	st = p.phase == RP__HTTP_FAILED ? p.status : 0;
+	rp__http_parser_free(&p);
+	return st;
+}
+
+#define CHUNKED                                                                \
+	"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+/* Framing and line syntax, whatever the piece boundaries. */
+static void test_parse_syntax(void **state)
+{
+	static const struct {
+		const char *in;
+		int status;	   /* 0: accepted */
+		unsigned requests; /* when accepted */
+		const char *body;  /* of all of them */
+	} cases[] = {
+		{CHUNKED "2\r\n{}\r\n0\r\n\r\n", 0, 1, "{}"},
+		{CHUNKED "5;name=value\r\nhello\r\n"
+			 "1 ; a = \"q \\\" x\" ;b;c=d\r\n!\r\n"
+			 "0\r\nX-T: y\r\n\r\n",
+		 0, 1, "hello!"},
+		{CHUNKED "4\r\n\n\r\r\n\r\n0\r\n\r\n", 0, 1, "\n\r\r\n"},
+		{CHUNKED "1\r\nx\r\n0\r\n\r\n"
+			 "\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n",
+		 0, 2, "x"},
+		{"\r\n\r\nGET /a HTTP/1.1\r\nHost: t\r\nX: a\tb\r\n\r\n"
+		 "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\n"
+		 "a\nb",
+		 0, 2, "a\nb"},
+		/* after chunk data, exactly CRLF */
+		{CHUNKED "2\r\n{}XX0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2\r\n{}\rX0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED
+		 "2\r\n{}\n10\r\n\r\nGET /s HTTP/1.1\r\nHost: t\r\n\r\n",
+		 400, 0, NULL},
+		/* chunk-size lines: CRLF, chunk-ext only */
+		{CHUNKED "2 \r\n{}\r\n0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2\r\n{}\r\n0 \r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2\rX{}\r\n0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2;\r\n{}\r\n0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2;a=\r\n{}\r\n0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2;a b\r\n{}\r\n0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2;a \r\n{}\r\n0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2;a=\"x\r\n{}\r\n0\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "2;a\nb\r\n{}\r\n0\r\n\r\n", 400, 0, NULL},
+		/* head: bare LF or CR, obs-fold */
+		{"GET /a HTTP/1.1\nHost: t\r\n\r\n", 400, 0, NULL},
+		{"GET /a HTTP/1.1\r\nHost: t\nX: y\r\n\r\n", 400, 0, NULL},
+		{"POST /c HTTP/1.1\r\nHost: t\r\nX-Foo: a\nContent-Length: 2"
+		 "\r\n\r\n{}",
+		 400, 0, NULL},
+		{"GET /a HTTP/1.1\r\nHost: t\r\n\n", 400, 0, NULL},
+		{"GET /a HTTP/1.1\r\nHost: t\r\n\rX", 400, 0, NULL},
+		{"GET /a HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400, 0, NULL},
+		{"\nGET /a HTTP/1.1\r\nHost: t\r\n\r\n", 400, 0, NULL},
+		{"GET /a HTTP/1.1\r\nHost: t\r\n\r\n\nGET /b HTTP/1.1\r\n"
+		 "Host: t\r\n\r\n",
+		 400, 0, NULL},
+		{"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n"
+		 " chunked\r\n\r\n0\r\n\r\n",
+		 400, 0, NULL},
+		{"GET /a HTTP/1.1\r\nHost: t\r\nX: a\r\n\tb\r\n\r\n", 400, 0,
+		 NULL},
+		{"GET /a HTTP/1.1\r\n Host: t\r\n\r\n", 400, 0, NULL},
+		/* trailers: the same */
+		{CHUNKED "0\r\nX: a\nY: b\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "0\r\nX: a\r\n b\r\n\r\n", 400, 0, NULL},
+		{CHUNKED "0\r\n\n", 400, 0, NULL},
+		{CHUNKED "0\r\n\rX", 400, 0, NULL},
+	};
+	static const size_t pieces[] = {0, 1, 2, 3, 7};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]);
+		     k++) {
+			struct praw r;
+			int st = parse_raw(cases[i].in, strlen(cases[i].in),
+					   pieces[k], 16384, &r);
+
+			if (st != cases[i].status)
+				fail_msg("case %zu, pieces of %zu: status %d",
+					 i, pieces[k], st);
+			if (st != 0)
+				continue;
+			assert_int_equal(r.ends, cases[i].requests);
+			assert_int_equal(r.body_len, strlen(cases[i].body));
+			assert_memory_equal(r.body, cases[i].body, r.body_len);
+		}
+	}
 }
 
 static void test_expect_continue(void **state)
@@ -1670,6 +1898,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_chunked_request, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_line_syntax, setup,
+						teardown),
+		cmocka_unit_test(test_parse_syntax),
 		cmocka_unit_test_setup_teardown(test_expect_continue, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_pipelined, setup,
