@@ -5,7 +5,8 @@
  *
  * Limits. http-parser's own header limit is a compile-time 80 KiB shared by
  * the whole process, and it never bounds chunk-size lines. So the bytes of
- * the head, of a chunk-size line and of the trailers are counted here: while
+ * the head, of a chunk-size line and of the trailer section (all of it, up
+ * to its final CRLF; 431 above max_header_bytes) are counted here: while
  * one of them is in progress, http-parser is fed no more bytes than remain
  * of its budget, and it is paused in every callback that ends one
  * (headers complete, chunk header, chunk complete, message complete), which
@@ -439,17 +440,6 @@ static int on_url(http_parser *hp, const char *at, size_t n)
 	return 0;
 }
 
-/* Trailer fields are counted and dropped: nothing uses them. */
-static int trailer(struct rp__http_parser *p, size_t n)
-{
-	p->trailer_bytes += n;
-	if (p->trailer_bytes > p->max_header_bytes) {
-		fail_msg(p, 431, "request trailers too large");
-		return -1;
-	}
-	return 0;
-}
-
 /* The URL ends at the first header field (or at the end of the head). */
 static int end_url(struct rp__http_parser *p)
 {
@@ -465,7 +455,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t n)
 	int st;
 
 	if (p->phase == RP__HTTP_BODY)
-		return trailer(p, n);
+		return 0; /* a trailer: counted in rp__http_parse, dropped */
 	st = end_url(p);
 	/* A field after a value (or the first field) starts a new header;
 	 * http-parser reports even an empty value, so they alternate. */
@@ -505,7 +495,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t n)
 	int st = 0;
 
 	if (p->phase == RP__HTTP_BODY)
-		return trailer(p, n);
+		return 0; /* a trailer: counted in rp__http_parse, dropped */
 	if (p->nhdr == 0) {
 		fail_msg(p, 400, NULL); /* http-parser never does this */
 		return -1;
@@ -787,6 +777,7 @@ size_t rp__http_parse(struct rp__http_parser *p, const char *data, size_t len)
 		bool in_head =
 			p->phase == RP__HTTP_IDLE || p->phase == RP__HTTP_HEAD;
 		bool in_line = p->phase == RP__HTTP_BODY && p->chunk_line;
+		bool in_trailers = p->phase == RP__HTTP_BODY && p->trailers;
 		enum http_errno e;
 
 		if (p->phase == RP__HTTP_DONE || p->phase == RP__HTTP_FAILED)
@@ -795,6 +786,8 @@ size_t rp__http_parse(struct rp__http_parser *p, const char *data, size_t len)
 			n = p->max_header_bytes - p->head_bytes;
 		if (in_line && n > RP_HTTP_CHUNK_LINE_MAX - p->chunk_line_bytes)
 			n = RP_HTTP_CHUNK_LINE_MAX - p->chunk_line_bytes;
+		if (in_trailers && n > p->max_header_bytes - p->trailer_bytes)
+			n = p->max_header_bytes - p->trailer_bytes;
 		n = lex(p, data + total, n);
 		if (n == 0) {
 			fail_msg(p, 400, NULL);
@@ -807,6 +800,8 @@ size_t rp__http_parse(struct rp__http_parser *p, const char *data, size_t len)
 			p->head_bytes += got;
 		if (in_line && p->chunk_line)
 			p->chunk_line_bytes += got;
+		if (in_trailers)
+			p->trailer_bytes += got;
 		if (p->phase == RP__HTTP_FAILED)
 			break;
 		if (e == HPE_PAUSED) {
@@ -838,6 +833,11 @@ size_t rp__http_parse(struct rp__http_parser *p, const char *data, size_t len)
 		if (p->phase == RP__HTTP_BODY && p->chunk_line &&
 		    p->chunk_line_bytes >= RP_HTTP_CHUNK_LINE_MAX) {
 			fail_msg(p, 400, "chunk-size line too long");
+			break;
+		}
+		if (p->phase == RP__HTTP_BODY && p->trailers &&
+		    p->trailer_bytes >= p->max_header_bytes) {
+			fail_msg(p, 431, "request trailers too large");
 			break;
 		}
 	}

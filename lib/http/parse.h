@@ -95,7 +95,7 @@ struct rp__http_parser {
 	bool chunk_line;	 /* inside a chunk-size line */
 	size_t chunk_line_bytes; /* its bytes so far */
 	bool trailers;		 /* after the last chunk */
-	size_t trailer_bytes;
+	size_t trailer_bytes;	 /* raw bytes of the trailer section */
 	/* line syntax, checked in rp__http_parse before http-parser sees
 	 * the bytes (parse.c, "Line syntax") */
 	unsigned lex;	     /* its state */

@@ -1066,6 +1066,28 @@ static void test_chunked_request(void **state)
 		  &r);
 	assert_json_error(&r, 400, "bad_request");
 	resp_free(&r);
+
+	/* 60000 bytes of trailers, in fields of no name or value bytes
+	 * to speak of, over the 16 KiB max_header_bytes: the parser fails
+	 * with 431 (test_parse_trailer_limit), the handler's read with
+	 * RP_ERR_PARSE, and the server answers 400 */
+	{
+		size_t cap = 65536;
+		char *req = malloc(cap);
+		int n;
+
+		assert_non_null(req);
+		n = snprintf(req, cap,
+			     "POST /collect HTTP/1.1\r\nHost: t\r\n"
+			     "Transfer-Encoding: chunked\r\n\r\n0\r\n");
+		for (int i = 0; i < 15000; i++)
+			memcpy(req + n + 4 * i, "X:\r\n", 4);
+		snprintf(req + n + 60000, cap - (size_t)n - 60000, "\r\n");
+		roundtrip(f, req, &r);
+		free(req);
+	}
+	assert_json_error(&r, 400, "bad_request");
+	resp_free(&r);
 }
 
 /* Line endings and obs-fold in the head and the trailers. */
@@ -1170,6 +1192,52 @@ static int parse_raw(const char *s, size_t len, size_t piece,
 
 #define CHUNKED                                                                \
 	"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+/* The trailer section's limit counts every byte, up to its final CRLF. */
+static void test_parse_trailer_limit(void **state)
+{
+	static const size_t pieces[] = {0, 1, 2, 3, 7};
+	size_t cap = 4096, n0;
+	char *in = malloc(cap);
+
+	(void)state;
+	assert_non_null(in);
+	n0 = (size_t)snprintf(in, cap, CHUNKED "1\r\nx\r\n0\r\n");
+	for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+		/* one field "X: aaa...\r\n", then "\r\n": 1023, 1024 and
+		 * 1025 bytes against a 1024-byte limit */
+		for (size_t total = 1023; total <= 1025; total++) {
+			size_t n = n0, value = total - 7;
+			struct praw r;
+			int st;
+
+			memcpy(in + n, "X: ", 3);
+			memset(in + n + 3, 'a', value);
+			memcpy(in + n + 3 + value, "\r\n\r\n", 4);
+			n += total;
+			st = parse_raw(in, n, pieces[k], 1024, &r);
+			if (total <= 1024) {
+				assert_int_equal(st, 0);
+				assert_int_equal(r.ends, 1);
+			} else {
+				assert_int_equal(st, 431);
+			}
+		}
+		/* 300 empty fields "X:\r\n": 1202 bytes */
+		{
+			size_t n = n0;
+			struct praw r;
+
+			for (int i = 0; i < 300; i++, n += 4)
+				memcpy(in + n, "X:\r\n", 4);
+			memcpy(in + n, "\r\n", 2);
+			n += 2;
+			assert_int_equal(parse_raw(in, n, pieces[k], 1024, &r),
+					 431);
+		}
+	}
+	free(in);
+}
 
 /* Framing and line syntax, whatever the piece boundaries. */
 static void test_parse_syntax(void **state)
@@ -1901,6 +1969,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_line_syntax, setup,
 						teardown),
 		cmocka_unit_test(test_parse_syntax),
+		cmocka_unit_test(test_parse_trailer_limit),
 		cmocka_unit_test_setup_teardown(test_expect_continue, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_pipelined, setup,
