@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "service/internal.h"
 #include "store/cdc.h"
 
@@ -80,7 +81,10 @@ RP_EXPORT int rp_file_ref_parse(const char *s, struct rp_file_ref *ret)
 	memcpy(ref.path, b + 1, pl);
 	if (!rp_name_valid(ref.tenant) || !rp_name_valid(ref.site))
 		return RP_ERR_PARSE;
-	/* Path: printable, no empty, "." or ".." segment. */
+	/* Path: well-formed UTF-8 (it is audited and listed as JSON),
+	 * printable, no empty, "." or ".." segment. */
+	if (!rp__utf8_valid(ref.path, pl))
+		return RP_ERR_PARSE;
 	for (p = ref.path; *p != '\0';) {
 		size_t n = strcspn(p, "/");
 

@@ -11,6 +11,7 @@
 
 #include <rampart/common.h>
 
+#include "core/utf8.h"
 #include "route.h"
 
 static int hexval(char ch)
@@ -61,6 +62,13 @@ char *rd_pct_decode(const char *s, size_t n, bool query)
 		*o++ = ch;
 	}
 	*o = '\0';
+	/* Names and paths end up in audit records and JSON: refused here,
+	 * before any work, unless they are well-formed UTF-8 (raw bytes
+	 * as sent included). */
+	if (!rp__utf8_valid(out, (size_t)(o - out))) {
+		free(out);
+		return NULL;
+	}
 	return out;
 }
 

@@ -13,7 +13,7 @@
 /*
  * rd_pct_decode - percent-decode n bytes of s into a new string (malloc);
  * NULL if malformed, out of memory, or if the result holds a NUL, or a '/'
- * unless query. A query value may hold a '/' (a path segment never spans
+ * unless query, or is not well-formed UTF-8 (lib/core/utf8.h). A query value may hold a '/' (a path segment never spans
  * two), and in it a '+' as sent is a space (form encoding; "%2B" is '+').
  */
 char *rd_pct_decode(const char *s, size_t n, bool query);

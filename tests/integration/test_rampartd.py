@@ -1001,6 +1001,48 @@ def test_file_paths_and_query_values_decode_exactly(d):
     assert d.request("GET", base + "a+b.txt/", alice).status == 400
 
 
+def test_names_and_paths_must_be_utf8(d):
+    """A path segment or query value that is not well-formed UTF-8 is
+    refused as invalid before anything is done or audited: audited raw,
+    it would make the audit log and listings unreadable as JSON."""
+    alice = principal(d, "alice")
+    bob = principal(d, "bob")  # valid token, no rights
+    tenant(d, "contoso", "alice")
+    base = "/v1/tenants/contoso/sites/docs/files/"
+    assert d.request("PUT", base + "caf%C3%A9/%E6%97%A5.txt", alice,
+                     raw=b"utf8").status == 201
+    after = d.request("GET", "/v1/audit?limit=10000",
+                      d.admin).json()[-1]["seq"]
+    for method, path in [
+            ("GET", base + "%FE%FD"),
+            ("GET", base + "ok/%C0%AF"),        # overlong '/'
+            ("PUT", base + "%ED%A0%80"),        # surrogate
+            ("DELETE", base + "%F4%90%80%80"),  # above U+10FFFF
+            ("GET", base + "caf%C3"),           # truncated
+            ("GET", "/v1/tenants/contoso/sites/docs/versions/%FE%FD"),
+            ("GET", "/v1/tenants/contoso/sites/%FF/files"),
+            ("GET", "/v1/tenants/contoso/sites/docs/files?prefix=%FF"),
+            ("GET", "/v1/tenants/%FF/audit"),
+            ("GET", "/v1/vaults/%FF"),
+            ("GET", "/v1/vaults/v/keys/%FF")]:
+        for who in (bob, alice, d.admin):
+            r = d.request(method, path, who, raw=b"x" if method == "PUT"
+                          else None)
+            assert (r.status, r.error_code()) == (400, "invalid"), \
+                (method, path, r)
+    r = d.request("GET", f"/v1/audit?after={after}", d.admin)
+    assert r.status == 200, r
+    # Nothing was audited for them (only the audit read that took after).
+    assert {rec["op"] for rec in r.json()} <= {"audit.read"}, r.json()
+    assert d.request("GET", "/v1/audit?limit=10000", d.admin).status == 200
+    assert d.request("GET", "/v1/tenants/contoso/audit", alice).status == 200
+    r = d.request("GET", "/v1/tenants/contoso/sites/docs/files", alice)
+    assert r.status == 200, r
+    assert [f["path"] for f in r.json()] == ["caf\u00e9/\u65e5.txt"]
+    r = d.request("GET", base + "caf%C3%A9/%E6%97%A5.txt", alice)
+    assert (r.status, r.body) == (200, b"utf8")
+
+
 def test_audit_stream_hides_nothing_under_its_request_id(d):
     """The stream leaves out only its own polls: another principal's key
     use under the stream's request id is shown like any other record."""

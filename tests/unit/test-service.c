@@ -185,6 +185,24 @@ static void test_refs(void **state)
 	assert_int_equal(rp_file_ref_parse("t/s/", &r), RP_ERR_PARSE);
 	assert_int_equal(rp_file_ref_parse("t/s", &r), RP_ERR_PARSE);
 	assert_int_equal(rp_file_ref_parse("t/s/a/", &r), RP_ERR_PARSE);
+	/* Paths are well-formed UTF-8: multi-byte characters pass. */
+	assert_int_equal(rp_file_ref_parse("t/s/caf\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac.txt", &r), 0);
+	assert_string_equal(r.path, "caf\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac.txt");
+	assert_int_equal(rp_file_ref_parse("t/s/\xf0\x9f\x94\x91", &r), 0);
+	assert_int_equal(rp_file_ref_parse("t/s/\xf4\x8f\xbf\xbf", &r), 0);
+	/* Ill-formed: refused whatever else the path is. */
+	assert_int_equal(rp_file_ref_parse("t/s/\xff", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/\xfe\xfd", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/a/\xc0\xaf", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/\xed\xa0\x80", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/\xf4\x90\x80\x80", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/caf\xc3", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/\xe6\x97/x", &r), RP_ERR_PARSE);
+	/* Control characters stay refused; names stay A-Za-z0-9-. */
+	assert_int_equal(rp_file_ref_parse("t/s/a\x01" "b", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/s/a\x7f" "b", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t\xc3\xa9/s/a", &r), RP_ERR_PARSE);
+	assert_int_equal(rp_file_ref_parse("t/\xff/a", &r), RP_ERR_PARSE);
 }
 
 static void test_round_trips(void **state)
