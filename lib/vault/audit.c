@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "vault/internal.h"
 
 #define AUDIT_HASH_LABEL "rampart-audit-v1"
@@ -643,36 +644,6 @@ static const char *col_text(sqlite3_stmt *st, int col)
 	return t != NULL ? (const char *)t : "";
 }
 
-/* Length of the well-formed UTF-8 sequence at p (n bytes left), or 0:
- * no overlong forms, surrogates or code points past U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned int c = p[0], cp, min;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, cp = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, cp = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, cp = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * A text field of a stored record as a JSON string. Records hold what
  * callers named (paths, key names), and a record written before names
@@ -697,7 +668,7 @@ static json_t *col_json(sqlite3_stmt *st, int col)
 	if (fix == NULL)
 		return NULL;
 	while (i < n) {
-		size_t k = utf8_seq(t + i, n - i);
+		size_t k = rp__utf8_seq_len((const char *)t + i, n - i);
 
 		if (k == 0) {
 			memcpy(fix + o, "\xef\xbf\xbd", 3);
