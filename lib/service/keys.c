@@ -315,9 +315,10 @@ static int wrap_store(rp_service *svc, int64_t dep_id, int slot,
 	return r;
 }
 
-/* Audit a service-side event with the service principal. */
-static void svc_event(rp_service *svc, const char *op, int64_t dep_id,
-		      const char *detail, int outcome)
+/* Audit a service-side event with the service principal; the error of
+ * the append (nothing may rest on an event that is not on record). */
+static int svc_event(rp_service *svc, const char *op, int64_t dep_id,
+		     const char *detail, int outcome)
 {
 	struct audit_rec rec = { .op = op };
 
@@ -327,7 +328,7 @@ static void svc_event(rp_service *svc, const char *op, int64_t dep_id,
 	snprintf(rec.detail, sizeof(rec.detail), "dep=%lld %.160s",
 		 (long long)dep_id, detail);
 	audit_set_outcome(&rec, outcome);
-	(void)audit_append(svc->ks, &rec);
+	return audit_append(svc->ks, &rec);
 }
 
 /* Unwrap a DEP key from its slots (db lock of the service held). */
@@ -336,7 +337,7 @@ static int dep_unwrap(rp_service *svc, const struct dep_row *d,
 {
 	struct wrap_row w;
 	size_t n = 0;
-	int err[3] = { 0, 0, 0 }, r;
+	int err[3] = { 0, 0, 0 }, r, a;
 
 	if (d->state == DEP_PURGED)
 		return RP_ERR_REVOKED;
@@ -382,8 +383,14 @@ static int dep_unwrap(rp_service *svc, const struct dep_row *d,
 			    out, SVC_KEY_BYTES, &n, NULL);
 	if (r == 0 && n != SVC_KEY_BYTES)
 		r = RP_ERR_CORRUPT;
-	svc_event(svc, "dep.availability", d->id,
-		  "both customer roots unreachable: availability key used", r);
+	a = svc_event(svc, "dep.availability", d->id,
+		      "both customer roots unreachable: availability key used",
+		      r);
+	/* The availability key stands in only on the record. */
+	if (r == 0 && a < 0) {
+		rp_wipe(out, SVC_KEY_BYTES);
+		r = a;
+	}
 	return r;
 }
 
