@@ -403,10 +403,10 @@ int audit_append_first(rp_store *s, const struct audit_rec *rec)
  * key operations keep reading while a batch is made durable. SQLite's
  * write lock orders these batches with the transactions of other calls.
  */
-static int write_batch(rp_store *s, struct audit_waiter *batch)
+static void write_batch(rp_store *s, struct audit_waiter *batch)
 {
 	const struct audit_rec *recs[BATCH_MAX];
-	struct audit_waiter *w = batch;
+	struct audit_waiter *w = batch, *first;
 	int r = 0;
 
 	pthread_mutex_lock(&s->alock);
@@ -420,7 +420,7 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 			(void)sqlite3_exec(s->adb, "ROLLBACK", NULL, NULL, NULL);
 			break;
 		}
-		for (; w != NULL && n < BATCH_MAX; w = w->next)
+		for (first = w; w != NULL && n < BATCH_MAX; w = w->next)
 			recs[n++] = w->rec;
 		r = append_many(s, s->adb, recs, n, false);
 		if (r == 0)
@@ -428,9 +428,16 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
 		if (r < 0 && !sqlite3_get_autocommit(s->adb))
 			(void)sqlite3_exec(s->adb, "ROLLBACK", NULL, NULL,
 					   NULL);
+		/* Each waiter gets its own transaction's result: the
+		 * records of a committed part are on record even when a
+		 * later part fails. */
+		for (; first != w; first = first->next)
+			first->result = r;
 	}
+	/* Not reached after a failure: failed with it. */
+	for (; w != NULL; w = w->next)
+		w->result = r;
 	pthread_mutex_unlock(&s->alock);
-	return r;
 }
 
 /*
@@ -440,13 +447,12 @@ static int write_batch(rp_store *s, struct audit_waiter *batch)
  * be gone as soon as its semaphore is posted. The leader of leader mode
  * calls it with aq_lock held and its waiters look at done.
  */
-static void batch_done(struct audit_waiter *batch, int r)
+static void batch_done(struct audit_waiter *batch)
 {
 	struct audit_waiter *w, *next;
 
 	for (w = batch; w != NULL; w = next) {
 		next = w->next;
-		w->result = r;
 		w->done = true;
 		sem_post(&w->posted);
 	}
@@ -469,7 +475,6 @@ static void *committer(void *arg)
 	pthread_mutex_lock(&s->aq_lock);
 	for (;;) {
 		struct audit_waiter *batch;
-		int r;
 
 		while (s->aq_head == NULL && !s->aq_stop)
 			pthread_cond_wait(&s->aq_work, &s->aq_lock);
@@ -481,8 +486,8 @@ static void *committer(void *arg)
 		batch = queue_take(s);
 		s->aq_leader = true;
 		pthread_mutex_unlock(&s->aq_lock);
-		r = write_batch(s, batch);
-		batch_done(batch, r);
+		write_batch(s, batch);
+		batch_done(batch);
 		pthread_mutex_lock(&s->aq_lock);
 		s->aq_leader = false;
 	}
@@ -595,13 +600,12 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 		if (!s->aq_leader) {
 			/* No committer: this caller writes the queue. */
 			struct audit_waiter *batch = queue_take(s);
-			int r;
 
 			s->aq_leader = true;
 			pthread_mutex_unlock(&s->aq_lock);
-			r = write_batch(s, batch);
+			write_batch(s, batch);
 			pthread_mutex_lock(&s->aq_lock);
-			batch_done(batch, r);
+			batch_done(batch);
 			s->aq_leader = false;
 			/* Whoever waits for a leader may become the next. */
 			pthread_cond_broadcast(&s->aq_cond);
