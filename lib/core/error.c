@@ -26,8 +26,8 @@ static const char *const messages[] = {
 	[-RP_ERR_UNAUTHENTICATED] = "not authenticated: missing or unknown token",
 	[-RP_ERR_CORRUPT] = "stored data failed its integrity check",
 	[-RP_ERR_REVOKED] = "customer key revoked",
-	[-RP_ERR_UPGRADED] = "the store was upgraded by a newer release of "
-			     "rampart: restart with it",
+	[-RP_ERR_UPGRADED] = ("the store was upgraded by a newer release of "
+			      "rampart: restart with it"),
 };
 
 RP_EXPORT const char *rp_strerror(int err)
