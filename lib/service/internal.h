@@ -11,7 +11,7 @@
 #include "store/blob.h"
 #include "vault/internal.h"
 
-#define SVC_SCHEMA_VERSION 5
+#define SVC_SCHEMA_VERSION 6
 #define SVC_KEY_BYTES 32
 #define SVC_WRAPPED_BYTES (SVC_KEY_BYTES + 8) /* AES-KWP of 32 bytes */
 #define SVC_CACHE_SLOTS 256
@@ -71,6 +71,9 @@ struct rp_service {
 	 * checked by write transactions and, 10 s after the last check, by
 	 * tenant lookups; sealed by commits. Under lock. */
 	bool state_on;
+	/* The state covers whole rows ("state2", schema 6) rather than
+	 * their MACs alone ("state", schemas 4 and 5). */
+	bool state_v2;
 	/* Set once the content DB is open and upgraded: every write
 	 * transaction first checks the schema is still this build's. */
 	bool schema_guard;
@@ -190,5 +193,12 @@ RP_HIDDEN int files_forget_dep(rp_service *svc, int64_t dep_id,
 			       struct blob_ref **ret, size_t *ret_n);
 RP_HIDDEN void blobs_delete(rp_service *svc, const struct blob_ref *bs,
 			    size_t n);
+
+/* The schema rp_service_init makes (tests make older DBs with it). */
+RP_HIDDEN extern int64_t svc_init_schema;
+
+/* Tests: seal the state as schemas 4 and 5 did ("state", row MACs
+ * only), next to the present one, to make a DB of those schemas. */
+RP_HIDDEN int svc_seal_legacy_state(rp_service *svc);
 
 #endif /* RAMPART_SERVICE_INTERNAL_H */

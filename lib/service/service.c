@@ -494,7 +494,7 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 	uint8_t *w = NULL;
 	size_t wl = 0;
 	uint32_t ver = 0;
-	int64_t schema = SVC_SCHEMA_VERSION;
+	int64_t schema = svc_init_schema;
 	rp_service *svc = NULL;
 	struct stat st;
 	int r;
@@ -603,6 +603,7 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 				strlen(ROW_MAC_INFO))) < 0)
 		goto end;
 	svc->state_on = true;
+	svc->state_v2 = schema >= 6;
 	if ((r = svc_db_commit(svc)) < 0)
 		goto end;
 	sqlite3_close_v2(svc->db);
@@ -610,8 +611,7 @@ RP_EXPORT int rp_service_init(rp_store *ks, const struct rp_call *call,
 	/* The key store knows the schema before the content DB exists: it
 	 * is never there without its anchor (a rollback of it to an older
 	 * schema before the first open would otherwise be taken as found). */
-	if ((r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR,
-				  SVC_SCHEMA_VERSION)) < 0)
+	if ((r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR, schema)) < 0)
 		goto end;
 	if (rename(tmp_path, db_path) != 0) {
 		r = RP_ERR_IO;
@@ -720,6 +720,7 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 		r = RP_ERR_CORRUPT;
 		goto out;
 	}
+	svc->state_v2 = schema >= 6;
 	/* Each upgrade in one transaction: all of it or none; a step that
 	 * another process finished meanwhile is skipped (step_begin). */
 	if (schema == 1 && (r = step_begin(svc, 1, &schema)) == 0) {
@@ -793,7 +794,19 @@ RP_EXPORT int rp_service_open(rp_service **ret, rp_store *ks,
 	}
 	if (r < 0)
 		goto out;
+	/* The state over whole rows: checked first as schemas 4 and 5
+	 * sealed it (row MACs only), then sealed again by the commit. */
+	if (schema == 5 && (r = step_begin(svc, 5, &schema)) == 0) {
+		schema = 6;
+		svc->state_v2 = true;
+		r = step_end(svc, 0, schema);
+		if (r < 0)
+			svc->state_v2 = false;
+	}
+	if (r < 0)
+		goto out;
 	svc->state_on = true;
+	svc->state_v2 = true;
 	if (anchored != schema &&
 	    (r = vault_anchor_set(ks, CONTENT_SCHEMA_ANCHOR, schema)) < 0)
 		goto out;
@@ -911,16 +924,30 @@ static const char *const state_queries[] = {
 	"SELECT mac FROM tenant_members ORDER BY tenant_id, principal",
 };
 
+/* Schema 6: whole rows, every column ("content state2"), so a row whose
+ * key columns were edited (its MAC kept) cannot hide from lookups by its
+ * real key (see the key store's sealed state). */
+static const char *const state_queries_v2[] = {
+	"SELECT * FROM tenants ORDER BY id",
+	"SELECT * FROM tenant_members ORDER BY tenant_id, principal",
+};
+
+int64_t svc_init_schema = SVC_SCHEMA_VERSION;
+
 static int state_compute(rp_service *svc, uint8_t out[RP_HMAC_SHA256_BYTES])
 {
 	struct row_mac m;
 	int r = 0;
 
 	/* Streamed: the rows are never held all at once. */
-	row_mac_begin_key(&m, svc->row_key, SVC_KEY_BYTES, STATE_INFO);
+	row_mac_begin_key(&m, svc->row_key, SVC_KEY_BYTES,
+			  svc->state_v2 ? STATE_INFO "2" : STATE_INFO);
 	for (size_t q = 0; r == 0 && q < 2; q++)
-		r = row_mac_rows(&m, svc->db, state_queries[q],
-				 RP_HMAC_SHA256_BYTES);
+		r = svc->state_v2 ?
+			    row_mac_rows(&m, svc->db, state_queries_v2[q],
+					 ROW_MAC_WHOLE) :
+			    row_mac_rows(&m, svc->db, state_queries[q],
+					 RP_HMAC_SHA256_BYTES);
 	if (r < 0) {
 		uint8_t junk[RP_HMAC_SHA256_BYTES];
 
@@ -940,7 +967,8 @@ static int state_check(rp_service *svc)
 	int r = own ? svc_exec(svc, "BEGIN") : 0;
 
 	if (r == 0)
-		r = meta_get(svc, "state", have, sizeof(have), &n);
+		r = meta_get(svc, svc->state_v2 ? "state2" : "state", have,
+			     sizeof(have), &n);
 	if (r == RP_ERR_NOT_FOUND || (r == 0 && n != sizeof(have)))
 		r = RP_ERR_CORRUPT;
 	if (r == 0)
@@ -951,6 +979,25 @@ static int state_check(rp_service *svc)
 		svc_db_rollback(svc); /* ends the read snapshot */
 	/* After a mismatch, every later lookup checks (and fails). */
 	svc->state_checked_us = r == 0 ? vault_mono_us() : 0;
+	return r;
+}
+
+int svc_seal_legacy_state(rp_service *svc)
+{
+	int r;
+
+	pthread_mutex_lock(&svc->lock);
+	r = svc_exec(svc, "BEGIN IMMEDIATE");
+	if (r == 0) {
+		svc->state_v2 = false;
+		r = state_seal(svc);
+		svc->state_v2 = true;
+	}
+	if (r == 0)
+		r = svc_exec(svc, "COMMIT");
+	if (r < 0)
+		svc_db_rollback(svc);
+	pthread_mutex_unlock(&svc->lock);
 	return r;
 }
 
@@ -971,7 +1018,11 @@ static int state_seal(rp_service *svc)
 	int r = state_compute(svc, v);
 
 	if (r == 0)
-		r = meta_put(svc, "state", v, sizeof(v));
+		r = meta_put(svc, svc->state_v2 ? "state2" : "state", v,
+			     sizeof(v));
+	/* No state of the older kind stays next to the newer one. */
+	if (r == 0 && svc->state_v2)
+		r = svc_exec(svc, "DELETE FROM meta WHERE name = 'state'");
 	if (r == 0)
 		svc->state_checked_us = vault_mono_us();
 	return r;
