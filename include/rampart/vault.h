@@ -330,7 +330,13 @@ RP_EXPORT int rp_key_show(rp_store *store, const struct rp_call *call,
 /* [{"name","kty","version","enabled",…}] ; deleted: the soft-deleted ones. */
 RP_EXPORT int rp_key_list(rp_store *store, const struct rp_call *call,
 			  const char *vault, bool deleted, json_t **ret);
-/* [{"version","created","archived","current"}] */
+/*
+ * versions, set, rotate, delete, recover, purge and backup act on the
+ * whole key: a reference naming a version is RP_ERR_INVALID (it would
+ * otherwise read as if that version alone were meant).
+ *
+ * [{"version","created","archived","current"}]
+ */
 RP_EXPORT int rp_key_versions(rp_store *store, const struct rp_call *call,
 			      const struct rp_key_ref *ref, json_t **ret);
 RP_EXPORT int rp_key_set(rp_store *store, const struct rp_call *call,

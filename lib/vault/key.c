@@ -1113,7 +1113,8 @@ RP_EXPORT int rp_key_versions(rp_store *s, const struct rp_call *call,
 	int64_t now = vault_now();
 	int r;
 
-	if (s == NULL || ref == NULL || ret == NULL)
+	if (s == NULL || ref == NULL ||
+	    ref->version != 0 /* the whole key */ || ret == NULL)
 		return RP_ERR_INVALID;
 	r = key_call_begin(&kc, s, call, "key.versions", true, ref->vault,
 			   ref->key, 0, RP_PERM_GET);
@@ -1151,7 +1152,8 @@ RP_EXPORT int rp_key_set(rp_store *s, const struct rp_call *call,
 	struct key_call kc;
 	int r;
 
-	if (s == NULL || ref == NULL || attrs == NULL)
+	if (s == NULL || ref == NULL ||
+	    ref->version != 0 /* the whole key */ || attrs == NULL)
 		return RP_ERR_INVALID;
 	r = key_call_begin(&kc, s, call, "key.set", true, ref->vault, ref->key,
 			   0, RP_PERM_UPDATE);
@@ -1202,7 +1204,8 @@ RP_EXPORT int rp_key_rotate(rp_store *s, const struct rp_call *call,
 	json_t *out = NULL;
 	int r;
 
-	if (s == NULL || ref == NULL)
+	if (s == NULL || ref == NULL ||
+	    ref->version != 0 /* the whole key */)
 		return RP_ERR_INVALID;
 	r = key_call_begin(&kc, s, call, "key.rotate", true, ref->vault,
 			   ref->key, 0, RP_PERM_ROTATE);
@@ -1237,7 +1240,8 @@ RP_EXPORT int rp_key_delete(rp_store *s, const struct rp_call *call,
 	struct key_call kc;
 	int r;
 
-	if (s == NULL || ref == NULL)
+	if (s == NULL || ref == NULL ||
+	    ref->version != 0 /* the whole key */)
 		return RP_ERR_INVALID;
 	r = key_call_begin(&kc, s, call, "key.delete", true, ref->vault,
 			   ref->key, 0, RP_PERM_DELETE);
@@ -1263,7 +1267,8 @@ RP_EXPORT int rp_key_recover(rp_store *s, const struct rp_call *call,
 	struct key_call kc;
 	int r;
 
-	if (s == NULL || ref == NULL)
+	if (s == NULL || ref == NULL ||
+	    ref->version != 0 /* the whole key */)
 		return RP_ERR_INVALID;
 	r = key_call_begin(&kc, s, call, "key.recover", true, ref->vault,
 			   ref->key, 0, RP_PERM_RECOVER);
@@ -1316,7 +1321,8 @@ RP_EXPORT int rp_key_purge(rp_store *s, const struct rp_call *call,
 	struct key_call kc;
 	int r;
 
-	if (s == NULL || ref == NULL)
+	if (s == NULL || ref == NULL ||
+	    ref->version != 0 /* the whole key */)
 		return RP_ERR_INVALID;
 	r = key_call_begin(&kc, s, call, "key.purge", true, ref->vault,
 			   ref->key, 0, RP_PERM_PURGE);
@@ -1437,7 +1443,8 @@ RP_EXPORT int rp_key_backup(rp_store *s, const struct rp_call *call,
 	size_t blob_len = 0;
 	int r;
 
-	if (s == NULL || ref == NULL || ret == NULL || ret_len == NULL)
+	if (s == NULL || ref == NULL ||
+	    ref->version != 0 /* the whole key */ || ret == NULL || ret_len == NULL)
 		return RP_ERR_INVALID;
 	r = key_call_begin(&kc, s, call, "key.backup", true, ref->vault,
 			   ref->key, 0, RP_PERM_BACKUP);

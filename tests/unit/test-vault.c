@@ -1138,6 +1138,36 @@ static void test_upgrade_2_to_3(void **state)
 	rm_rf(dir);
 }
 
+/* Whole-key calls refuse a reference that names a version, and change
+ * nothing (key set v/k/1 --disable once disabled the whole key). */
+static void test_whole_key_calls_refuse_version(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_attrs off = { .set = RP_KEY_SET_ENABLED, .enabled = false };
+	struct rp_key_ref kr;
+	json_t *j = NULL;
+	uint8_t *blob = NULL;
+	size_t n = 0;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "k", RP_KTY_AES_256);
+	kr = ref("tv/k/1");
+	assert_int_equal(rp_key_versions(f->s, &f->call, &kr, &j), RP_ERR_INVALID);
+	assert_int_equal(rp_key_set(f->s, &f->call, &kr, &off), RP_ERR_INVALID);
+	assert_int_equal(rp_key_rotate(f->s, &f->call, &kr, &j), RP_ERR_INVALID);
+	assert_int_equal(rp_key_delete(f->s, &f->call, &kr), RP_ERR_INVALID);
+	assert_int_equal(rp_key_recover(f->s, &f->call, &kr), RP_ERR_INVALID);
+	assert_int_equal(rp_key_purge(f->s, &f->call, &kr), RP_ERR_INVALID);
+	assert_int_equal(rp_key_backup(f->s, &f->call, &kr, &blob, &n), RP_ERR_INVALID);
+	assert_null(j);
+	assert_null(blob);
+	kr = ref("tv/k");
+	assert_int_equal(rp_key_show(f->s, &f->call, &kr, &j), 0);
+	assert_true(json_is_true(json_object_get(j, "enabled")));
+	assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
+	json_decref(j);
+}
+
 static void expect_broken(struct fx *f, uint64_t seq)
 {
 	json_t *rep = NULL;
@@ -1469,6 +1499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_rollback_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgraded_under_open_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hidden_rows_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_key_calls_refuse_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_2_to_3, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_hidden_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_added_past_head, setup, teardown),
