@@ -90,7 +90,6 @@ static const struct rsa_member {
 };
 
 #define RSA_PRIVATE_COUNT (sizeof(rsa_private) / sizeof(rsa_private[0]))
-enum { RSA_D, RSA_P, RSA_Q, RSA_DP, RSA_DQ, RSA_QI };
 
 /* Members whose text is secret, wiped in the JSON tree before it is freed. */
 static const char *const secret_members[] = {"d",  "p",	 "q", "dp",
@@ -335,76 +334,6 @@ out:
 /* RSA                                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Whether a = b mod m, with t as scratch. */
-static int mod_equal(const BIGNUM *a, const BIGNUM *b, const BIGNUM *m,
-		     BIGNUM *t, BN_CTX *bnctx, bool *ret)
-{
-	if (BN_mod(t, a, m, bnctx) != 1)
-		return RP_ERR_CRYPTO;
-	*ret = BN_cmp(t, b) == 0;
-	return 0;
-}
-
-/* The RSA private values agree with each other and with n and e. */
-static int rsa_check_private(const BIGNUM *n, const BIGNUM *e,
-			     BIGNUM *const v[RSA_PRIVATE_COUNT])
-{
-	const BIGNUM *d = v[RSA_D];
-	const BIGNUM *factor[2] = {v[RSA_P], v[RSA_Q]};
-	const BIGNUM *crt_exp[2] = {v[RSA_DP], v[RSA_DQ]};
-	BN_CTX *bnctx;
-	BIGNUM *t, *pm1;
-	bool ok = false;
-	int r = RP_ERR_NOMEM;
-
-	bnctx = BN_CTX_secure_new_ex(rp__crypto_ctx());
-	if (bnctx == NULL)
-		return r;
-	BN_CTX_start(bnctx);
-	t = BN_CTX_get(bnctx);
-	pm1 = BN_CTX_get(bnctx);
-	if (pm1 == NULL)
-		goto out;
-	BN_set_flags(t, BN_FLG_CONSTTIME);
-	BN_set_flags(pm1, BN_FLG_CONSTTIME);
-	r = RP_ERR_CRYPTO;
-	/* n = p q with p, q > 1; 0 < d < n. */
-	if (BN_cmp(factor[0], BN_value_one()) <= 0 ||
-	    BN_cmp(factor[1], BN_value_one()) <= 0 || BN_cmp(d, n) >= 0)
-		goto mismatch;
-	if (BN_mul(t, factor[0], factor[1], bnctx) != 1)
-		goto out;
-	if (BN_cmp(t, n) != 0)
-		goto mismatch;
-	for (size_t i = 0; i < 2; i++) {
-		/* d e = 1 and dp = d (dq = d) modulo p - 1 (q - 1). */
-		if (BN_sub(pm1, factor[i], BN_value_one()) != 1 ||
-		    BN_mod_mul(t, d, e, pm1, bnctx) != 1)
-			goto out;
-		if (!BN_is_one(t))
-			goto mismatch;
-		if (mod_equal(d, crt_exp[i], pm1, t, bnctx, &ok) < 0)
-			goto out;
-		if (!ok)
-			goto mismatch;
-	}
-	/* qi = q^-1 mod p, reduced. */
-	if (BN_cmp(v[RSA_QI], factor[0]) >= 0)
-		goto mismatch;
-	if (BN_mod_mul(t, v[RSA_QI], factor[1], factor[0], bnctx) != 1)
-		goto out;
-	if (!BN_is_one(t))
-		goto mismatch;
-	r = 0;
-	goto out;
-mismatch:
-	r = RP_ERR_PARSE;
-out:
-	BN_CTX_end(bnctx);
-	BN_CTX_free(bnctx); /* clear-frees the secure scratch values */
-	return r;
-}
-
 static int rsa_from_jwk(rp_pkey **ret, const json_t *obj)
 {
 	BIGNUM *n = NULL, *e = NULL, *priv[RSA_PRIVATE_COUNT] = {NULL};
@@ -440,12 +369,8 @@ static int rsa_from_jwk(rp_pkey **ret, const json_t *obj)
 		r = RP_ERR_PARSE;
 	if (r < 0)
 		goto out;
-	if (has_private) {
-		r = rsa_check_private(n, e, priv);
-		if (r < 0)
-			goto out;
-	}
-
+	/* Whether the private values agree with each other and with n and
+	 * e is checked by pkey.c, as for every parsed key (build_key). */
 	r = RP_ERR_NOMEM;
 	bld = OSSL_PARAM_BLD_new();
 	if (bld == NULL ||
