@@ -278,6 +278,9 @@ enum {
 	RP_KEY_SET_OPS = 1u << 3,
 	RP_KEY_SET_ROTATE = 1u << 4,
 	RP_KEY_SET_ARCHIVE = 1u << 5,
+	/* ops becomes every operation the key's type supports (the ops
+	 * field is not read; not together with RP_KEY_SET_OPS) */
+	RP_KEY_SET_OPS_ALL = 1u << 6,
 };
 struct rp_key_attrs {
 	uint32_t set;         /* RP_KEY_SET_* */

@@ -606,10 +606,18 @@ static int material_check(rp_kty kty, const struct secret *sec, uint8_t **pub,
 
 /* ---- attributes and JSON ----------------------------------------- */
 
+#define KEY_SET_KNOWN                                                        \
+	(RP_KEY_SET_ENABLED | RP_KEY_SET_NOT_BEFORE | RP_KEY_SET_EXPIRES |   \
+	 RP_KEY_SET_OPS | RP_KEY_SET_ROTATE | RP_KEY_SET_ARCHIVE |           \
+	 RP_KEY_SET_OPS_ALL)
+
 static int attrs_apply(struct key_row *k, const struct rp_key_attrs *a)
 {
 	if (a == NULL)
 		return 0;
+	/* A bit this release does not know is refused, never ignored. */
+	if (a->set & ~KEY_SET_KNOWN)
+		return RP_ERR_INVALID;
 	if (a->set & RP_KEY_SET_ENABLED)
 		k->enabled = a->enabled;
 	if (a->set & RP_KEY_SET_NOT_BEFORE) {
@@ -622,16 +630,27 @@ static int attrs_apply(struct key_row *k, const struct rp_key_attrs *a)
 			return RP_ERR_INVALID;
 		k->expires = a->expires;
 	}
-	if (a->set & RP_KEY_SET_OPS) {
-		if (!ops_valid(k->kty, a->ops))
+	if ((a->set & RP_KEY_SET_OPS) && (a->set & RP_KEY_SET_OPS_ALL))
+		return RP_ERR_INVALID;
+	if (a->set & (RP_KEY_SET_OPS | RP_KEY_SET_OPS_ALL)) {
+		uint32_t ops = a->ops;
+
+		if (a->set & RP_KEY_SET_OPS_ALL) {
+			int i = kty_index(k->kty);
+
+			if (i < 0)
+				return RP_ERR_INVALID;
+			ops = ktys[i].ops;
+		}
+		if (!ops_valid(k->kty, ops))
 			return RP_ERR_INVALID;
 		/* An import key only ever receives BYOK imports: letting it
 		 * unwrap would open every blob ever made for it. A key that
 		 * has done anything else never becomes one. */
-		if (k->created != 0 && k->ops != a->ops &&
-		    (k->ops == RP_PERM_IMPORT || a->ops == RP_PERM_IMPORT))
+		if (k->created != 0 && k->ops != ops &&
+		    (k->ops == RP_PERM_IMPORT || ops == RP_PERM_IMPORT))
 			return RP_ERR_INVALID;
-		k->ops = a->ops;
+		k->ops = ops;
 	}
 	if (a->set & RP_KEY_SET_ROTATE) {
 		if (a->rotate_days > 36500)

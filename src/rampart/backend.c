@@ -216,6 +216,8 @@ static void attrs_json(json_t **o, const struct rp_key_attrs *at)
 		member(o, "expires", json_integer(at->expires));
 	if (set & RP_KEY_SET_OPS)
 		member(o, "ops", perms_json(at->ops));
+	if (set & RP_KEY_SET_OPS_ALL)
+		member(o, "ops", json_string("all"));
 	if (set & RP_KEY_SET_ROTATE)
 		member(o, "rotate_days", json_integer(at->rotate_days));
 	if (set & RP_KEY_SET_ARCHIVE)

@@ -124,7 +124,6 @@ struct key_args {
 	struct rp_key_ref kek;
 	bool have_kek;
 	bool pem_only, deleted;
-	bool ops_all; /* --ops all */
 	const char *in, *out, *sig;
 	uint8_t *input, *sig_data;
 	size_t input_len, sig_len;
@@ -198,10 +197,14 @@ static int key_opt(void *ctx, unsigned opt, const char *arg)
 		if (rp_perms_parse(arg, &ops) < 0)
 			return cli_usage_error(a->cx.cmd,
 					       "unknown operation in '%s'", arg);
-		/* "all": whatever the key type supports (resolved later). */
-		a->ops_all = strcmp(arg, "all") == 0;
-		if (a->ops_all)
-			ops = 0;
+		/* "all": whatever the key type supports, which the
+		 * vault resolves from the key it changes. */
+		if (strcmp(arg, "all") == 0) {
+			at->ops = 0;
+			at->set &= ~(uint32_t)RP_KEY_SET_OPS;
+			at->set |= RP_KEY_SET_OPS_ALL;
+			break;
+		}
 		/* "import" alone makes an RSA key a BYOK import key. */
 		if ((ops & ~(uint32_t)RP_PERM_KEY_CRYPTO) && ops != RP_PERM_IMPORT)
 			return cli_usage_error(
@@ -209,6 +212,7 @@ static int key_opt(void *ctx, unsigned opt, const char *arg)
 				"--ops takes wrap, unwrap, encrypt, decrypt, "
 				"sign, verify or all, or import alone");
 		at->ops = ops;
+		at->set &= ~(uint32_t)RP_KEY_SET_OPS_ALL;
 		at->set |= RP_KEY_SET_OPS;
 		break;
 	case KO_ROTATE:
@@ -305,9 +309,6 @@ static int key_check(struct key_args *a, const struct key_verb *v)
 			return cli_usage_error(a->cx.cmd,
 					       "--kek goes with --byok only");
 	}
-	/* New keys get every operation of their type by default. */
-	if (a->ops_all && strcmp(v->name, "set") != 0)
-		a->attrs.set &= ~(uint32_t)RP_KEY_SET_OPS;
 	if (strcmp(v->name, "set") == 0 && a->attrs.set == 0)
 		return cli_usage_error(a->cx.cmd,
 				       "nothing to change: give an attribute "
@@ -491,42 +492,11 @@ static int key_versions(struct key_args *a, const struct key_verb *v)
 	return r;
 }
 
-/* The key operations a key type supports (as vault.h lists them). */
-static uint32_t kty_ops(rp_kty kty)
-{
-	switch (kty) {
-	case RP_KTY_RSA_2048:
-	case RP_KTY_RSA_3072:
-	case RP_KTY_RSA_4096:
-		return RP_PERM_KEY_CRYPTO;
-	case RP_KTY_AES_256:
-		return RP_PERM_WRAP | RP_PERM_UNWRAP | RP_PERM_ENCRYPT |
-		       RP_PERM_DECRYPT;
-	case RP_KTY_EC_P256:
-	case RP_KTY_EC_P384:
-	case RP_KTY_ED25519:
-	case RP_KTY_HMAC_SHA256:
-		return RP_PERM_SIGN | RP_PERM_VERIFY;
-	default:
-		return 0;
-	}
-}
-
 static int key_set(struct key_args *a, const struct key_verb *v)
 {
 	int r;
 
 	(void)v;
-	if (a->ops_all) {
-		json_t *k = NULL;
-
-		r = be_key_show(&a->cx, &a->ref, &k);
-		if (r < 0)
-			return cli_fail(a->cx.cmd, a->target, r);
-		a->attrs.ops = kty_ops(rp_kty_from_name(
-			json_string_value(json_object_get(k, "kty"))));
-		json_decref(k);
-	}
 	r = be_key_set(&a->cx, &a->ref, &a->attrs);
 	if (r < 0)
 		return cli_fail(a->cx.cmd, a->target, r);

@@ -450,8 +450,16 @@ static int body_attrs(struct ctx *c, struct rp_key_attrs *a)
 	}
 	if ((r = body_perms(c, "ops", &p, &a->ops)) < 0)
 		return r;
-	if (p)
+	/* "all": every operation the key's type supports, as the vault
+	 * resolves it (the grant sense of "all" is no key operation set). */
+	if (p && json_is_string(json_object_get(c->body, "ops")) &&
+	    strcmp(json_string_value(json_object_get(c->body, "ops")),
+		   "all") == 0) {
+		a->ops = 0;
+		a->set |= RP_KEY_SET_OPS_ALL;
+	} else if (p) {
 		a->set |= RP_KEY_SET_OPS;
+	}
 	if ((r = body_uint(c, "rotate_days", 36500, &p, &x)) < 0)
 		return r;
 	if (p) {

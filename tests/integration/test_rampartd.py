@@ -244,6 +244,13 @@ def test_principals_groups_vaults_keys(d):
     assert (r.status, r.error_code()) == (409, "state")
     assert d.request("PATCH", "/v1/vaults/kv/keys/aes", alice,
                      {"enabled": True, "ops": ["wrap", "unwrap"]}).status == 204
+    # "all": the key type's operations, resolved by the vault
+    assert d.request("PATCH", "/v1/vaults/kv/keys/aes", alice,
+                     {"ops": "all"}).status == 204
+    assert d.request("GET", "/v1/vaults/kv/keys/aes", alice).json()["ops"] == \
+        ["wrap", "unwrap", "encrypt", "decrypt"]
+    assert d.request("PATCH", "/v1/vaults/kv/keys/aes", alice,
+                     {"ops": ["wrap", "unwrap"]}).status == 204
     assert d.request("PATCH", "/v1/vaults/kv/keys/aes", alice,
                      {}).status == 400
     backup = d.request("POST", "/v1/vaults/kv/keys/aes/backup", alice)

@@ -209,6 +209,29 @@ def test_rotate_versions_set(v, tmp_path):
     assert shown["ops"] == ["wrap", "unwrap"] and shown["expires"] == 978307200
 
 
+def test_ops_all_needs_update_only(v):
+    """--ops all is resolved by the vault from the key's type, so a
+    principal holding only `update` can restore every operation; an import
+    key stays one."""
+    v.cmd("vault", "create", "v", check=0)
+    v.cmd("vault", "grant", "v", "admin", "--perms", "all", check=0)
+    v.cmd("key", "create", "v/ec", "--kty", "ec-p256", "--ops", "verify", check=0)
+    v.cmd("key", "create", "v/imp", "--kty", "rsa-3072", "--ops", "import", check=0)
+    bob = v.principal("bob")
+    v.cmd("vault", "grant", "v", "bob", "--perms", "update", check=0)
+    assert v.json("key", "show", "v/ec")["ops"] == ["verify"]
+    v.cmd("key", "set", "v/ec", "--ops", "all", token=bob, check=0)
+    assert v.json("key", "show", "v/ec")["ops"] == ["sign", "verify"]
+    # an import key is never turned into a working key
+    v.cmd("key", "set", "v/imp", "--ops", "all", token=bob, check=EX_DATAERR)
+    assert v.json("key", "show", "v/imp")["ops"] == ["import"]
+    # and without update nothing changes
+    v.cmd("key", "set", "v/ec", "--ops", "verify", check=0)
+    v.cmd("vault", "revoke", "v", "bob", "--perms", "update", check=0)
+    v.cmd("key", "set", "v/ec", "--ops", "all", token=bob, check=EX_NOPERM)
+    assert v.json("key", "show", "v/ec")["ops"] == ["verify"]
+
+
 def test_whole_key_verbs_refuse_a_version(v, tmp_path):
     """set, versions, rotate, backup, delete, recover and purge act on the
     whole key: a /VERSION is a usage error, never silently dropped."""

@@ -516,6 +516,41 @@ static void test_policy_archive_expiry(void **state)
 	rp_vault_set_clock(NULL);
 }
 
+/* RP_KEY_SET_OPS_ALL takes the type's operations from the stored key;
+ * with RP_KEY_SET_OPS, or with a bit this release does not know, the call
+ * is refused and changes nothing. */
+static void test_attrs_ops_all(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = ref("oa/k");
+	struct rp_key_attrs a = { .set = RP_KEY_SET_OPS, .ops = RP_PERM_UNWRAP };
+	json_t *j = NULL, *ops;
+
+	make_vault(f, "oa", false);
+	assert_int_equal(rp_key_create(f->s, &f->call, "oa", "k", RP_KTY_AES_256, &a, NULL), 0);
+	a.set = RP_KEY_SET_OPS | RP_KEY_SET_OPS_ALL;
+	assert_int_equal(rp_key_set(f->s, &f->call, &r, &a), RP_ERR_INVALID);
+	a.set = RP_KEY_SET_ENABLED | (1u << 30);
+	a.enabled = false;
+	assert_int_equal(rp_key_set(f->s, &f->call, &r, &a), RP_ERR_INVALID);
+	assert_int_equal(rp_key_show(f->s, &f->call, &r, &j), 0);
+	ops = json_object_get(j, "ops");
+	assert_int_equal(json_array_size(ops), 1);
+	assert_string_equal(json_string_value(json_array_get(ops, 0)), "unwrap");
+	assert_true(json_is_true(json_object_get(j, "enabled")));
+	json_decref(j);
+	a.set = RP_KEY_SET_OPS_ALL;
+	a.ops = RP_PERM_SIGN; /* not read */
+	assert_int_equal(rp_key_set(f->s, &f->call, &r, &a), 0);
+	assert_int_equal(rp_key_show(f->s, &f->call, &r, &j), 0);
+	ops = json_object_get(j, "ops");
+	assert_int_equal(json_array_size(ops), 4);
+	assert_string_equal(json_string_value(json_array_get(ops, 0)), "wrap");
+	assert_string_equal(json_string_value(json_array_get(ops, 3)), "decrypt");
+	json_decref(j);
+	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
 /* A BYOK blob for the import key kek: 32 bytes of AES key material. */
 static size_t byok_blob(struct fx *f, const char *kek, uint8_t *out, size_t cap)
 {
@@ -1478,6 +1513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit_follow_recorded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_and_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attrs_ops_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_archive_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_recover_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_byok_import_key_validity, setup, teardown),
