@@ -21,6 +21,17 @@
 #define PATH_MAX_LEN 4096
 #define SALT_BYTES 16
 #define PBKDF2_ITERATIONS 600000u
+/*
+ * The seal row is not authenticated before it is used: its KDF parameters
+ * are read from a file anyone who can write the store can edit. Each is
+ * bounded on both sides, so an edited row makes the open fail at once
+ * instead of running a derivation for hours or days (t is a 32-bit pass
+ * count, the iterations likewise) or with weaker costs. The upper bounds
+ * are far above what rampart writes (t 3, m 64 MiB, p 4; 600,000).
+ */
+#define SEAL_ARGON2_MAX_T 16u
+#define SEAL_ARGON2_MAX_M_KIB ((uint32_t)(RP_SECMEM_MAX_BYTES / 1024u))
+#define SEAL_PBKDF2_MAX_ITERATIONS 10000000u
 
 /* ---- key file ---------------------------------------------------- */
 
@@ -136,32 +147,49 @@ static void keyfile_abandon(const char *data_dir)
 
 /* ---- passphrase -------------------------------------------------- */
 
+/* A parameter of the seal row: a JSON integer within [min, max]. */
+static int param_u32(json_t *p, const char *name, uint32_t min, uint32_t max,
+		     uint32_t *ret)
+{
+	json_t *v = json_object_get(p, name);
+	json_int_t i;
+
+	if (!json_is_integer(v))
+		return RP_ERR_CORRUPT;
+	i = json_integer_value(v);
+	if (i < (json_int_t)min || i > (json_int_t)max)
+		return RP_ERR_CORRUPT;
+	*ret = (uint32_t)i;
+	return 0;
+}
+
 static int pass_derive(const char *kdf, json_t *p, const char *pass,
 		       size_t pass_len, const uint8_t *salt,
 		       uint8_t kek[RP_MASTER_KEY_BYTES])
 {
-	if (strcmp(kdf, "argon2id") == 0) {
-		struct rp_argon2_params ap = {
-			.t_cost = (uint32_t)json_integer_value(
-				json_object_get(p, "t")),
-			.m_cost_kib = (uint32_t)json_integer_value(
-				json_object_get(p, "m")),
-			.lanes = (uint32_t)json_integer_value(
-				json_object_get(p, "p")),
-		};
+	int r;
 
+	if (strcmp(kdf, "argon2id") == 0) {
+		struct rp_argon2_params ap;
+
+		if ((r = param_u32(p, "t", RP_ARGON2_MIN_T_COST,
+				   SEAL_ARGON2_MAX_T, &ap.t_cost)) < 0 ||
+		    (r = param_u32(p, "m", RP_ARGON2_MIN_M_KIB,
+				   SEAL_ARGON2_MAX_M_KIB, &ap.m_cost_kib)) < 0 ||
+		    (r = param_u32(p, "p", 1, RP_ARGON2_MAX_LANES,
+				   &ap.lanes)) < 0)
+			return r;
 		return rp_argon2id(kek, RP_MASTER_KEY_BYTES, pass, pass_len,
 				   salt, SALT_BYTES, &ap);
 	}
 	if (strcmp(kdf, "pbkdf2-sha256") == 0) {
-		json_int_t it = json_integer_value(
-			json_object_get(p, "iterations"));
+		uint32_t it;
 
-		if (it <= 0 || it > UINT32_MAX)
-			return RP_ERR_CORRUPT;
+		if ((r = param_u32(p, "iterations", RP_PBKDF2_MIN_ITERATIONS,
+				   SEAL_PBKDF2_MAX_ITERATIONS, &it)) < 0)
+			return r;
 		return rp_pbkdf2_sha256(kek, RP_MASTER_KEY_BYTES, pass,
-					pass_len, salt, SALT_BYTES,
-					(uint32_t)it);
+					pass_len, salt, SALT_BYTES, it);
 	}
 	return RP_ERR_UNSUPPORTED;
 }

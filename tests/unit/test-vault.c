@@ -228,6 +228,73 @@ static void test_passphrase_store(void **state)
 	rm_rf(dir);
 }
 
+/* Replace the KDF parameter `name` of the seal row with the JSON text v. */
+static void seal_param(const char *dir, const char *name, const char *v)
+{
+	char db_path[128], q[256];
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	snprintf(db_path, sizeof(db_path), "%s/vault/store.db", dir);
+	snprintf(q, sizeof(q),
+		 "UPDATE seal SET params = json_set(params, '$.%s', json('%s'))",
+		 name, v);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", q, err);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+}
+
+/* The KDF parameters come from the file, unauthenticated: one edited out
+ * of range (a pass count of 2^32 - 1, a value that only truncates to a
+ * valid one, a weak one, not a number) fails the open at once as corrupt,
+ * without deriving anything and without changing the store. */
+static void test_passphrase_params_bounded(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "t", "4294967299" }, /* 2^32 + 3 */
+		{ "m", "4295032832" }, /* 2^32 + 65536 */
+		{ "p", "4294967300" }, /* 2^32 + 4 */
+		{ "t", "-1" },
+		{ "t", "4294967295" },
+		{ "t", "1000000" },
+		{ "m", "4194304" }, /* 4 GiB */
+		{ "t", "1" },
+		{ "m", "1024" },
+		{ "p", "0" },
+		{ "t", "\"3\"" },
+		{ "t", "3.0" },
+		{ "t", "null" },
+	};
+	char dir[] = "/tmp/rampart-pass-XXXXXX";
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_PASSPHRASE,
+					 .passphrase = "correct horse battery",
+					 .passphrase_len = 21 };
+	struct rp_store_open_opts good = { "correct horse battery", 21 };
+	rp_store *s = NULL;
+	char *tok = NULL;
+
+	(void)state;
+	if (rp_crypto_fips())
+		skip();
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(rp_store_init(dir, &io, &tok), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		seal_param(dir, bad[i][0], bad[i][1]);
+		if (rp_store_open(&s, dir, &good) != RP_ERR_CORRUPT)
+			fail_msg("%s=%s accepted", bad[i][0], bad[i][1]);
+	}
+	/* Set back, the store opens as before. */
+	seal_param(dir, "t", "3");
+	seal_param(dir, "m", "65536");
+	seal_param(dir, "p", "4");
+	assert_int_equal(rp_store_open(&s, dir, &good), 0);
+	rp_store_close(s);
+	rp_secmem_free(tok);
+	rm_rf(dir);
+}
+
 /* ---- access control ---------------------------------------------- */
 
 static void test_access_policy(void **state)
@@ -1509,6 +1576,7 @@ int main(void)
 		cmocka_unit_test(test_names_and_refs),
 		cmocka_unit_test_setup_teardown(test_init_twice_and_keyfile_mode, setup, teardown),
 		cmocka_unit_test(test_passphrase_store),
+		cmocka_unit_test(test_passphrase_params_bounded),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_follow_recorded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
