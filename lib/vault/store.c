@@ -559,9 +559,15 @@ static int init_lock(const char *vdir, int *ret_fd)
 }
 
 /* Remove the debris of an interrupted init: the provider's secret (it
- * protects nothing while there is no store.db) and temporary databases. */
+ * protects nothing while there is no store.db) and temporary databases.
+ * Also a WAL and shared-memory file of store.db without their store.db
+ * (it was removed while a process that had it open was killed): SQLite
+ * would replay that WAL's pages into the store made next under the name,
+ * over its own meta and seal rows, and the new store would not open. */
 static void init_cleanup(const char *vdir, const struct seal_provider *prov)
 {
+	static const char *const orphans[] = { STORE_DB "-wal",
+					       STORE_DB "-shm" };
 	char path[PATH_MAX_LEN], data_dir[PATH_MAX_LEN];
 	struct dirent *de;
 	DIR *d;
@@ -578,6 +584,9 @@ static void init_cleanup(const char *vdir, const struct seal_provider *prov)
 				p->abandon(data_dir);
 		}
 	}
+	for (size_t i = 0; i < sizeof(orphans) / sizeof(*orphans); i++)
+		if (path_join(path, vdir, orphans[i], NULL) == 0)
+			(void)unlink(path);
 	d = opendir(vdir);
 	if (d == NULL)
 		return;

@@ -228,6 +228,59 @@ static void test_passphrase_store(void **state)
 	rm_rf(dir);
 }
 
+static size_t file_read(const char *path, uint8_t *buf, size_t cap)
+{
+	FILE *fp = fopen(path, "rb");
+	size_t n;
+
+	assert_non_null(fp);
+	n = fread(buf, 1, cap, fp);
+	assert_true(n > 0 && n < cap);
+	fclose(fp);
+	return n;
+}
+
+static void file_write(const char *path, const uint8_t *buf, size_t n)
+{
+	FILE *fp = fopen(path, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, n, fp), n);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* A store.db-wal left without its store.db (the store removed while a
+ * process that had it open was killed) belongs to no store: SQLite would
+ * replay its pages into the next store made there, over that store's own
+ * meta and seal rows, and the new store would not open. init removes it. */
+static void test_init_drops_stale_wal(void **state)
+{
+	struct fx *f = *state;
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+	static uint8_t wal[1 << 20];
+	char path[160], *tok = NULL, *t2 = NULL;
+	size_t n;
+
+	/* Pages of the old store sit in its WAL while it is open. */
+	assert_int_equal(rp_principal_create(f->s, &f->call, "old", false, &t2), 0);
+	rp_secmem_free(t2);
+	snprintf(path, sizeof(path), "%s-wal", f->db);
+	n = file_read(path, wal, sizeof(wal));
+	rp_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(unlink(f->db), 0);
+	file_write(path, wal, n);
+
+	assert_int_equal(rp_store_init(f->dir, &io, &tok), 0);
+	assert_int_equal(rp_store_open(&f->s, f->dir, NULL), 0);
+	rp_secmem_free(f->admin);
+	f->admin = tok;
+	f->call.token = tok;
+	assert_int_equal(audit_ok(f, NULL), 0);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "new", false, &t2), 0);
+	rp_secmem_free(t2);
+}
+
 /* Replace the KDF parameter `name` of the seal row with the JSON text v. */
 static void seal_param(const char *dir, const char *name, const char *v)
 {
@@ -1577,6 +1630,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init_twice_and_keyfile_mode, setup, teardown),
 		cmocka_unit_test(test_passphrase_store),
 		cmocka_unit_test(test_passphrase_params_bounded),
+		cmocka_unit_test_setup_teardown(test_init_drops_stale_wal, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_follow_recorded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
