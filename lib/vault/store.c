@@ -537,6 +537,27 @@ static int fsync_dir(const char *dir)
 	return r;
 }
 
+/* fsync the directory that holds path (its last component removed). */
+static int fsync_parent(const char *path)
+{
+	char dir[PATH_MAX_LEN];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(dir))
+		return RP_ERR_INVALID;
+	memcpy(dir, path, n + 1);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	while (n > 0 && dir[n - 1] != '/')
+		n--;
+	if (n == 0)
+		return fsync_dir(".");
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	dir[n] = '\0';
+	return fsync_dir(dir);
+}
+
 /* ---- initialisation lock ----------------------------------------- */
 
 static int init_lock(const char *vdir, int *ret_fd)
@@ -956,7 +977,7 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 	int64_t schema = vault_init_schema, now = vault_now();
 	size_t aad_len, wl = 0;
 	rp_store *s = NULL;
-	bool created = false;
+	bool created = false, made_data_dir = false;
 	int lock_fd = -1;
 	struct stat st;
 	int r;
@@ -974,7 +995,9 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 	if ((r = path_join(vdir, data_dir, STORE_DIR, NULL)) < 0 ||
 	    (r = path_join(db_path, data_dir, STORE_DIR, STORE_DB)) < 0)
 		return r;
-	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
+	if (mkdir(data_dir, 0700) == 0)
+		made_data_dir = true;
+	else if (errno != EEXIST)
 		return RP_ERR_IO;
 	if (mkdir(vdir, 0700) != 0 && errno != EEXIST)
 		return RP_ERR_IO;
@@ -1085,7 +1108,11 @@ RP_EXPORT int rp_store_init(const char *data_dir,
 		goto out;
 	}
 	created = false; /* the store exists from here on: keep its key */
-	if ((r = fsync_dir(vdir)) < 0)
+	/* The new names must be on disk before the token is handed out:
+	 * store.db and master.key in vault/, vault/ in the data directory,
+	 * and the data directory in its parent when init made it. */
+	if ((r = fsync_dir(vdir)) < 0 || (r = fsync_dir(data_dir)) < 0 ||
+	    (made_data_dir && (r = fsync_parent(data_dir)) < 0))
 		goto out;
 	*ret_token = token;
 	token = NULL;

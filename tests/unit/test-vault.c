@@ -22,6 +22,41 @@
 
 #include "vault/internal.h"
 
+/* Every fsync the library makes passes through __wrap_fsync, which keeps
+ * the inodes of the directories it syncs. */
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+
+#define SYNCED_MAX 64
+static struct {
+	dev_t dev;
+	ino_t ino;
+} synced[SYNCED_MAX];
+static size_t n_synced;
+
+int __wrap_fsync(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && n_synced < SYNCED_MAX) {
+		synced[n_synced].dev = st.st_dev;
+		synced[n_synced].ino = st.st_ino;
+		n_synced++;
+	}
+	return __real_fsync(fd);
+}
+
+static bool dir_synced(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	for (size_t i = 0; i < n_synced; i++)
+		if (synced[i].dev == st.st_dev && synced[i].ino == st.st_ino)
+			return true;
+	return false;
+}
+
 struct fx {
 	char dir[64];
 	char db[128];
@@ -279,6 +314,28 @@ static void test_init_drops_stale_wal(void **state)
 	assert_int_equal(audit_ok(f, NULL), 0);
 	assert_int_equal(rp_principal_create(f->s, &f->call, "new", false, &t2), 0);
 	rp_secmem_free(t2);
+}
+
+/* init hands out the admin token only once the store's names are durable:
+ * store.db and master.key in vault/, vault/ in the data directory, and the
+ * data directory it made in its parent. A crash after that loses nothing. */
+static void test_init_syncs_directories(void **state)
+{
+	struct rp_store_init_opts io = { .method = RP_UNSEAL_KEYFILE };
+	char base[] = "/tmp/rampart-sync-XXXXXX", data[64], vdir[80];
+	char *tok = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	snprintf(data, sizeof(data), "%s/data", base);
+	snprintf(vdir, sizeof(vdir), "%s/vault", data);
+	n_synced = 0;
+	assert_int_equal(rp_store_init(data, &io, &tok), 0);
+	assert_true(dir_synced(vdir));
+	assert_true(dir_synced(data));
+	assert_true(dir_synced(base));
+	rp_secmem_free(tok);
+	rm_rf(base);
 }
 
 /* Replace the KDF parameter `name` of the seal row with the JSON text v. */
@@ -1630,6 +1687,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init_twice_and_keyfile_mode, setup, teardown),
 		cmocka_unit_test(test_passphrase_store),
 		cmocka_unit_test(test_passphrase_params_bounded),
+		cmocka_unit_test(test_init_syncs_directories),
 		cmocka_unit_test_setup_teardown(test_init_drops_stale_wal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
