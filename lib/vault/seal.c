@@ -103,7 +103,9 @@ static int keyfile_open(const char *data_dir, const char *params,
 	(void)opts;
 	if ((r = keyfile_path(path, data_dir)) < 0)
 		return r;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in its place fails the fstat check below
+	 * instead of blocking the open until someone writes to it. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? RP_ERR_AUTH : RP_ERR_IO;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -236,6 +236,13 @@ static void test_init_twice_and_keyfile_mode(void **state)
 	assert_int_equal(rp_store_open(&s2, f->dir, NULL), RP_ERR_AUTH);
 	assert_int_equal(rp_store_open(&s2, "/tmp/does-not-exist-rampart", NULL),
 			 RP_ERR_NOT_FOUND);
+	/* A FIFO in its place fails the open, not blocks it for a writer
+	 * (the alarm kills the test if it blocks). */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(20);
+	assert_int_equal(rp_store_open(&s2, f->dir, NULL), RP_ERR_IO);
+	alarm(0);
 }
 
 static void test_passphrase_store(void **state)
