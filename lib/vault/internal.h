@@ -242,6 +242,8 @@ RP_HIDDEN int audit_load_keys(rp_store *s);
 
 /* Release the key-operation cache (store close). */
 RP_HIDDEN void op_cache_free(rp_store *s);
+/* Tests: how many versions' material the key-operation cache holds. */
+RP_HIDDEN size_t op_cache_used(rp_store *s);
 
 /* ---- access.c --------------------------------------------------- */
 

@@ -1302,10 +1302,16 @@ RP_EXPORT int rp_key_recover(rp_store *s, const struct rp_call *call,
 	return frame_end(&kc.f, r);
 }
 
+static void op_cache_drop_key(rp_store *s, int64_t key_id);
+
 static int purge_locked(rp_store *s, const struct key_row *k)
 {
 	sqlite3_stmt *st = NULL;
 	int r = db_prepare(s, &st, "DELETE FROM versions WHERE key_id = ?");
+
+	/* The parsed material leaves this process's memory with the rows
+	 * (a purge that then fails only costs a cache miss). */
+	op_cache_drop_key(s, k->id);
 
 	if (r == 0) {
 		sqlite3_bind_int64(st, 1, k->id);
@@ -1858,6 +1864,27 @@ void op_cache_free(rp_store *s)
 		slot_clear(&s->oc->slot[i]);
 	free(s->oc);
 	s->oc = NULL;
+}
+
+size_t op_cache_used(rp_store *s)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->oc_lock);
+	for (size_t i = 0; s->oc != NULL && i < OP_CACHE_SLOTS; i++)
+		n += s->oc->slot[i].used;
+	pthread_mutex_unlock(&s->oc_lock);
+	return n;
+}
+
+/* Forget every cached version of a key (its material is wiped). */
+static void op_cache_drop_key(rp_store *s, int64_t key_id)
+{
+	pthread_mutex_lock(&s->oc_lock);
+	for (size_t i = 0; s->oc != NULL && i < OP_CACHE_SLOTS; i++)
+		if (s->oc->slot[i].used && s->oc->slot[i].key_id == key_id)
+			slot_clear(&s->oc->slot[i]);
+	pthread_mutex_unlock(&s->oc_lock);
 }
 
 /* On a hit, fill *pk (a new handle) or *sec (a copy) and return true. */

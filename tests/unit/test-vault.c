@@ -860,6 +860,8 @@ static void test_delete_recover_purge(void **state)
 {
 	struct fx *f = *state;
 	struct rp_key_ref r = ref("dv/k"), p = ref("pp/k");
+	uint8_t msg[4] = "abc", *sig = NULL;
+	size_t sig_len = 0;
 	json_t *j = NULL;
 
 	fake_now = 1700000000;
@@ -879,9 +881,16 @@ static void test_delete_recover_purge(void **state)
 	assert_int_equal(rp_key_recover(f->s, &f->call, &r), 0);
 	assert_int_equal(rp_key_show(f->s, &f->call, &r, &j), 0);
 	json_decref(j);
-	/* Without purge protection a deleted key may be purged at once. */
+	/* Without purge protection a deleted key may be purged at once,
+	 * and its material leaves the operation cache with it. */
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_SIGN, &r, RP_ALG_DEFAULT, msg,
+				   sizeof(msg), NULL, 0, &sig, &sig_len, NULL),
+			 0);
+	rp_key_op_free(RP_PERM_SIGN, sig, sig_len);
+	assert_int_equal(op_cache_used(f->s), 1);
 	assert_int_equal(rp_key_delete(f->s, &f->call, &r), 0);
 	assert_int_equal(rp_key_purge(f->s, &f->call, &r), 0);
+	assert_int_equal(op_cache_used(f->s), 0);
 	assert_int_equal(rp_key_recover(f->s, &f->call, &r), RP_ERR_NOT_FOUND);
 	/* With it, not until the retention has passed. */
 	assert_int_equal(rp_key_delete(f->s, &f->call, &p), 0);
@@ -891,9 +900,17 @@ static void test_delete_recover_purge(void **state)
 	assert_int_equal(rp_vault_show(f->s, &f->call, "pp", &j), 0);
 	assert_true(json_is_true(json_object_get(j, "purge_protection")));
 	json_decref(j);
+	assert_int_equal(rp_key_recover(f->s, &f->call, &p), 0);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_SIGN, &p, RP_ALG_DEFAULT, msg,
+				   sizeof(msg), NULL, 0, &sig, &sig_len, NULL),
+			 0);
+	rp_key_op_free(RP_PERM_SIGN, sig, sig_len);
+	assert_int_equal(op_cache_used(f->s), 1);
+	assert_int_equal(rp_key_delete(f->s, &f->call, &p), 0);
 	fake_now += 8 * 86400;
 	assert_int_equal(rp_vault_maintain(f->s, &f->call, &j), 0);
 	assert_int_equal(json_array_size(json_object_get(j, "purged")), 1);
+	assert_int_equal(op_cache_used(f->s), 0);
 	json_decref(j);
 	assert_int_equal(rp_key_recover(f->s, &f->call, &p), RP_ERR_NOT_FOUND);
 	assert_int_equal(audit_ok(f, NULL), 0);
