@@ -475,12 +475,13 @@ RP_EXPORT RP_WUR int rp_verify(const rp_pkey *key, const uint8_t *sig,
  *   - "kty":"OKP" with "crv" "Ed25519", "x" and optional "d" of 32 bytes.
  * Binary values are base64url without padding; integers have no leading
  * zero octets. The key gets the checks of rp_pkey_from_der (RSA 2048, 3072
- * or 4096 bits and odd e >= 3, EC point on the curve, a private key matching
- * its public key). "kid", "use", "alg" (strings), "key_ops" (array of
- * distinct strings) and "ext" (boolean) are ignored when well-typed; other
- * members are ignored (RFC 7517 section 4). Duplicate members, trailing
- * data and anything but an object are refused. Decoded private values are
- * wiped; the JSON parser's own copies of the text cannot be.
+ * or 4096 bits and odd e from 3 to 2^64 - 1, EC point on the curve, a
+ * private key matching its public key). "kid", "use", "alg" (strings),
+ * "key_ops" (array of distinct strings) and "ext" (boolean) are ignored when
+ * well-typed; other members are ignored (RFC 7517 section 4). Duplicate
+ * members, trailing data and anything but an object are refused. Decoded
+ * private values are wiped; the JSON parser's own copies of the text cannot
+ * be.
  * Errors: RP_ERR_INVALID, RP_ERR_TOO_LARGE (len > RP_JWK_MAX_BYTES),
  * RP_ERR_PARSE (malformed JSON, member missing or ill-typed, bad encoding or
  * length, inconsistent key), RP_ERR_UNSUPPORTED (other kty, crv, key size),

@@ -45,6 +45,8 @@
 /* PSS salt: the digest length of SHA-256. */
 #define PSS_SALT_BYTES	  RP_SHA256_BYTES
 #define ED25519_SIG_BYTES 64
+/* Longest RSA public exponent (OpenSSL's OPENSSL_RSA_MAX_PUBEXP_BITS). */
+#define RSA_MAX_PUBEXP_BITS 64
 /* Room for an EC group or encoding name returned by the provider. */
 #define EC_NAME_MAX 80
 
@@ -296,12 +298,21 @@ static int check_rsa(EVP_PKEY *pkey, bool has_private, rp_key_type *ret_type)
 	}
 	/*
 	 * A modulus is odd. The exponent must be odd (else it has no inverse)
-	 * and not 1 (RSA would be the identity); any odd e >= 3 below n is
-	 * accepted, as e = 3 keys still exist.
+	 * and not 1 (RSA would be the identity); odd e >= 3 below n is
+	 * accepted, as e = 3 keys still exist...
 	 */
 	if (BN_is_negative(n) || BN_is_negative(e) || !BN_is_odd(n) ||
 	    !BN_is_odd(e) || BN_is_one(e) || BN_cmp(e, n) >= 0)
 		goto out;
+	/*
+	 * ...up to 64 bits: OpenSSL refuses every public operation of a key
+	 * above 3072 bits with a longer exponent, and a huge one makes each
+	 * public operation as slow as a private one.
+	 */
+	if (BN_num_bits(e) > RSA_MAX_PUBEXP_BITS) {
+		r = RP_ERR_UNSUPPORTED;
+		goto out;
+	}
 	if (has_private && (r = check_rsa_private(pkey, n, e)) < 0)
 		goto out;
 	*ret_type = type;

@@ -1054,6 +1054,8 @@ static void test_reject_rsa(void **state)
 	expect_member(o, "e", "Ag", RP_ERR_PARSE);
 	expect_member(o, "e", "AQAA", RP_ERR_PARSE);
 	expect_member(o, "e", member(o, "n"), RP_ERR_PARSE);
+	/* Longer than 64 bits (here 2^64 + 1): not a key rampart takes. */
+	expect_member(o, "e", "AQAAAAAAAAAB", RP_ERR_UNSUPPORTED);
 	json_decref(o);
 
 	/* e = 3 is still accepted, public and private. */
