@@ -570,11 +570,16 @@ static int material_generate(rp_kty kty, struct secret *sec, uint8_t **pub,
 	return r;
 }
 
-/* Check imported material against kty and derive its public part. */
-static int material_check(rp_kty kty, const struct secret *sec, uint8_t **pub,
+/*
+ * Check imported material against kty and derive its public part. A
+ * private key is replaced by its PKCS#8 DER, the form versions hold (BYOK
+ * material is taken in any DER form rp_pkey_from_der reads).
+ */
+static int material_check(rp_kty kty, struct secret *sec, uint8_t **pub,
 			  size_t *pub_len)
 {
 	uint8_t buf[RP_PKEY_MAX_DER_BYTES];
+	struct secret der = { 0 };
 	rp_pkey *pk = NULL;
 	size_t n = 0;
 	int r;
@@ -592,6 +597,12 @@ static int material_check(rp_kty kty, const struct secret *sec, uint8_t **pub,
 		return r;
 	if (!rp_pkey_has_private(pk) || kty_of_pkey(rp_pkey_type(pk)) != kty)
 		r = RP_ERR_INVALID;
+	if (r == 0)
+		r = rp_pkey_private_der(pk, &der.p, &der.n);
+	if (r == 0) {
+		secret_free(sec);
+		*sec = der;
+	}
 	if (r == 0)
 		r = rp_pkey_public_der(pk, buf, sizeof(buf), &n);
 	if (r == 0 && (*pub = malloc(n)) == NULL)

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from vaultutil import (EX_DATAERR, EX_NOINPUT, EX_NOPERM, EX_OK, Store,
-                       openssl)
+                       StoreSecrets, openssl)
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "byok.md"
 KWP_IV = "A65959A6"  # RFC 5649 initial value, as in the document
@@ -366,3 +366,30 @@ def test_doc_runs_verbatim(rampart_bin, tmp_path):
     assert not (work / "ephemeral.bin").exists()
     assert (work / "data.out").read_bytes() == (work / "data.bin").read_bytes()
     assert store.key_names("myvault") == ["import", "mykey"]
+
+
+@pytest.mark.parametrize("kty,gen,convert", [
+    ("ec-p256", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+     ["ec"]),
+    ("rsa-2048", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+     ["rsa", "-traditional"]),
+])
+def test_byok_material_stored_as_pkcs8(byok, kty, gen, convert):
+    """Target material in a type-specific DER form (SEC 1, PKCS #1)
+    imports, but is kept as the PKCS#8 docs/FORMAT.md says versions hold,
+    the same bytes as the key's PKCS#8 from openssl."""
+    d = byok.workdir()
+    pem, target, pkcs8 = d / "key.pem", d / "target.der", d / "pkcs8.der"
+    openssl("genpkey", *gen, "-out", pem)
+    openssl(*convert, "-in", pem, "-outform", "DER", "-out", target)
+    openssl("pkcs8", "-topk8", "-nocrypt", "-in", pem, "-outform", "DER",
+            "-out", pkcs8)
+    assert target.read_bytes() != pkcs8.read_bytes()
+    blob, _ = byok.wrap(target)
+    name = "typespecific-" + kty
+    byok.store.run("key", "import", f"myvault/{name}", "--byok", blob,
+                   "--kek", "myvault/import", "--kty", kty, check=EX_OK)
+    secrets = StoreSecrets(byok.store.vault_dir)
+    assert secrets.materials[("myvault", name, 1)] == (
+        kty, pkcs8.read_bytes())
+    byok.store.check_usable(f"myvault/{name}", kty)
