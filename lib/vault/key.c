@@ -955,10 +955,11 @@ static int import_byok(rp_store *s, struct key_call *kc,
 		return r;
 	if (kk.deleted_at != 0)
 		return RP_ERR_NOT_FOUND;
-	if (kk.ops != RP_PERM_IMPORT || !kk.enabled)
+	if (kk.ops != RP_PERM_IMPORT)
 		return RP_ERR_DENIED; /* not an import key */
-	/* Outside its validity period it unwraps nothing, as op_permitted. */
-	if ((kk.not_before != 0 && now < kk.not_before) ||
+	/* Disabled or outside its validity period it unwraps nothing, as
+	 * op_permitted has it for every other key. */
+	if (!kk.enabled || (kk.not_before != 0 && now < kk.not_before) ||
 	    (kk.expires != 0 && now >= kk.expires))
 		return RP_ERR_STATE;
 	r = version_load(s, &kk, kc->v.name, kek->version, &kv, &ksec);

@@ -789,6 +789,15 @@ static void test_byok_import_key_validity(void **state)
 	assert_int_equal(rp_key_import(f->s, &f->call, "bv", "k1", RP_IMPORT_BYOK, blob, n,
 				       RP_KTY_AES_256, &kek, NULL, NULL),
 			 0);
+	/* Disabled: refused as a disabled key is (a state, not a denial). */
+	a.set = RP_KEY_SET_ENABLED;
+	a.enabled = false;
+	assert_int_equal(rp_key_set(f->s, &f->call, &kek, &a), 0);
+	assert_int_equal(rp_key_import(f->s, &f->call, "bv", "k2", RP_IMPORT_BYOK, blob, n,
+				       RP_KTY_AES_256, &kek, NULL, NULL),
+			 RP_ERR_STATE);
+	a.enabled = true;
+	assert_int_equal(rp_key_set(f->s, &f->call, &kek, &a), 0);
 	/* Expired: refused. */
 	a.set = RP_KEY_SET_EXPIRES;
 	a.expires = fake_now + 60;
