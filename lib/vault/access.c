@@ -1297,6 +1297,11 @@ static int grant_change(rp_store *s, const struct rp_call *call,
 		sqlite3_finalize(st);
 		st = NULL;
 	}
+	/* A revoke that takes nothing away did not happen: say so, rather
+	 * than record it as done (the subject may hold the permissions
+	 * through a group, which this grant does not change). */
+	if (r == 0 && !add && (have & perms) == 0)
+		r = RP_ERR_NOT_FOUND;
 	next = add ? (have | perms) : (have & ~perms);
 	if (r == 0 && next == 0) {
 		r = db_prepare(s, &st,

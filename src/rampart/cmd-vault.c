@@ -848,7 +848,9 @@ static const struct vault_verb verbs[] = {
 	  vault_grant },
 	{ { "vault revoke", "VAULT SUBJECT", "--perms LIST",
 	    "Removes permissions on VAULT from SUBJECT. The owner's own\n"
-	    "grant cannot be reduced.",
+	    "grant cannot be reduced; permissions SUBJECT's own grant does\n"
+	    "not hold are refused as not found (a group's grant is revoked\n"
+	    "from group:NAME).",
 	    vault_opts, B(VO_PERMS), 2, 2 },
 	  vault_revoke },
 	{ { "vault maintain", NULL, NULL,

@@ -120,6 +120,9 @@ def test_grants_and_denials(v):
     assert v.cmd("key", "unwrap", "v/k", token=alice, stdin=wrapped, check=0).stdout == b"k" * 32
     v.cmd("vault", "revoke", "v", "bob", "--perms", "wrap", token=alice, check=0)
     v.cmd("key", "wrap", "v/k", token=bob, stdin=b"k" * 32, check=EX_NOPERM)
+    # a revoke that takes nothing away is refused, not reported as done
+    v.cmd("vault", "revoke", "v", "bob", "--perms", "wrap", token=alice,
+          check=EX_NOINPUT)
     # the owner's standing cannot be revoked
     v.cmd("vault", "revoke", "v", "alice", "--perms", "all", token=alice, check=EX_DATAERR)
     grants = v.json("vault", "show", "v", token=alice)["grants"]

@@ -499,6 +499,50 @@ static void test_access_policy(void **state)
 	rp_secmem_free(tb);
 }
 
+/* A revoke that takes nothing away is refused, not reported as done: the
+ * subject's own grant holds none of the permissions (never granted, or
+ * held only through a group), so the caller and the audit log must not
+ * read it as a revocation. */
+static void test_revoke_without_effect_refused(void **state)
+{
+	struct fx *f = *state;
+	char *tb = NULL;
+	json_t *j = NULL, *rec;
+	size_t i, refused = 0;
+
+	make_vault(f, "rv", false);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &tb), 0);
+	assert_int_equal(rp_group_create(f->s, &f->call, "ops"), 0);
+	assert_int_equal(rp_group_add(f->s, &f->call, "ops", "bob"), 0);
+	assert_int_equal(rp_vault_grant(f->s, &f->call, "rv", "group:ops", RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_grant(f->s, &f->call, "rv", "bob", RP_PERM_GET), 0);
+	/* bob's own grant never held unwrap: nothing to revoke. */
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, "rv", "bob", RP_PERM_UNWRAP),
+			 RP_ERR_NOT_FOUND);
+	/* A group without a grant on the vault. */
+	assert_int_equal(rp_group_create(f->s, &f->call, "idle"), 0);
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, "rv", "group:idle", RP_PERM_ALL),
+			 RP_ERR_NOT_FOUND);
+	/* What is held is revoked; the same revoke again finds nothing. */
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, "rv", "bob", RP_PERM_GET | RP_PERM_WRAP),
+			 0);
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, "rv", "bob", RP_PERM_GET),
+			 RP_ERR_NOT_FOUND);
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, "rv", "group:ops", RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_vault_revoke(f->s, &f->call, "rv", "group:ops", RP_PERM_UNWRAP),
+			 RP_ERR_NOT_FOUND);
+	/* Each refusal is recorded as one. */
+	assert_int_equal(rp_audit_read(f->s, &f->call, 0, 10000, &j), 0);
+	json_array_foreach(j, i, rec)
+		if (strcmp(json_string_value(json_object_get(rec, "op")), "vault.revoke") == 0 &&
+		    strcmp(json_string_value(json_object_get(rec, "outcome")), "ok") != 0)
+			refused++;
+	assert_int_equal(refused, 4);
+	json_decref(j);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_secmem_free(tb);
+}
+
 /* ---- keys -------------------------------------------------------- */
 
 static void roundtrip(struct fx *f, const char *kref, uint32_t op, uint32_t inverse,
@@ -1724,6 +1768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init_drops_stale_wal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_without_effect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_follow_recorded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_and_versions, setup, teardown),
