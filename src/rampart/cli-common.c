@@ -1437,10 +1437,9 @@ int cli_parse_time(const char *s, int64_t *ret)
 	return 0;
 }
 
-int cli_fail(const char *cmd, const char *obj, int err)
+static int fail_shown(const char *cmd, const char *obj, int err,
+		      const char *msg)
 {
-	const char *msg = cli_remote_message();
-
 	if (err <= CLI_ERR_MAX) {
 		cli_error(cmd, "%s", cli_remote_why(err));
 		return cli_exit_for(err);
@@ -1458,4 +1457,20 @@ int cli_fail(const char *cmd, const char *obj, int err)
 	else
 		cli_error(cmd, "%s", rp_strerror(err));
 	return cli_exit_for(err);
+}
+
+int cli_fail(const char *cmd, const char *obj, int err)
+{
+	const char *msg = cli_remote_message();
+	char *shown = NULL;
+	int r;
+
+	/* An operand may be a token given by mistake: not shown. */
+	if (obj != NULL && (shown = strdup(obj)) != NULL)
+		cli_hide_tokens(shown);
+	else if (obj != NULL)
+		obj = "?";
+	r = fail_shown(cmd, shown != NULL ? shown : obj, err, msg);
+	free(shown);
+	return r;
 }

@@ -75,6 +75,25 @@ def test_token_required_and_checked(v):
     assert b"rpt_" not in p.stderr  # the token is not echoed
 
 
+def test_token_given_as_a_name_is_not_kept(v):
+    """A token pasted where a name goes is refused without being echoed
+    in the error or kept in the audit log."""
+    v.cmd("vault", "create", "v", check=0)
+    tail = v.admin[len("rpt_"):].encode()
+    for args in (("vault", "show", v.admin),
+                 ("vault", "grant", "v", v.admin, "--perms", "get"),
+                 ("vault", "revoke", "v", f"principal:{v.admin}", "--perms", "get"),
+                 ("group", "add", v.admin, "admin"),
+                 ("key", "list", v.admin),
+                 ("vault", "list", "--request-id", v.admin)):
+        p = v.cmd(*args)
+        assert tail not in p.stderr + p.stdout, (args, p.stderr)
+    log = v.cmd("audit", "tail", "-n", "1000", "--json", check=0).stdout
+    assert tail not in log
+    assert b"rpt_..." in log
+    assert v.audit().returncode == 0
+
+
 def test_principals_groups_vaults(v):
     alice = v.principal("alice")
     v.cmd("principal", "create", "alice", check=EX_CANTCREAT)

@@ -543,6 +543,52 @@ static void test_revoke_without_effect_refused(void **state)
 	rp_secmem_free(tb);
 }
 
+/* A bearer token given by mistake where a name, a subject or a request
+ * id goes (a swapped argument, a pasted variable) must not stay in the
+ * audit log, which nothing can edit afterwards. */
+static void test_audit_keeps_no_token(void **state)
+{
+	struct fx *f = *state;
+	const char *tail = f->admin + strlen(RP_TOKEN_PREFIX);
+	struct rp_call as_rid = { .token = f->admin, .request_id = f->admin };
+	struct rp_key_ref kr;
+	char subject[RP_TOKEN_LEN + 16];
+	uint8_t *out = NULL;
+	char *tok = NULL;
+	size_t n = 0, i;
+	json_t *j = NULL, *rec;
+
+	make_vault(f, "tv", false);
+	snprintf(kr.vault, sizeof(kr.vault), "%s", f->admin);
+	snprintf(kr.key, sizeof(kr.key), "%s", f->admin);
+	kr.version = 0;
+	snprintf(subject, sizeof(subject), "principal:%s", f->admin);
+	assert_int_equal(rp_vault_show(f->s, &f->call, f->admin, &j), RP_ERR_NOT_FOUND);
+	assert_int_equal(rp_vault_grant(f->s, &f->call, "tv", f->admin, RP_PERM_GET),
+			 RP_ERR_INVALID);
+	assert_int_equal(rp_vault_grant(f->s, &f->call, "tv", subject, RP_PERM_GET),
+			 RP_ERR_INVALID);
+	assert_int_equal(rp_principal_create(f->s, &f->call, f->admin, false, &tok),
+			 RP_ERR_INVALID);
+	assert_int_equal(rp_group_add(f->s, &f->call, f->admin, f->admin), RP_ERR_NOT_FOUND);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, &kr, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_NOT_FOUND);
+	assert_int_equal(rp_principal_whoami(f->s, &as_rid, &j), 0);
+	json_decref(j);
+	assert_int_equal(rp_audit_read(f->s, &f->call, 0, 10000, &j), 0);
+	json_array_foreach(j, i, rec) {
+		char *text = json_dumps(rec, JSON_COMPACT);
+
+		assert_non_null(text);
+		if (strstr(text, tail) != NULL)
+			fail_msg("token in audit record: %s", text);
+		free(text);
+	}
+	json_decref(j);
+	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
 /* ---- keys -------------------------------------------------------- */
 
 static void roundtrip(struct fx *f, const char *kref, uint32_t op, uint32_t inverse,
@@ -1769,6 +1815,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_without_effect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_keeps_no_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_follow_recorded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_and_versions, setup, teardown),
