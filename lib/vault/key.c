@@ -770,7 +770,8 @@ static int key_call_begin(struct key_call *kc, rp_store *s,
 	r = vault_perms(s, &kc->f.who, &kc->v, &kc->perms);
 	if (r < 0)
 		return r;
-	if ((kc->perms & perm) != perm)
+	/* A call that requires nothing is let through for nobody. */
+	if (perm == 0 || (kc->perms & perm) != perm)
 		return RP_ERR_DENIED;
 	if (key == NULL)
 		return 0;

@@ -589,6 +589,33 @@ static void test_audit_keeps_no_token(void **state)
 	assert_int_equal(audit_ok(f, NULL), 0);
 }
 
+/* A key call that names no permission is not let through the vault's
+ * access check: it would tell a caller without any grant which keys a
+ * vault holds (not found, or invalid for an existing key). */
+static void test_key_call_without_permission_denied(void **state)
+{
+	struct fx *f = *state;
+	struct rp_call bob = { 0 };
+	struct rp_key_ref have = ref("tv/k"), none = ref("tv/nokey");
+	uint8_t *out = NULL;
+	size_t n = 0;
+	char *tb = NULL;
+
+	make_vault(f, "tv", false);
+	create_key(f, "tv", "k", RP_KTY_AES_256);
+	assert_int_equal(rp_principal_create(f->s, &f->call, "bob", false, &tb), 0);
+	bob.token = tb;
+	assert_int_equal(rp_key_op(f->s, &bob, 0, &have, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_key_op(f->s, &bob, 0, &none, RP_ALG_DEFAULT,
+				   (const uint8_t *)"0123456789abcdef", 16, NULL, 0, &out, &n, NULL),
+			 RP_ERR_DENIED);
+	assert_null(out);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_secmem_free(tb);
+}
+
 /* ---- keys -------------------------------------------------------- */
 
 static void roundtrip(struct fx *f, const char *kref, uint32_t op, uint32_t inverse,
@@ -1816,6 +1843,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_without_effect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_keeps_no_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_call_without_permission_denied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_follow_recorded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_and_versions, setup, teardown),
