@@ -51,6 +51,16 @@ extern "C" {
 #define RP_TOKEN_PREFIX "rpt_"
 #define RP_TOKEN_LEN 47
 
+/*
+ * rp_token_redact - replace in s, in place, every bearer token (the prefix
+ * and 16 or more base64url characters, also a token's leading part) by
+ * "rpt_...". For text that names what a caller gave (an operand, a name,
+ * a request id) before it is shown or recorded: a token given there by
+ * mistake must not reach a log. s never grows; NULL is ignored.
+ */
+#define RP_TOKEN_REDACT_RUN_MIN 16
+RP_EXPORT void rp_token_redact(char *s);
+
 /* rp_name_valid - whether s is a valid (non-reserved) object name. */
 RP_EXPORT bool rp_name_valid(const char *s);
 

@@ -318,50 +318,14 @@ static int head_matches(rp_store *s, sqlite3 *db, uint64_t seq,
 
 /* ---- tokens kept out of the log --------------------------------- */
 
-/* A run this long after the prefix is taken for a (part of a) token. */
-#define TOKEN_RUN_MIN 16
-
-static bool b64url_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-/*
- * Replace in s every bearer token (the prefix and TOKEN_RUN_MIN or more
- * base64url characters) by "rpt_...". Records take caller input as it
- * came (a vault name, a subject, a request id), and a token given there
- * by mistake would stay in a log nothing can edit. Never longer.
- */
-static void redact_tokens(char *s)
-{
-	size_t plen = strlen(RP_TOKEN_PREFIX), i = 0, o = 0;
-
-	while (s[i] != '\0') {
-		size_t run = 0;
-
-		if (strncmp(s + i, RP_TOKEN_PREFIX, plen) == 0)
-			while (b64url_char(s[i + plen + run]))
-				run++;
-		if (run < TOKEN_RUN_MIN) {
-			s[o++] = s[i++];
-			continue;
-		}
-		memmove(s + o, RP_TOKEN_PREFIX "...", plen + 3);
-		o += plen + 3;
-		i += plen + run;
-	}
-	s[o] = '\0';
-}
-
 static void record_redact(struct audit_rec *out, const struct audit_rec *in)
 {
 	*out = *in;
-	redact_tokens(out->request_id);
-	redact_tokens(out->principal);
-	redact_tokens(out->vault);
-	redact_tokens(out->key);
-	redact_tokens(out->detail);
+	rp_token_redact(out->request_id);
+	rp_token_redact(out->principal);
+	rp_token_redact(out->vault);
+	rp_token_redact(out->key);
+	rp_token_redact(out->detail);
 }
 
 /* Append n records in the current write transaction. */

@@ -78,6 +78,36 @@ static const char schema_sql[] =
 
 /* ---- names, permissions, clock ----------------------------------- */
 
+static bool b64url_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+RP_EXPORT void rp_token_redact(char *s)
+{
+	size_t plen = strlen(RP_TOKEN_PREFIX), i = 0, o = 0;
+
+	if (s == NULL)
+		return;
+	while (s[i] != '\0') {
+		size_t run = 0;
+
+		if (strncmp(s + i, RP_TOKEN_PREFIX, plen) == 0)
+			while (b64url_char(s[i + plen + run]))
+				run++;
+		if (run < RP_TOKEN_REDACT_RUN_MIN) {
+			s[o++] = s[i++];
+			continue;
+		}
+		/* run >= 16: the replacement ends before the unread rest */
+		memcpy(s + o, RP_TOKEN_PREFIX "...", plen + 3);
+		o += plen + 3;
+		i += plen + run;
+	}
+	s[o] = '\0';
+}
+
 RP_EXPORT bool rp_name_valid(const char *s)
 {
 	return name_syntax_ok(s) &&

@@ -1467,7 +1467,7 @@ int cli_fail(const char *cmd, const char *obj, int err)
 
 	/* An operand may be a token given by mistake: not shown. */
 	if (obj != NULL && (shown = strdup(obj)) != NULL)
-		cli_hide_tokens(shown);
+		rp_token_redact(shown);
 	else if (obj != NULL)
 		obj = "?";
 	r = fail_shown(cmd, shown != NULL ? shown : obj, err, msg);

@@ -75,11 +75,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 const char *cli_shown_arg(const char *arg, char *buf, size_t cap);
 #define CLI_SHOWN_MAX 64
 
-/* Replace every bearer token in s (the prefix and CLI_TOKEN_RUN_MIN or
- * more base64url characters) by "rpt_...", in place: for the objects an
- * error names, which are command-line operands as given. */
-void cli_hide_tokens(char *s);
-#define CLI_TOKEN_RUN_MIN 16
 
 /* Map an rp_err code to an exit code. */
 int cli_exit_for(int err);

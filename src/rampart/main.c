@@ -78,32 +78,6 @@ const char *cli_shown_arg(const char *arg, char *buf, size_t cap)
 	return buf;
 }
 
-void cli_hide_tokens(char *s)
-{
-	size_t plen = strlen(RP_TOKEN_PREFIX), i = 0, o = 0;
-
-	while (s[i] != '\0') {
-		size_t run = 0;
-		char c;
-
-		if (strncmp(s + i, RP_TOKEN_PREFIX, plen) == 0)
-			while ((c = s[i + plen + run]) != '\0' &&
-			       ((c >= 'a' && c <= 'z') ||
-				(c >= 'A' && c <= 'Z') ||
-				(c >= '0' && c <= '9') || c == '-' ||
-				c == '_'))
-				run++;
-		if (run < CLI_TOKEN_RUN_MIN) {
-			s[o++] = s[i++];
-			continue;
-		}
-		memmove(s + o, RP_TOKEN_PREFIX "...", plen + 3);
-		o += plen + 3;
-		i += plen + run;
-	}
-	s[o] = '\0';
-}
-
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

@@ -180,6 +180,32 @@ static int audit_ok(struct fx *f, json_t **report)
 
 /* ---- basics ------------------------------------------------------ */
 
+/* Token-shaped runs are replaced; shorter ones and names are kept. */
+static void test_token_redact(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "vault-1", "vault-1" },
+		{ "rpt_", "rpt_" },
+		{ "rpt_0123456789abcde", "rpt_0123456789abcde" },  /* 15 */
+		{ "rpt_0123456789abcdef", "rpt_..." },              /* 16 */
+		{ "a rpt_0123456789abcdef-_XY/b", "a rpt_.../b" },
+		{ "rpt_0123456789abcdefrpt_0123456789abcdef", "rpt_..." },
+		{ "x=rpt_0123456789abcdef,y=rpt_AAAAAAAAAAAAAAAAAAAA", "x=rpt_...,y=rpt_..." },
+	};
+	char buf[128];
+
+	(void)state;
+	rp_token_redact(NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		rp_token_redact(buf);
+		assert_string_equal(buf, cases[i].out);
+	}
+}
+
 static void test_names_and_refs(void **state)
 {
 	struct rp_key_ref r;
@@ -1833,6 +1859,7 @@ static void test_audit_follow_recorded_once(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_token_redact),
 		cmocka_unit_test(test_names_and_refs),
 		cmocka_unit_test_setup_teardown(test_init_twice_and_keyfile_mode, setup, teardown),
 		cmocka_unit_test(test_passphrase_store),
