@@ -601,13 +601,13 @@ out:
 }
 
 /* The checks a customer root key must pass; *why names the first failure. */
-static int root_check(rp_service *svc, const char *root, const char **why)
+static int root_check(rp_service *svc, const struct principal *caller,
+		      const char *root, const char **why)
 {
 	struct vault_key_info info;
 	struct rp_key_ref ref;
 	int r = rp_key_ref_parse(root, &ref);
 
-	(void)svc;
 	if (r < 0 || ref.version != 0) {
 		*why = "a root key is named VAULT/KEY";
 		return RP_ERR_INVALID;
@@ -616,7 +616,16 @@ static int root_check(rp_service *svc, const char *root, const char **why)
 		*why = "a root key must be the customer's, not the service's";
 		return RP_ERR_INVALID;
 	}
-	r = vault_key_info(svc->ks, ref.vault, ref.key, &info);
+	/* Whoever binds a tenant to a root key must be able to use it
+	 * (wrap and unwrap) themselves: otherwise a tenant admin could root
+	 * a DEP in another customer's key, which that customer granted to
+	 * the service for its own tenant, and probe how it is set up. */
+	r = vault_key_info(svc->ks, caller, ref.vault, ref.key, &info);
+	if (r == RP_ERR_DENIED) {
+		*why = "the caller must hold wrap and unwrap on the root key's "
+		       "vault";
+		return r;
+	}
 	if (r == RP_ERR_NOT_FOUND) {
 		*why = "root key not found";
 		return RP_ERR_INVALID;
@@ -702,9 +711,9 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 		r = RP_ERR_INVALID;
 	}
 	if (r == 0)
-		r = root_check(svc, root1, &why);
+		r = root_check(svc, &c.f.who, root1, &why);
 	if (r == 0)
-		r = root_check(svc, root2, &why);
+		r = root_check(svc, &c.f.who, root2, &why);
 	avail_name(avail, sizeof(avail), t.id, name);
 	snprintf(avail_ref, sizeof(avail_ref), "%s/%s", RP_SERVICE_VAULT,
 		 avail);
@@ -1022,7 +1031,7 @@ static bool root_revoked(rp_service *svc, const char *root)
 
 	if (rp_key_ref_parse(root, &ref) < 0)
 		return true;
-	r = vault_key_info(svc->ks, ref.vault, ref.key, &info);
+	r = vault_key_info(svc->ks, NULL, ref.vault, ref.key, &info);
 	if (r == RP_ERR_NOT_FOUND)
 		return true;
 	if (r < 0)

@@ -324,7 +324,14 @@ struct vault_key_info {
 	bool purge_protection;
 	uint32_t service_perms; /* what the vault grants the service */
 };
-RP_HIDDEN int vault_key_info(rp_store *s, const char *vault, const char *key,
+/*
+ * What the service needs to know of a customer's root key. When caller is
+ * not NULL, it must hold wrap and unwrap on the vault itself, or the call
+ * fails with RP_ERR_DENIED before the key is looked at: the service only
+ * ever uses a root key for a caller who could use it directly.
+ */
+RP_HIDDEN int vault_key_info(rp_store *s, const struct principal *caller,
+			     const char *vault, const char *key,
 			     struct vault_key_info *ret);
 
 #endif /* RAMPART_VAULT_INTERNAL_H */

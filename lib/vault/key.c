@@ -2293,18 +2293,26 @@ out:
 	return r;
 }
 
-int vault_key_info(rp_store *s, const char *vault, const char *key,
+int vault_key_info(rp_store *s, const struct principal *caller,
+		   const char *vault, const char *key,
 		   struct vault_key_info *ret)
 {
+	const uint32_t need = RP_PERM_WRAP | RP_PERM_UNWRAP;
 	struct principal svc;
 	struct vault_row vr;
 	struct key_row k;
+	uint32_t perms = 0;
 	int r;
 
 	pthread_mutex_lock(&s->lock);
 	r = db_begin(s, false);
 	if (r == 0)
 		r = vault_load(s, vault, &vr);
+	if (r == 0 && caller != NULL) {
+		r = vault_perms(s, caller, &vr, &perms);
+		if (r == 0 && (perms & need) != need)
+			r = RP_ERR_DENIED;
+	}
 	if (r == 0)
 		r = key_load(s, vr.id, key, &k);
 	if (r == 0)

@@ -1296,6 +1296,48 @@ static void test_dep_refusals(void **state)
 			 RP_ERR_EXISTS);
 }
 
+/*
+ * A DEP is rooted only in keys its creator could use: dave, admin of
+ * tenant fabrikam, cannot root a DEP in alice's keys for contoso (granted
+ * to the service), nor learn how they are set up; with wrap and unwrap
+ * granted to him on both vaults he can.
+ */
+static void test_dep_roots_of_another_customer(void **state)
+{
+	struct fx *f = *state;
+	struct rp_call dcall = { 0 };
+	char *dave = NULL;
+	const char *why = NULL;
+	json_t *list = NULL;
+
+	ck_dep_assigned(f); /* contoso/ck over alice's ck1/root, ck2/root */
+	assert_int_equal(rp_principal_create(f->ks, &f->acall, "dave", false, &dave), 0);
+	dcall.token = dave;
+	assert_int_equal(rp_tenant_create(f->svc, &f->acall, "fabrikam", "dave"), 0);
+	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "ck1/root", "ck2/root", &why),
+			 RP_ERR_DENIED);
+	assert_non_null(strstr(why, "wrap and unwrap"));
+	/* A key that does not exist in her vault reads the same. */
+	why = NULL;
+	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "ck1/nokey", "ck2/root", &why),
+			 RP_ERR_DENIED);
+	assert_non_null(strstr(why, "wrap and unwrap"));
+	assert_int_equal(rp_dep_show(f->svc, &dcall, "fabrikam", &list), 0);
+	assert_int_equal(json_array_size(list), 1); /* default only */
+	json_decref(list);
+	/* get alone is not enough; wrap and unwrap on both vaults are. */
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "dave", RP_PERM_GET), 0);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "dave", RP_PERM_GET), 0);
+	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "ck1/root", "ck2/root", &why),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck1", "dave", RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "ck1/root", "ck2/root", &why),
+			 RP_ERR_DENIED);
+	assert_int_equal(rp_vault_grant(f->ks, &f->call, "ck2", "dave", RP_PERM_WRAP | RP_PERM_UNWRAP), 0);
+	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "ck1/root", "ck2/root", &why), 0);
+	rp_secmem_free(dave);
+}
+
 static void test_customer_key_scenario(void **state)
 {
 	struct fx *f = *state;
@@ -2032,6 +2074,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_separation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dep_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_availability_not_forced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dep_roots_of_another_customer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_customer_key_scenario, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_shreds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_and_orphans, setup, teardown),
