@@ -874,8 +874,11 @@ static int put_chunk(struct put_state *ps, const uint8_t *data, size_t len,
 /*
  * Read, cut and store chunks. The buffered bytes are buf[off, off + have).
  * The chunker wants RP_CDC_MAX_BYTES ahead (or the end of the stream), so
- * a buffer is refilled only when fewer are left: what is left moves to the
- * front of the other buffer, whose jobs are all done by then.
+ * a buffer is refilled only when no more are left: what is left moves to
+ * the front of the other buffer, whose jobs are all done by then. Refilling
+ * at exactly RP_CDC_MAX_BYTES too means a cut never takes every buffered
+ * byte before the end of the stream is known, so the chunk that ends the
+ * stream is always bound as last.
  */
 static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
 {
@@ -901,7 +904,7 @@ static int put_stream(struct put_state *ps, rp_read_fn read, void *rctx)
 	while (r == 0) {
 		size_t cut;
 
-		if (!eof && have < RP_CDC_MAX_BYTES) {
+		if (!eof && have <= RP_CDC_MAX_BYTES) {
 			if (ps->sl != NULL) {
 				/* Move to the other buffer once its jobs
 				 * are done; this one's stay valid. */

@@ -231,6 +231,28 @@ static void test_round_trips(void **state)
 	assert_int_equal(rp_service_root_ops(f->svc), before);
 }
 
+/*
+ * A file whose chunks end exactly where the put's input buffer does (here
+ * zeros, cut at the maximum, 4 MiB): the last chunk is cut before the
+ * reader has seen the end of the stream, and must still be bound as last.
+ */
+static void test_put_ends_on_buffer_boundary(void **state)
+{
+	struct fx *f = *state;
+	const size_t sizes[] = { 4 << 20, 8 << 20, 1 << 20, 2 << 20 };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+		char ref[64];
+		uint8_t *d = calloc(1, sizes[i]);
+
+		assert_non_null(d);
+		snprintf(ref, sizeof(ref), "contoso/docs/zeros-%zu.bin", i);
+		assert_int_equal(put(f, ref, d, sizes[i]), 1);
+		expect_content(f, ref, 0, d, sizes[i]);
+		free(d);
+	}
+}
+
 static uint64_t blob_bytes(const char *dir)
 {
 	char cmd[256];
@@ -2052,6 +2074,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refs),
 		cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_ends_on_buffer_boundary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions_and_deltas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roles_and_tenant_audit, setup, teardown),
