@@ -509,6 +509,11 @@ static int version_map(rp_service *svc, int64_t file_id, uint32_t version,
 	sqlite3_bind_int64(st, 2, version);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		r = RP_ERR_NOT_FOUND;
+	} else if (sqlite3_column_int64(st, 0) < 1 ||
+		   sqlite3_column_int64(st, 0) > UINT32_MAX) {
+		/* Maps bind 32 bits of the number: one beyond them would
+		 * open as the version of its low bits (an older one). */
+		r = RP_ERR_CORRUPT;
 	} else {
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
@@ -1865,6 +1870,17 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 		int m;
 
 		versions++;
+		if (sqlite3_column_int64(st, 3) < 1 ||
+		    sqlite3_column_int64(st, 3) > UINT32_MAX) {
+			json_array_append_new(
+				problems,
+				json_sprintf("%s: version number %lld out of"
+					     " range",
+					     where,
+					     (long long)sqlite3_column_int64(
+						     st, 3)));
+			continue;
+		}
 		m = map_open(svc, &pl, ver, box, box_len, &es, &count, &size);
 		if (m < 0) {
 			json_array_append_new(

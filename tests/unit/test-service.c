@@ -1017,6 +1017,48 @@ static void test_tamper_map_and_keys(void **state)
 	free(d);
 }
 
+/*
+ * A version row copied to a version number beyond 32 bits: the map's
+ * associated data takes 32 bits, so read as the number's low 32 bits it
+ * would open (here as version 1's) and be served as the latest version.
+ */
+static void test_version_number_out_of_range(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(2000);
+	struct rp_file_ref r = fref("contoso/s/v");
+	uint32_t ver = 0;
+	uint64_t size = 0;
+	struct mem out;
+
+	put(f, "contoso/s/v", d, 1000);
+	put(f, "contoso/s/v", d + 1000, 1000);
+	db_exec_file(f, "INSERT INTO versions(file_id, version, size, chunks, created, map)"
+			" SELECT file_id, 4294967297, size, chunks, created, map FROM versions"
+			" WHERE version = 1");
+	assert_int_equal(get(f, "contoso/s/v", 0, &out), RP_ERR_CORRUPT);
+	assert_int_equal(out.n, 0);
+	free(out.p);
+	assert_int_equal(rp_file_stat(f->svc, &f->call, &r, 0, &ver, &size), RP_ERR_CORRUPT);
+	/* Nor is a new version numbered after it. */
+	{
+		struct mem in = { d, 1000, 0, 0 };
+
+		assert_int_equal(rp_file_put(f->svc, &f->call, &r, mem_read, &in, &ver),
+				 RP_ERR_CORRUPT);
+	}
+	{
+		json_t *rep = NULL;
+
+		assert_int_equal(rp_service_check(f->svc, &f->acall, false, false, &rep),
+				 RP_ERR_CORRUPT);
+		json_decref(rep);
+	}
+	db_exec_file(f, "DELETE FROM versions WHERE version > 4294967295");
+	expect_content(f, "contoso/s/v", 0, d + 1000, 1000);
+	free(d);
+}
+
 /* Reorder and truncate chunk lists: rebuild a map with the content key
  * (which only the key store can provide) and check every chunk binding. */
 static void test_tamper_reorder_truncate_rollback(void **state)
@@ -2093,6 +2135,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_swap_blobs_between_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_map_and_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_reorder_truncate_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_number_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_truncate_forged_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_separation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dep_refusals, setup, teardown),
