@@ -556,12 +556,14 @@ struct prev {
 	uint32_t *order; /* indices sorted by fingerprint */
 };
 
-static const struct entry *prev_sort_base;
-
-static int fp_cmp(const void *a, const void *b)
+/* Puts run concurrently: the entries come with the call (qsort_r), never
+ * through a shared variable another put may set meanwhile. */
+static int fp_cmp(const void *a, const void *b, void *ctx)
 {
-	return memcmp(prev_sort_base[*(const uint32_t *)a].fp,
-		      prev_sort_base[*(const uint32_t *)b].fp, 32);
+	const struct entry *es = ctx;
+
+	return memcmp(es[*(const uint32_t *)a].fp,
+		      es[*(const uint32_t *)b].fp, 32);
 }
 
 static const struct entry *prev_find(const struct prev *p, const uint8_t fp[32])
@@ -1046,9 +1048,8 @@ RP_EXPORT int rp_file_put(rp_service *svc, const struct rp_call *call,
 			} else {
 				for (uint32_t i = 0; i < ps->prev.count; i++)
 					ps->prev.order[i] = i;
-				prev_sort_base = ps->prev.es;
-				qsort(ps->prev.order, ps->prev.count,
-				      sizeof(uint32_t), fp_cmp);
+				qsort_r(ps->prev.order, ps->prev.count,
+					sizeof(uint32_t), fp_cmp, ps->prev.es);
 			}
 		}
 	}

@@ -1651,6 +1651,81 @@ static void test_collect_spares_running_put(void **state)
 	free(d);
 }
 
+/*
+ * Puts run concurrently (rampartd's workers): a put sorting its previous
+ * version's fingerprints must not use another put's entries. qsort is
+ * wrapped (link option --wrap) so a second put runs, whole, just before
+ * the first one's sort.
+ */
+static void (*qsort_hook)(void);
+
+void __real_qsort(void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *));
+void __real_qsort_r(void *base, size_t n, size_t size,
+		    int (*cmp)(const void *, const void *, void *), void *arg);
+void __wrap_qsort(void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *));
+void __wrap_qsort_r(void *base, size_t n, size_t size,
+		    int (*cmp)(const void *, const void *, void *), void *arg);
+
+static void qsort_hook_run(void)
+{
+	void (*h)(void) = qsort_hook;
+
+	qsort_hook = NULL;
+	if (h != NULL)
+		h();
+}
+
+void __wrap_qsort(void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *))
+{
+	qsort_hook_run();
+	__real_qsort(base, n, size, cmp);
+}
+
+void __wrap_qsort_r(void *base, size_t n, size_t size,
+		    int (*cmp)(const void *, const void *, void *), void *arg)
+{
+	qsort_hook_run();
+	__real_qsort_r(base, n, size, cmp, arg);
+}
+
+static struct fx *sort_fx;
+static uint8_t sort_small[1000];
+
+static void put_small_again(void)
+{
+	assert_int_equal(put(sort_fx, "contoso/s/small", sort_small, sizeof(sort_small)), 2);
+}
+
+static void test_concurrent_puts_sort_their_own(void **state)
+{
+	struct fx *f = *state;
+	size_t n = 8u << 20;
+	uint8_t *d = random_bytes(n);
+	char (*paths)[256] = malloc(256 * 256);
+	size_t before;
+
+	assert_non_null(paths);
+	memset(sort_small, 0x5a, sizeof(sort_small));
+	put(f, "contoso/s/big", d, n);
+	put(f, "contoso/s/small", sort_small, sizeof(sort_small));
+	before = blob_files(f, paths, 256);
+	assert_true(before > 8);
+	/* Both puts store what their previous versions hold: every chunk is
+	 * reused, no blob is written. */
+	sort_fx = f;
+	qsort_hook = put_small_again;
+	assert_int_equal(put(f, "contoso/s/big", d, n), 2);
+	assert_null(qsort_hook);
+	assert_int_equal(blob_files(f, paths, 256), before);
+	expect_content(f, "contoso/s/big", 2, d, n);
+	expect_content(f, "contoso/s/small", 2, sort_small, sizeof(sort_small));
+	free(paths);
+	free(d);
+}
+
 /* A put that loses its file to a remove meanwhile fails; it does not
  * commit a version of a file that no longer exists. Its blobs are
  * orphans for the collector. */
@@ -2146,6 +2221,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_and_orphans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collect_spares_running_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_loses_to_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_puts_sort_their_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_size_is_authenticated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgraded_under_open_db, setup, teardown),
