@@ -1440,7 +1440,9 @@ static const struct svc_verb verbs[] = {
 	    svc_opts, 0, 1, 1 },
 	  TARGET_FILE, file_versions },
 	{ { "file rm", "TENANT/SITE/PATH", NULL,
-	    "Removes a file and every version of it; its blobs are deleted.",
+	    "Removes a file and every version of it, with every wrapped\n"
+	    "chunk key. Its blobs (ciphertext) stay until an administrator\n"
+	    "runs `rampart store check --collect`.",
 	    svc_opts, 0, 1, 1 },
 	  TARGET_FILE, file_rm },
 	{ { "store check", NULL, "[--deep] [--collect]",

@@ -646,3 +646,22 @@ def test_swapped_paths_fail(fs, tmp_path):
     res, report = fs.check_store(check=1)
     assert report["ok"] is False
     assert sum("file row" in p for p in report["problems"]) == 2, report
+
+
+def test_rm_help_says_blobs_stay_until_collect(fs):
+    """`file rm` leaves the blobs for `store check --collect` (request
+    handling never holds the delete credential): its help must say so,
+    not that they are deleted."""
+    src = fs.root / "in"
+    write_random(src, 3000)
+    ref = "acme/www/rm-help.bin"
+    assert fs.put(ref, src) == 1
+    blobs = [p for p in tree_files(fs.blobs_dir) if "acct-" in str(p)
+             and not p.name.startswith(".")]
+    assert len(blobs) == 1
+    fs.as_owner("file", "rm", ref, check=EX_OK)
+    assert blobs[0].exists()
+    res = fs.run("file", "rm", "--help", check=EX_OK)
+    text = " ".join((res.out + res.err).decode().split())
+    assert "blobs are deleted" not in text, text
+    assert "store check --collect" in text, text
