@@ -32,6 +32,10 @@
 #define CONFIG_LINE_MAX 4096
 #define CONFIG_FILE_MAX (1 << 20)
 #define PASSPHRASE_MAX 1024
+/* Descriptors kept beyond the connections' own: the stores' SQLite files,
+ * the blob files requests open, the listener, pipes and the log. */
+#define FD_RESERVE_BASE	      128u
+#define FD_RESERVE_PER_WORKER 8u
 
 /* ---- logging ----------------------------------------------------- */
 
@@ -548,6 +552,55 @@ static int write_port_file(const char *path, int port)
 	return 0;
 }
 
+/*
+ * Every connection holds a descriptor, and so does every store and blob
+ * file a request opens. With max_connections (and the RP_HTTP_REJECT_MAX
+ * connections answered 503 beyond it) over what RLIMIT_NOFILE leaves, idle
+ * connections that send no token use the descriptors up before the limit
+ * answers 503: accept fails, and everyone else's requests fail to open
+ * their blobs. Raise the soft limit as far as needed (up to the hard one);
+ * where that is not enough, lower max_connections to fit, with a warning.
+ * Returns 0, or -1 when not even one connection fits.
+ */
+static int fit_fd_limit(struct rd_config *c)
+{
+	struct rlimit rl;
+	unsigned conns = c->limits.max_connections != 0 ?
+				 c->limits.max_connections :
+				 RP_HTTP_DEFAULT_MAX_CONNECTIONS;
+	unsigned workers = c->limits.workers != 0 ? c->limits.workers :
+						    RP_HTTP_DEFAULT_WORKERS;
+	rlim_t fixed = (rlim_t)FD_RESERVE_BASE +
+		       (rlim_t)FD_RESERVE_PER_WORKER * workers +
+		       RP_HTTP_REJECT_MAX;
+	rlim_t need = fixed + conns;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return 0;
+	{
+		struct rlimit up = { need, rl.rlim_max };
+
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+			up.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = up.rlim_cur;
+	}
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_cur <= fixed) {
+		fatal("the open file limit leaves no room for connections",
+		      "raise RLIMIT_NOFILE");
+		return -1;
+	}
+	c->limits.max_connections = (unsigned)(rl.rlim_cur - fixed);
+	rd_log(RD_WARN, "max_connections lowered to fit the open file limit",
+	       json_pack("{s:I,s:I}", "max_connections",
+			 (json_int_t)c->limits.max_connections, "nofile",
+			 (json_int_t)rl.rlim_cur));
+	return 0;
+}
+
 /* ---- signals ----------------------------------------------------- */
 
 static sigset_t handled;
@@ -618,6 +671,8 @@ int main(int argc, char **argv)
 	 * gets an error) instead of the daemon being killed. */
 	signal(SIGXFSZ, SIG_IGN);
 
+	if (fit_fd_limit(&d.cfg) < 0)
+		goto out;
 	if ((r = rp_crypto_init()) < 0) {
 		fatal("library initialisation failed", rp_strerror(r));
 		goto out;

@@ -67,6 +67,7 @@ class Daemon:
             self.admin = json.loads(out.stdout)["token"]
         self.cert, self.key = make_cert(tmp)
         self.extra_args = list(extra_args)
+        self.preexec = None  # run in the child before rampartd (limits)
         self.proc = None
         self.port = None
 
@@ -78,7 +79,8 @@ class Daemon:
             [str(self.bin), "--data", str(self.data), "--listen",
              "127.0.0.1:0", "--cert", str(self.cert), "--key", str(self.key),
              "--port-file", str(self.port_file), *self.extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec)
         if not wait:
             return self
         deadline = time.time() + 30

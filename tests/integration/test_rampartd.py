@@ -620,6 +620,47 @@ def test_tls_versions_and_reload(tmp_path):
         assert d.stop() == 0
 
 
+def test_idle_connections_cannot_use_up_the_descriptors(tmp_path):
+    """Under the common open-file limit of 1024 (systemd's soft default,
+    here the hard limit too), a flood of idle connections that sends no
+    token gets the 503 of max_connections or is closed at accept: it does
+    not take the descriptors the stores need, so a client already
+    connected can still read and write its files."""
+    import resource
+    nofile = 1024
+    flood = 1200
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < flood + 64:
+        if hard != resource.RLIM_INFINITY and hard < flood + 64:
+            pytest.skip("the test needs more descriptors than it may open")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (flood + 64, hard))
+    d = Daemon(tmp_path)
+    d.preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                           (nofile, nofile))
+    d.start()
+    socks = []
+    try:
+        alice = principal(d, "alice")
+        tenant(d, "contoso", "alice")
+        path = "/v1/tenants/contoso/sites/s/files/"
+        conn = d.connection()
+        r = d.request("PUT", path + "a", alice, raw=b"a" * 100000, conn=conn)
+        assert r.status == 201, r
+        for _ in range(flood):
+            socks.append(socket.create_connection(("127.0.0.1", d.port)))
+        time.sleep(1)
+        r = d.request("GET", path + "a", alice, conn=conn)
+        assert (r.status, r.body) == (200, b"a" * 100000), r
+        r = d.request("PUT", path + "b", alice, raw=b"b" * 100000, conn=conn)
+        assert r.status == 201, r
+        conn.close()
+        assert "max_connections" in d.log_text()
+    finally:
+        for s in socks:
+            s.close()
+        assert d.stop() == 0
+
+
 def test_graceful_shutdown_finishes_downloads(tmp_path):
     d = Daemon(tmp_path).start()
     alice = principal(d, "alice")
