@@ -532,18 +532,33 @@ static int open_stores(struct rd *d)
 	return 0;
 }
 
-/* The bound port, written to a temporary file and renamed into place. */
+/*
+ * The bound port, written to a temporary file and renamed into place. The
+ * temporary name is predictable (it may well be in a shared directory):
+ * whatever is in its place is removed, and the file is created anew,
+ * never opened through a symlink someone planted there.
+ */
 static int write_port_file(const char *path, int port)
 {
 	char tmp[PATH_MAX];
 	FILE *f;
+	int fd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()) >=
 	    (int)sizeof(tmp))
 		return -1;
-	f = fopen(tmp, "we");
-	if (f == NULL)
+	if (unlink(tmp) != 0 && errno != ENOENT)
 		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
 	fprintf(f, "%d\n", port);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		unlink(tmp);

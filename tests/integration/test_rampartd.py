@@ -661,6 +661,24 @@ def test_idle_connections_cannot_use_up_the_descriptors(tmp_path):
         assert d.stop() == 0
 
 
+def test_port_file_does_not_follow_a_planted_symlink(tmp_path):
+    """The port file is written through PORT_FILE.tmp-PID: a symlink put
+    there beforehand (a shared directory, a predictable pid) must not make
+    rampartd overwrite the file it points to."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    d = Daemon(tmp_path)
+    d.preexec = lambda: os.symlink(victim,
+                                   f"{d.port_file}.tmp-{os.getpid()}")
+    d.start()
+    try:
+        assert victim.read_text() == "precious\n"
+        assert d.request("GET", "/healthz").status == 200
+        assert not d.port_file.is_symlink()
+    finally:
+        assert d.stop() == 0
+
+
 def test_graceful_shutdown_finishes_downloads(tmp_path):
     d = Daemon(tmp_path).start()
     alice = principal(d, "alice")
