@@ -81,7 +81,9 @@ static int read_key(const struct rp_http_server *srv, const char *path,
 	EVP_PKEY *pkey;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in its place fails the S_ISREG check below
+	 * instead of blocking the open until someone writes to it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = errno_to_rp(errno);
 		rp__http_log(srv, "error", "cannot open TLS key file %s", path);
@@ -155,14 +157,28 @@ out:
 	return r;
 }
 
-/* Map a missing or unreadable file to its rp_err before OpenSSL sees it. */
+/*
+ * Map a missing or unreadable file to its rp_err before OpenSSL sees it,
+ * and refuse anything but a regular file: OpenSSL's loader would block on
+ * a FIFO until someone writes to it.
+ */
 static int check_readable(const struct rp_http_server *srv, const char *path,
 			  const char *what)
 {
-	if (access(path, R_OK) == 0)
-		return 0;
-	rp__http_log(srv, "error", "cannot read %s %s", what, path);
-	return errno_to_rp(errno);
+	struct stat st;
+
+	if (access(path, R_OK) != 0 || stat(path, &st) != 0) {
+		int e = errno;
+
+		rp__http_log(srv, "error", "cannot read %s %s", what, path);
+		return errno_to_rp(e);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rp__http_log(srv, "error", "%s %s is not a regular file", what,
+			     path);
+		return RP_ERR_INVALID;
+	}
+	return 0;
 }
 
 int rp__http_tls_ctx_new(const struct rp_http_server *srv, SSL_CTX **ret)

@@ -1920,6 +1920,48 @@ static void test_new_errors(void **state)
 	assert_int_equal(chmod(f->key, 0600), 0);
 }
 
+/*
+ * A FIFO in place of the key, the certificate or the client CA file fails
+ * the load instead of blocking it until someone writes to the FIFO: at
+ * start rampartd would hang, and on SIGHUP its signal thread would, which
+ * also takes SIGTERM. The alarm kills the test if a load blocks.
+ */
+static void test_tls_files_fifo(void **state)
+{
+	struct fx *f = *state;
+	char fifo[160];
+	struct rp_http_tls key_fifo = {f->cert, fifo, NULL};
+	struct rp_http_tls cert_fifo = {fifo, f->key, NULL};
+	struct rp_http_tls ca_fifo = {f->cert, f->key, fifo};
+	rp_http_server *s = NULL;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo.pem", f->dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(20);
+	assert_int_equal(rp_http_server_new("127.0.0.1:0", &key_fifo, NULL,
+					    handler, f, &s),
+			 RP_ERR_INVALID);
+	assert_int_equal(rp_http_server_new("127.0.0.1:0", &cert_fifo, NULL,
+					    handler, f, &s),
+			 RP_ERR_INVALID);
+	assert_int_equal(rp_http_server_new("127.0.0.1:0", &ca_fifo, NULL,
+					    handler, f, &s),
+			 RP_ERR_INVALID);
+	assert_null(s);
+	/* a reload that meets a FIFO fails and keeps the old material */
+	fx_start(f, NULL, NULL);
+	assert_int_equal(rename(fifo, f->key), 0);
+	assert_int_equal(rp_http_server_reload_tls(f->srv), RP_ERR_INVALID);
+	alarm(0);
+	{
+		struct resp r;
+
+		roundtrip(f, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+		assert_int_equal(r.status, 200);
+		resp_free(&r);
+	}
+}
+
 static void test_shutdown_midresponse(void **state)
 {
 	struct fx *f = *state;
@@ -1992,6 +2034,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_disconnect, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reload_tls, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tls_files_fifo, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_new_errors, setup,
 						teardown),
