@@ -459,7 +459,9 @@ static int read_passphrase(const char *path, char **ret, size_t *ret_len)
 	struct stat st;
 	char *buf;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO fails the S_ISREG check below instead of
+	 * blocking the start until someone writes to it. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd < 0)
 		return -errno;

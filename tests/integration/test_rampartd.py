@@ -679,6 +679,25 @@ def test_port_file_does_not_follow_a_planted_symlink(tmp_path):
         assert d.stop() == 0
 
 
+def test_passphrase_fifo_fails_instead_of_hanging(tmp_path):
+    """A FIFO as passphrase_file is refused at once (it is not a regular
+    file), not waited on until someone writes to it."""
+    d = Daemon(tmp_path, init=False)
+    pw = tmp_path / "pw"
+    pw.write_text("a long and winding passphrase\n")
+    subprocess.run([str(d.cli), "init", "--data", str(d.data),
+                    "--passphrase", "--passphrase-file", str(pw)],
+                   check=True, capture_output=True)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = subprocess.run([str(d.bin), "--data", str(d.data), "--listen",
+                        "127.0.0.1:0", "--cert", str(d.cert), "--key",
+                        str(d.key), "--passphrase-file", str(fifo)],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "cannot read the passphrase file" in r.stdout
+
+
 def test_graceful_shutdown_finishes_downloads(tmp_path):
     d = Daemon(tmp_path).start()
     alice = principal(d, "alice")
