@@ -871,6 +871,55 @@ def test_client_certificate(rampart_bin, tmp_path):
         daemon.stop()
 
 
+def test_server_text_cannot_drive_the_terminal(rampart_bin, tmp_path):
+    """The message of a server's error answer is printed with the CLI's
+    error: its control characters (escape sequences that retitle or clear
+    the terminal, a CR LF that forges a line of output) are not passed
+    through to it."""
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = make_cert(tmp_path, "evil")
+    body = json.dumps({"error": {
+        "code": "denied",
+        "message": "no \x1b]0;pwned\x07\x1b[2J\r\nrampart: all good\x9b"}}
+    ).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        m = Mode(rampart_bin, tmp_path, None, "rpt_" + "A" * 43,
+                 server=f"https://127.0.0.1:{srv.server_address[1]}",
+                 cacert=cert)
+        res = m.run("vault", "list", check=EX_NOPERM)
+        assert res.err.count(b"\n") == 1 and res.err.endswith(b"\n"), res
+        assert not any(c < 0x20 and c != 0x0a or c == 0x7f
+                       for c in res.err), res
+        assert "\u009b" not in res.stderr, res
+        assert "(server: no " in res.stderr and "all good" in res.stderr
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_server_gone(remote):
     m = remote
     m.daemon.stop()
