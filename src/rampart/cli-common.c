@@ -1208,6 +1208,40 @@ void cli_format_time(char *buf, size_t cap, int64_t t)
 		snprintf(buf, cap, "%lld", (long long)t);
 }
 
+void cli_printable(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			*p = '?';
+		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = '?';
+			p[1] = '?';
+			p++;
+		}
+	}
+}
+
+int cli_print_line(const char *fmt, ...)
+{
+	char *line = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		cli_error("output", "out of memory");
+		return CLI_SOFTWARE;
+	}
+	cli_printable(line);
+	puts(line);
+	free(line);
+	return CLI_OK;
+}
+
 void cli_format_value(char *buf, size_t cap, const char *field,
 		      const json_t *v)
 {
@@ -1223,7 +1257,9 @@ void cli_format_value(char *buf, size_t cap, const char *field,
 		snprintf(buf, cap, "-");
 		break;
 	case JSON_STRING:
+		/* Names and paths are the callers' choice: shown printable. */
 		snprintf(buf, cap, "%s", json_string_value(v));
+		cli_printable(buf);
 		break;
 	case JSON_TRUE:
 		snprintf(buf, cap, "yes");

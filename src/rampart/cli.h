@@ -76,6 +76,19 @@ const char *cli_shown_arg(const char *arg, char *buf, size_t cap);
 #define CLI_SHOWN_MAX 64
 
 
+/*
+ * Replace, in place, the control characters of s (C0, DEL and C1, the
+ * latter as UTF-8 C2 80-9F) by '?': for text that reaches the terminal
+ * and came from elsewhere (a server's message, a file path or name kept
+ * in the audit log), so that it cannot move the cursor, retitle or clear
+ * the terminal, or forge a line of output.
+ */
+void cli_printable(char *s);
+/* Print one line made from fmt, its control characters made printable
+ * (for records whose fields callers chose: paths, request ids).
+ * Returns CLI_OK, or CLI_SOFTWARE when out of memory. */
+int cli_print_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Map an rp_err code to an exit code. */
 int cli_exit_for(int err);
 

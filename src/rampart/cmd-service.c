@@ -727,14 +727,14 @@ static int taudit_print(const struct taudit *t, json_t *rec)
 		snprintf(target, sizeof(target), "%s/%s", tenant ?: "-", site);
 	else
 		snprintf(target, sizeof(target), "%s", tenant ?: "-");
-	printf("%lld %s %s %s %s %s %s%s%s\n",
-	       (long long)json_integer_value(json_object_get(rec, "seq")), when,
-	       rec_str(rec, "principal") ?: "-", rec_str(rec, "op") ?: "-",
-	       target, rec_str(rec, "outcome") ?: "-",
-	       rec_str(rec, "request_id") ?: "-",
-	       rec_str(rec, "detail") != NULL ? " " : "",
-	       rec_str(rec, "detail") ?: "");
-	return CLI_OK;
+	return cli_print_line(
+		"%lld %s %s %s %s %s %s%s%s",
+		(long long)json_integer_value(json_object_get(rec, "seq")), when,
+		rec_str(rec, "principal") ?: "-", rec_str(rec, "op") ?: "-",
+		target, rec_str(rec, "outcome") ?: "-",
+		rec_str(rec, "request_id") ?: "-",
+		rec_str(rec, "detail") != NULL ? " " : "",
+		rec_str(rec, "detail") ?: "");
 }
 
 static void taudit_keep(struct taudit *t, json_t *rec)

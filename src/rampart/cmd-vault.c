@@ -485,11 +485,12 @@ static int tail_print(const struct tail *t, json_t *rec)
 			 (long long)version);
 	else
 		snprintf(target, sizeof(target), "%s/%s", vault, key);
-	printf("%llu %s %s %s %s %s %s\n", (unsigned long long)jseq(rec),
-	       when, jstr(rec, "principal") ?: "-", jstr(rec, "op") ?: "-",
-	       target, jstr(rec, "outcome") ?: "-",
-	       jstr(rec, "request_id") ?: "-");
-	return CLI_OK;
+	return cli_print_line("%llu %s %s %s %s %s %s",
+			      (unsigned long long)jseq(rec), when,
+			      jstr(rec, "principal") ?: "-",
+			      jstr(rec, "op") ?: "-", target,
+			      jstr(rec, "outcome") ?: "-",
+			      jstr(rec, "request_id") ?: "-");
 }
 
 static int tail_read(struct tail *t, uint64_t after, size_t max, json_t **ret)

@@ -159,27 +159,6 @@ const char *cli_remote_message(void)
 	return last_msg;
 }
 
-/*
- * Text from the server (its error messages, curl's reasons, which may
- * quote a certificate's names) is printed to the user's terminal: replace
- * its control characters, C0, DEL and C1 (UTF-8 C2 80-9F), so that it
- * cannot move the cursor, retitle or clear the terminal, or forge a line.
- */
-static void printable(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	for (; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			*p = '?';
-		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			p[0] = '?';
-			p[1] = '?';
-			p++;
-		}
-	}
-}
-
 /* A transport failure: the code and "SERVER: what: why". */
 static int transport_err(struct cli_remote *rm, CURLcode rc)
 {
@@ -227,7 +206,7 @@ static int transport_err(struct cli_remote *rm, CURLcode rc)
 	}
 	snprintf(last_why, sizeof(last_why), "%s: %s: %s", rm->base, what,
 		 rm->errbuf[0] != '\0' ? rm->errbuf : curl_easy_strerror(rc));
-	printable(last_why);
+	cli_printable(last_why);
 	return err;
 }
 
@@ -300,7 +279,7 @@ static int error_answer(struct cli_remote *rm, long status, const json_t *ans)
 	int err = 0;
 
 	snprintf(last_msg, sizeof(last_msg), "%s", msg != NULL ? msg : "");
-	printable(last_msg);
+	cli_printable(last_msg);
 	for (size_t i = 0; code != NULL && err == 0 &&
 			   i < sizeof(error_codes) / sizeof(error_codes[0]);
 	     i++)
@@ -313,7 +292,7 @@ static int error_answer(struct cli_remote *rm, long status, const json_t *ans)
 			 rm->base, status, code != NULL ? " " : "",
 			 code != NULL ? code : "", msg != NULL ? ": " : "",
 			 msg != NULL ? msg : "");
-	printable(last_why);
+	cli_printable(last_why);
 	return err;
 }
 

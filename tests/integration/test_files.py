@@ -219,6 +219,29 @@ def test_insert_one_byte_stores_little(fs, tmp_path):
     shutil.rmtree(fs.data)
 
 
+def test_paths_cannot_drive_the_terminal(fs, tmp_path):
+    """A path may hold C1 controls (U+0080-009F: what Latin-1 decoding
+    makes of Windows-1252 text; C0 and DEL are refused): file ls and the
+    tenant's audit show them as '?', so a user's file name cannot move the cursor
+    (CSI) or start a line (NEL) on an administrator's terminal. --json
+    keeps the exact name."""
+    src = tmp_path / "x"
+    src.write_bytes(b"x")
+    name = "a\u0085FAKE\u009b2J.txt"
+    assert fs.put("acme/www/" + name, src) == 1
+    ls = fs.as_owner("file", "ls", "acme/www", check=EX_OK).out
+    tail = fs.as_owner("tenant", "audit", "acme", "-n", "20",
+                       check=EX_OK).out
+    for out in (ls, tail):
+        assert b"\xc2\x85" not in out and b"\xc2\x9b" not in out, out
+    assert b"a??FAKE??2J.txt" in ls, ls
+    assert b"a??FAKE??2J.txt" in tail, tail
+    names = [f["path"] for f in fs.as_owner("file", "ls", "acme/www",
+                                              "--json",
+                                              check=EX_OK).json()]
+    assert names == [name], names
+
+
 # ---- file get -o is atomic ----------------------------------------------
 
 def test_get_out_file_atomic_on_corrupt_blob(fs, tmp_path):
