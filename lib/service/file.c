@@ -1775,11 +1775,51 @@ static void hex_id(char out[2 * RP_BLOB_ID_BYTES + 1], const uint8_t *id)
 			    RP_BLOB_ID_BYTES);
 }
 
+/* A version the deep check reads after the scan of the maps. */
+struct deep_item {
+	struct place pl;
+	uint32_t version;
+	char *where;
+};
+
+/*
+ * Decrypt every chunk of each version in items, without svc->lock held
+ * across a read (puts and gets go on meanwhile). Each map is fetched
+ * anew: a version removed since the scan is skipped.
+ */
+static void deep_read(rp_service *svc, struct deep_item *items, size_t n,
+		      json_t *problems)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *box = NULL;
+		size_t box_len = 0;
+		uint32_t ver = 0;
+		int m;
+
+		pthread_mutex_lock(&svc->lock);
+		m = version_map(svc, items[i].pl.file, items[i].version, &box,
+				&box_len, &ver);
+		pthread_mutex_unlock(&svc->lock);
+		if (m == 0)
+			m = read_version(svc, &items[i].pl, ver, box, box_len,
+					 0, UINT64_MAX, NULL, NULL, NULL);
+		free(box);
+		if (m < 0 && m != RP_ERR_NOT_FOUND)
+			json_array_append_new(
+				problems,
+				json_sprintf("%s v%u: %s", items[i].where,
+					     items[i].version,
+					     rp_strerror(m)));
+	}
+}
+
 RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 			       bool deep, bool collect, json_t **ret)
 {
 	struct svc_call c = { 0 };
 	struct listing l = { 0 };
+	struct deep_item *items = NULL;
+	size_t nitems = 0, items_cap = 0;
 	sqlite3_stmt *st = NULL;
 	json_t *problems = NULL, *orphans = NULL, *rep = NULL;
 	uint64_t versions = 0, blobs = 0, collected = 0;
@@ -1904,28 +1944,39 @@ RP_EXPORT int rp_service_check(rp_service *svc, const struct rp_call *call,
 			}
 		}
 		free(es);
+		/* Deep: read after the scan. The lock is not given up while
+		 * this statement is open on the shared connection (another
+		 * thread's write would go on under its feet). */
 		if (deep) {
-			uint8_t *copy = malloc(box_len);
+			if (nitems == items_cap) {
+				size_t cap = items_cap ? 2 * items_cap : 64;
+				struct deep_item *x =
+					reallocarray(items, cap, sizeof(*x));
 
-			if (copy == NULL) {
+				if (x == NULL) {
+					r = RP_ERR_NOMEM;
+					break;
+				}
+				items = x;
+				items_cap = cap;
+			}
+			items[nitems] = (struct deep_item){
+				pl, ver, strdup(where != NULL ? where : "?")
+			};
+			if (items[nitems].where == NULL) {
 				r = RP_ERR_NOMEM;
 				break;
 			}
-			memcpy(copy, box, box_len);
-			pthread_mutex_unlock(&svc->lock);
-			m = read_version(svc, &pl, ver, copy, box_len, 0, UINT64_MAX, NULL,
-					 NULL, NULL);
-			pthread_mutex_lock(&svc->lock);
-			free(copy);
-			if (m < 0)
-				json_array_append_new(
-					problems,
-					json_sprintf("%s v%u: %s", where, ver,
-						     rp_strerror(m)));
+			nitems++;
 		}
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&svc->lock);
+	if (r == 0)
+		deep_read(svc, items, nitems, problems);
+	for (size_t i = 0; i < nitems; i++)
+		free(items[i].where);
+	free(items);
 	/* Blobs no map knows: left by a put that never committed. */
 	for (size_t i = 0; r == 0 && i < l.n; i++) {
 		char hex[2 * RP_BLOB_ID_BYTES + 1];
