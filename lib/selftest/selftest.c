@@ -154,6 +154,24 @@ static enum outcome judge(struct run *run, enum expect expect, int r,
 	return FAIL;
 }
 
+/*
+ * Judge an operation whose job is to refuse bad input (open, unwrap,
+ * decrypt, derive with bad parameters): an "invalid" vector must be
+ * rejected. Accepting it is a failure whatever was written, or an open that
+ * skipped its tag check would pass every vector whose expected message
+ * differs from the garbage it returned.
+ */
+static enum outcome judge_reject(struct run *run, enum expect expect, int r,
+				 bool output_matches, const char *what)
+{
+	if (expect == EXPECT_INVALID && r == 0) {
+		snprintf(run->why, sizeof(run->why),
+			 "%s: invalid vector accepted", what);
+		return FAIL;
+	}
+	return judge(run, expect, r, output_matches, what);
+}
+
 /* ---- AES-GCM ----------------------------------------------------- */
 
 static enum outcome t_gcm(struct run *run, json_t *group, json_t *test,
@@ -185,7 +203,7 @@ static enum outcome t_gcm(struct run *run, json_t *group, json_t *test,
 		o = SKIP;
 		goto out;
 	}
-	o = judge(run, expect, r, same(&msg, buf, ct.n), "open");
+	o = judge_reject(run, expect, r, same(&msg, buf, ct.n), "open");
 	if (o != PASS || expect != EXPECT_VALID)
 		goto out;
 	r = rp__gcm_seal(buf, tagbuf, tag.n, msg.p, msg.n, aad.p, aad.n, iv.p,
@@ -228,7 +246,8 @@ static enum outcome t_wrap_common(struct run *run, json_t *test,
 	if (buf == NULL)
 		goto out;
 	r = unwrap(buf, cap, &n, ct.p, ct.n, key.p, key.n);
-	o = judge(run, expect, r, r == 0 && same(&msg, buf, n), "unwrap");
+	o = judge_reject(run, expect, r, r == 0 && same(&msg, buf, n),
+			 "unwrap");
 	if (o != PASS || expect != EXPECT_VALID)
 		goto out;
 	r = wrap(buf, cap, &n, msg.p, msg.n, key.p, key.n);
@@ -290,7 +309,7 @@ static enum outcome t_xts(struct run *run, json_t *group, json_t *test,
 	r = rp__fips_check(RP__ALG_AES_XTS);
 	if (r == 0)
 		r = rp__xts_crypt(buf, ct.p, ct.n, tweak, key.p, key.n, 0);
-	o = judge(run, expect, r, same(&msg, buf, ct.n), "decrypt");
+	o = judge_reject(run, expect, r, same(&msg, buf, ct.n), "decrypt");
 	if (o != PASS || expect != EXPECT_VALID)
 		goto out;
 	r = rp__xts_crypt(buf, msg.p, msg.n, tweak, key.p, key.n, 1);
@@ -327,7 +346,8 @@ static enum outcome t_hkdf(struct run *run, json_t *group, json_t *test,
 		goto out;
 	r = rp_hkdf_sha256(buf, (size_t)size, ikm.p, ikm.n, salt.p, salt.n,
 			   info.p, info.n);
-	o = judge(run, expect, r, same(&okm, buf, (size_t)size), "derive");
+	o = judge_reject(run, expect, r, same(&okm, buf, (size_t)size),
+			 "derive");
 out:
 	free(buf);
 	bytes_free(&ikm);
@@ -426,7 +446,8 @@ static enum outcome t_pbkdf2(struct run *run, json_t *group, json_t *test,
 		r = rp__pbkdf2_sha256_raw(buf, (size_t)dk_len,
 					  (const char *)pw.p, pw.n, salt.p,
 					  salt.n, (uint32_t)iter);
-	o = judge(run, expect, r, same(&dk, buf, (size_t)dk_len), "derive");
+	o = judge_reject(run, expect, r, same(&dk, buf, (size_t)dk_len),
+			 "derive");
 out:
 	free(buf);
 	bytes_free(&pw);
@@ -468,7 +489,8 @@ static enum outcome t_argon2id(struct run *run, json_t *group, json_t *test,
 				     secret.p, secret.n, ad.p, ad.n,
 				     (uint32_t)t, (uint32_t)m,
 				     (uint32_t)lanes);
-	o = judge(run, expect, r, same(&tag, buf, (size_t)tag_len), "derive");
+	o = judge_reject(run, expect, r, same(&tag, buf, (size_t)tag_len),
+			 "derive");
 out:
 	free(buf);
 	bytes_free(&pw);
@@ -644,7 +666,8 @@ static enum outcome t_rsa_oaep(struct run *run, json_t *group, json_t *test,
 		goto out;
 	r = rp_rsa_oaep_decrypt(key, buf, RP_RSA_MAX_BYTES, &n, ct.p, ct.n,
 				label.p, label.n);
-	o = judge(run, expect, r, r == 0 && same(&msg, buf, n), "decrypt");
+	o = judge_reject(run, expect, r, r == 0 && same(&msg, buf, n),
+			 "decrypt");
 out:
 	free(buf);
 	bytes_free(&msg);

@@ -115,12 +115,94 @@ static void test_corrupted_vectors_fail(void **state)
 	assert_int_equal(rp_selftest_run_dir(dir, &res, NULL, NULL), RP_ERR_NOT_FOUND);
 }
 
+/*
+ * Runs one vector file in a fresh directory and returns the result code;
+ * *failed gets the number of failed vectors.
+ */
+static int run_one_file(const char *name, const char *text, unsigned *failed)
+{
+	char dir[] = "/tmp/rampart-selftest-XXXXXX";
+	char path[4200];
+	struct rp_selftest_result res = { 0 };
+	int r;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	write_file(path, text);
+	r = rp_selftest_run_dir(dir, &res, NULL, NULL);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	*failed = res.failed;
+	return r;
+}
+
+/*
+ * An "invalid" vector for an operation that must refuse bad input (open,
+ * unwrap, decrypt, derive) fails when the library accepts it, whatever it
+ * then wrote: otherwise a GCM open that skipped the tag check, or an unwrap
+ * that skipped the integrity check, would pass every vector whose expected
+ * message differs from the garbage it returns. Each vector below is a
+ * standard known answer (GCM spec test case 14, RFC 3394 4.1, RFC 5869 A.1)
+ * the library rightly accepts, relabelled "invalid" with another expected
+ * output: exactly what a broken implementation accepting a forgery shows.
+ */
+static void test_accepted_invalid_vectors_fail(void **state)
+{
+	unsigned failed = 0;
+
+	(void)state;
+	assert_int_equal(
+		run_one_file("gcm.json",
+			     "{\"algorithm\":\"AES-GCM\",\"testGroups\":[{\"tests\":["
+			     "{\"tcId\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+			     "\"iv\":\"000000000000000000000000\",\"aad\":\"\","
+			     "\"msg\":\"ffffffffffffffffffffffffffffffff\","
+			     "\"ct\":\"cea7403d4d606b6e074ec5d3baf39d18\","
+			     "\"tag\":\"d0d1c8a799996bf0265b98b5d48ab919\",\"result\":\"invalid\"}]}]}",
+			     &failed),
+		RP_ERR_SELFTEST);
+	assert_int_equal(failed, 1);
+	assert_int_equal(
+		run_one_file("kw.json",
+			     "{\"algorithm\":\"AES-WRAP\",\"testGroups\":[{\"tests\":["
+			     "{\"tcId\":1,\"key\":\"000102030405060708090a0b0c0d0e0f\","
+			     "\"msg\":\"\","
+			     "\"ct\":\"1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5\","
+			     "\"result\":\"invalid\"}]}]}",
+			     &failed),
+		RP_ERR_SELFTEST);
+	assert_int_equal(failed, 1);
+	assert_int_equal(
+		run_one_file("hkdf.json",
+			     "{\"algorithm\":\"HKDF-SHA-256\",\"testGroups\":[{\"tests\":["
+			     "{\"tcId\":1,\"ikm\":\"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b\","
+			     "\"salt\":\"000102030405060708090a0b0c\",\"info\":\"f0f1f2f3f4f5f6f7f8f9\","
+			     "\"size\":42,\"okm\":\"\",\"result\":\"invalid\"}]}]}",
+			     &failed),
+		RP_ERR_SELFTEST);
+	assert_int_equal(failed, 1);
+	/* The unaltered GCM vector labelled "invalid" with the true answer
+	 * fails as before, and the same vector as "valid" passes. */
+	assert_int_equal(
+		run_one_file("gcm.json",
+			     "{\"algorithm\":\"AES-GCM\",\"testGroups\":[{\"tests\":["
+			     "{\"tcId\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+			     "\"iv\":\"000000000000000000000000\",\"aad\":\"\","
+			     "\"msg\":\"00000000000000000000000000000000\","
+			     "\"ct\":\"cea7403d4d606b6e074ec5d3baf39d18\","
+			     "\"tag\":\"d0d1c8a799996bf0265b98b5d48ab919\",\"result\":\"valid\"}]}]}",
+			     &failed),
+		0);
+	assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_vectors_pass),
 		cmocka_unit_test(test_source_dirs_match_builtin),
 		cmocka_unit_test(test_corrupted_vectors_fail),
+		cmocka_unit_test(test_accepted_invalid_vectors_fail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
