@@ -261,6 +261,7 @@ int rp__gcm_open(uint8_t *pt, const uint8_t *ct, size_t len,
 	RP_CLEANUP_CIPHER_CTX EVP_CIPHER_CTX *ctx = NULL;
 	RP_CLEANUP_CIPHER_CTX EVP_CIPHER_CTX *ctr = NULL;
 	uint8_t h[GCM_BLOCK], j0[GCM_BLOCK], want[GCM_BLOCK];
+	bool decrypting = false;
 	int r;
 
 	r = check_args(pt, ct, len, aad, aad_len, iv, iv_len, key, tag_len);
@@ -283,6 +284,7 @@ int rp__gcm_open(uint8_t *pt, const uint8_t *ct, size_t len,
 		goto out;
 	}
 	pre_counter(j0, iv, iv_len, h);
+	decrypting = true;
 	r = ctr_pass(ctr, pt, ct, len, j0);
 out:
 	rp_wipe(h, sizeof(h));
@@ -292,7 +294,7 @@ fail_early:
 	/* Never leave plaintext (or stale data) where the caller expects it;
 	 * when pt aliases ct, the ciphertext is left as it was, except after a
 	 * failure in the decryption pass itself. */
-	if (r < 0 && pt != NULL && len > 0 && (pt != ct || r != RP_ERR_AUTH))
+	if (r < 0 && pt != NULL && len > 0 && (pt != ct || decrypting))
 		rp_wipe(pt, len);
 	return r;
 }

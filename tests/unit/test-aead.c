@@ -274,6 +274,43 @@ static void test_fips_mode_allows_gcm(void **state)
 	assert_false(rp_crypto_fips());
 }
 
+/*
+ * In place, a failure before the decryption pass (bad arguments, an
+ * unsupported IV length, a rejected tag) leaves the ciphertext as it was:
+ * only a non-aliasing pt is zero-filled (include/rampart/crypto.h).
+ */
+static void test_in_place_argument_error_keeps_ciphertext(void **state)
+{
+	struct msg m;
+	uint8_t buf[300];
+
+	(void)state;
+	make(&m, 100, 10);
+	memcpy(buf, m.ct, 100);
+	assert_int_equal(rp_aead_open(buf, buf, 100, NULL, m.aad, 10, m.nonce,
+				      m.key),
+			 RP_ERR_INVALID);
+	assert_memory_equal(buf, m.ct, 100);
+	assert_int_equal(rp_aead_open(buf, buf, 100, m.tag, NULL, 10, m.nonce,
+				      m.key),
+			 RP_ERR_INVALID);
+	assert_memory_equal(buf, m.ct, 100);
+	assert_int_equal(rp__gcm_open(buf, buf, 100, m.tag, 16, m.aad, 10,
+				      m.nonce, 0, m.key, 32),
+			 RP_ERR_INVALID);
+	assert_memory_equal(buf, m.ct, 100);
+	assert_true(rp__gcm_open(buf, buf, 100, m.tag, 16, m.aad, 10, m.nonce,
+				 12, m.key, 20) < 0);
+	assert_memory_equal(buf, m.ct, 100);
+	/* Not in place, the output is still zero-filled. */
+	memset(buf, 0xAA, sizeof(buf));
+	assert_int_equal(rp_aead_open(buf, m.ct, 100, NULL, m.aad, 10, m.nonce,
+				      m.key),
+			 RP_ERR_INVALID);
+	for (size_t i = 0; i < 100; i++)
+		assert_int_equal(buf[i], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_all_lengths),
 		cmocka_unit_test(test_failed_open_leaves_no_plaintext),
 		cmocka_unit_test(test_in_place),
+		cmocka_unit_test(test_in_place_argument_error_keeps_ciphertext),
 		cmocka_unit_test(test_two_pass_matches_one_pass),
 		cmocka_unit_test(test_counter_wrap),
 		cmocka_unit_test(test_box),
