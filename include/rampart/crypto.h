@@ -83,8 +83,9 @@ RP_EXPORT void *rp_secmem_alloc(size_t n);
 
 /*
  * rp_secmem_free - wipe and release memory from rp_secmem_alloc. Accepts NULL.
- * A damaged canary (a write before the buffer) aborts the process: memory
- * holding secrets has been corrupted and continuing is not safe.
+ * A damaged canary (a write before the buffer) or a write into the few
+ * bytes of alignment slack after it aborts the process: memory holding
+ * secrets has been corrupted and continuing is not safe.
  */
 RP_EXPORT void rp_secmem_free(void *p);
 

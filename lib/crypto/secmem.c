@@ -8,8 +8,9 @@
  *                                     ^ p       (< 16 bytes)
  *
  * The data ends within 16 bytes of the upper guard page, so a linear
- * overflow faults at once; a random canary just below the data detects an
- * underflow at free, before the header below it is trusted. All accessible
+ * overflow faults at once, or, when it stays in the zero-filled alignment
+ * slack, is detected at free; a random canary just below the data detects
+ * an underflow at free, before the header below it is trusted. All accessible
  * pages are locked and excluded from core dumps. Free wipes the whole
  * accessible region before unmapping it.
  *
@@ -177,6 +178,16 @@ static void unmap(uint8_t *base, size_t map_len, bool locked)
 	(void)munmap(base, map_len);
 }
 
+/* Whether the alignment slack after n bytes of data is still zero. */
+static bool slack_clean(const uint8_t *p, size_t n)
+{
+	uint8_t d = 0;
+
+	for (size_t i = n; i < round_up(n, SECMEM_ALIGN); i++)
+		d |= p[i];
+	return d == 0;
+}
+
 RP_EXPORT void rp_secmem_free(void *p)
 {
 	struct secmem_header *h;
@@ -189,6 +200,8 @@ RP_EXPORT void rp_secmem_free(void *p)
 	h = header_of(p);
 	if (!rp_ct_equal((uint8_t *)p - CANARY_BYTES, canary, CANARY_BYTES))
 		abort(); /* memory holding secrets was overwritten */
+	if (!slack_clean(p, h->user_len))
+		abort(); /* written past its end */
 	base = (uint8_t *)p - h->user_off;
 	map_len = h->map_len;
 	locked = h->locked;

@@ -208,6 +208,32 @@ static void underflow(void)
 	rp_secmem_free(p);
 }
 
+/* 20 bytes end 12 bytes short of the guard: the overflow lands in the
+ * alignment slack, which must be caught at free like a damaged canary. */
+static void overflow_into_slack(void)
+{
+	uint8_t *p = rp_secmem_alloc(20);
+
+	p[20] = 1;
+	rp_secmem_free(p);
+}
+
+static void overflow_into_slack_last_byte(void)
+{
+	uint8_t *p = rp_secmem_alloc(1);
+
+	p[15] = 1;
+	rp_secmem_free(p);
+}
+
+static void test_slack_overflow_aborts(void **state)
+{
+	(void)state;
+	assert_true(faulted(child_signal(overflow_into_slack), SIGABRT));
+	assert_true(faulted(child_signal(overflow_into_slack_last_byte),
+			    SIGABRT));
+}
+
 static void test_guard_page_faults(void **state)
 {
 	(void)state;
@@ -286,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_locked_when_allowed),
 		cmocka_unit_test(test_guard_page_faults),
 		cmocka_unit_test(test_canary_aborts),
+		cmocka_unit_test(test_slack_overflow_aborts),
 		cmocka_unit_test(test_wipe_and_ct_equal),
 		cmocka_unit_test(test_wipe_free_and_realloc),
 	};
