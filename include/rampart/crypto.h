@@ -324,7 +324,8 @@ RP_EXPORT int rp_hkdf_sha512(uint8_t *out, size_t out_len, const uint8_t *ikm,
 #define RP_PBKDF2_MIN_ITERATIONS 100000u
 #define RP_ARGON2_MIN_T_COST 2u
 #define RP_ARGON2_MIN_M_KIB (19u * 1024u)
-#define RP_ARGON2_MAX_M_KIB (4u * 1024u * 1024u)
+/* Argon2id works in secret memory: at most RP_SECMEM_MAX_BYTES of it. */
+#define RP_ARGON2_MAX_M_KIB ((uint32_t)(RP_SECMEM_MAX_BYTES / 1024u))
 #define RP_ARGON2_MAX_LANES 16u
 
 /* Argon2id cost parameters; rp_argon2id_defaults() fills RFC 9106's

@@ -30,7 +30,7 @@
  * are far above what rampart writes (t 3, m 64 MiB, p 4; 600,000).
  */
 #define SEAL_ARGON2_MAX_T 16u
-#define SEAL_ARGON2_MAX_M_KIB ((uint32_t)(RP_SECMEM_MAX_BYTES / 1024u))
+#define SEAL_ARGON2_MAX_M_KIB RP_ARGON2_MAX_M_KIB
 #define SEAL_PBKDF2_MAX_ITERATIONS 10000000u
 
 /* ---- key file ---------------------------------------------------- */

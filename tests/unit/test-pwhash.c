@@ -58,6 +58,12 @@ static void test_argon2id_policy(void **state)
 	p.t_cost = 2;
 	p.m_cost_kib = 1024;
 	assert_int_equal(rp_argon2id(a, 32, "pw", 2, salt, 16, &p), RP_ERR_INVALID);
+	/* More memory than secret memory can give is refused as such, at
+	 * once, not as a failed allocation. */
+	p.m_cost_kib = RP_ARGON2_MAX_M_KIB + 1;
+	assert_int_equal(rp_argon2id(a, 32, "pw", 2, salt, 16, &p), RP_ERR_INVALID);
+	p.m_cost_kib = 4u * 1024u * 1024u;
+	assert_int_equal(rp_argon2id(a, 32, "pw", 2, salt, 16, &p), RP_ERR_INVALID);
 	assert_int_equal(rp_argon2id(a, 32, "pw", RP_PASSPHRASE_MAX_BYTES + 1, salt, 16, &p),
 			 RP_ERR_TOO_LARGE);
 }
