@@ -663,6 +663,30 @@ static int root_check(rp_service *svc, const struct principal *caller,
 	return 0;
 }
 
+/* Whether a DEP (of any state) already has availability key avail:
+ * RP_ERR_EXISTS if so. */
+static int avail_taken(rp_service *svc, const char *avail)
+{
+	sqlite3_stmt *st = NULL;
+	int r = svc_prepare(svc, &st,
+			    "SELECT 1 FROM deps WHERE avail_key = ?");
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, avail, -1, SQLITE_STATIC);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		r = RP_ERR_EXISTS;
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		r = RP_ERR_IO;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 			    const char *tenant, const char *name,
 			    const char *root1, const char *root2,
@@ -674,7 +698,7 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 	struct tenant_row t;
 	struct dep_row d;
 	const char *why = NULL;
-	char avail[RP_NAME_MAX + 1], avail_ref[2 * RP_NAME_MAX + 2];
+	char avail[RP_NAME_MAX + 1] = "", avail_ref[2 * RP_NAME_MAX + 2];
 	char detail[RP_AUDIT_DETAIL_MAX];
 	int64_t dep_id = 0;
 	uint32_t ver = 0;
@@ -714,7 +738,14 @@ RP_EXPORT int rp_dep_create(rp_service *svc, const struct rp_call *call,
 		r = root_check(svc, &c.f.who, root1, &why);
 	if (r == 0)
 		r = root_check(svc, &c.f.who, root2, &why);
-	avail_name(avail, sizeof(avail), t.id, name);
+	if (r == 0)
+		avail_name(avail, sizeof(avail), t.id, name);
+	/* The availability key's name takes only the first 40 bytes of the
+	 * DEP name: a second DEP of those would share the key, and the
+	 * purge of either would destroy the other's. */
+	if (r == 0 && (r = avail_taken(svc, avail)) == RP_ERR_EXISTS)
+		why = "a DEP of the tenant has a name with the same first 40 "
+		      "characters";
 	snprintf(avail_ref, sizeof(avail_ref), "%s/%s", RP_SERVICE_VAULT,
 		 avail);
 	if (r == 0)

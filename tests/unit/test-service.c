@@ -2186,6 +2186,36 @@ static void test_assign_moves_tenant(void **state)
 	free(d);
 }
 
+/*
+ * The availability key's name takes the first 40 bytes of the DEP name:
+ * two DEPs of a tenant whose names begin alike would share one key, and
+ * the purge of the one would destroy the other's availability key. The
+ * second is refused, and the first's purge leaves the other DEPs' keys.
+ */
+static void test_dep_names_share_no_availability_key(void **state)
+{
+	struct fx *f = *state;
+	const char *a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-one";
+	const char *b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-two";
+	const char *why = NULL;
+	char confirm[128];
+
+	ck_dep_assigned(f); /* ck1/root, ck2/root, granted to the service */
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", a, "ck1/root", "ck2/root", &why), 0);
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", b, "ck1/root", "ck2/root", &why),
+			 RP_ERR_EXISTS);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "40"));
+	/* Names that differ within their first 40 bytes are fine. */
+	assert_int_equal(rp_dep_create(f->svc, &f->call, "contoso", "ck-b", "ck1/root", "ck2/root", NULL), 0);
+	/* The purge of the first leaves the others recoverable. */
+	revoke_both_roots(f);
+	snprintf(confirm, sizeof(confirm), "contoso/%s", a);
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", a, confirm), 0);
+	assert_int_equal(rp_dep_recover(f->svc, &f->acall, "contoso", "ck-b", "default"), 0);
+	assert_int_equal(rp_dep_recover(f->svc, &f->acall, "contoso", "ck", "default"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2231,6 +2261,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_purge_destroys_only_its_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenant_goes_on_after_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_assign_moves_tenant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dep_names_share_no_availability_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_leaves_no_id_for_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_anchor_removal_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_trigger_and_init_anchor, setup, teardown),
