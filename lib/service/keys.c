@@ -24,6 +24,21 @@
 /* ---- cache ------------------------------------------------------- */
 
 /*
+ * Wipe every expired key: a key is kept for its TTL only, not until its
+ * slot happens to be asked for or taken again (a DEP revoked or purged
+ * is never asked for again). Every use of the cache sweeps.
+ */
+static void cache_sweep(rp_service *svc, int64_t now)
+{
+	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++) {
+		struct cache_slot *c = &svc->cache[i];
+
+		if (c->kind != CACHE_FREE && now >= c->expires)
+			rp_wipe(c, sizeof(*c));
+	}
+}
+
+/*
  * A cached key expires no later than the key it was unwrapped under: a
  * site key unwrapped from a DEP key cached 50 s ago lives 10 s more at a
  * 60 s TTL, not 60, so no read outlasts a revocation by more than the TTL
@@ -34,6 +49,7 @@ static bool cache_get(rp_service *svc, int kind, int64_t id,
 {
 	int64_t now = vault_now();
 
+	cache_sweep(svc, now);
 	if (svc->ttl == 0)
 		return false;
 	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++) {
@@ -41,10 +57,6 @@ static bool cache_get(rp_service *svc, int kind, int64_t id,
 
 		if (c->kind != kind || c->id != id)
 			continue;
-		if (now >= c->expires) {
-			rp_wipe(c, sizeof(*c));
-			return false;
-		}
 		memcpy(out, c->key, SVC_KEY_BYTES);
 		*ret_expires = c->expires;
 		return true;
@@ -58,6 +70,7 @@ static void cache_put(rp_service *svc, int kind, int64_t id,
 	int64_t now = vault_now();
 	size_t victim = 0;
 
+	cache_sweep(svc, now);
 	if (svc->ttl == 0)
 		return;
 	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++) {

@@ -2216,6 +2216,49 @@ static void test_dep_names_share_no_availability_key(void **state)
 	assert_int_equal(rp_dep_recover(f->svc, &f->acall, "contoso", "ck", "default"), 0);
 }
 
+/*
+ * An expired key does not stay in the cache: once its TTL has passed it
+ * is wiped by the next use of the cache, whatever key that use is for,
+ * not only when its own id is asked for again (a DEP revoked or purged
+ * meanwhile is never asked for again).
+ */
+static void test_expired_keys_wiped(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+	uint8_t zero[sizeof(struct cache_slot)] = { 0 };
+	size_t live = 0;
+
+	fake_now = 1800000000;
+	rp_vault_set_clock(fake_clock);
+	ck_dep_assigned(f);
+	put(f, "contoso/a/doc", d, 1000);
+	put(f, "contoso/b/doc", d, 1000);
+	put(f, "contoso/c/doc", d, 1000);
+	assert_int_equal(rp_tenant_create(f->svc, &f->acall, "fabrikam", "alice"), 0);
+	rp_service_set_cache_ttl(f->svc, 60); /* drops the cache */
+	/* The DEP key, the tenant key and three site keys. */
+	expect_content(f, "contoso/a/doc", 0, d, 1000);
+	expect_content(f, "contoso/b/doc", 0, d, 1000);
+	expect_content(f, "contoso/c/doc", 0, d, 1000);
+	fake_now += 61;
+	/* Another tenant's file: its keys are cached anew. */
+	put(f, "fabrikam/b/doc", d, 1000);
+	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++) {
+		const struct cache_slot *c = &f->svc->cache[i];
+
+		if (c->kind == CACHE_FREE) {
+			assert_memory_equal(c, zero, sizeof(*c));
+			continue;
+		}
+		assert_true(c->expires > fake_now);
+		live++;
+	}
+	assert_true(live >= 1);
+	rp_vault_set_clock(NULL);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2262,6 +2305,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tenant_goes_on_after_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_assign_moves_tenant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dep_names_share_no_availability_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_keys_wiped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_leaves_no_id_for_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_anchor_removal_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_trigger_and_init_anchor, setup, teardown),
