@@ -328,18 +328,29 @@ static int wrap_store(rp_service *svc, int64_t dep_id, int slot,
 	return r;
 }
 
-/* Audit a service-side event with the service principal; the error of
- * the append (nothing may rest on an event that is not on record). */
-static int svc_event(rp_service *svc, const char *op, int64_t dep_id,
-		     const char *detail, int outcome)
+/* Audit a service-side event on DEP d with the service principal, under
+ * d's tenant so that the tenant's own audit shows it; the error of the
+ * append (nothing may rest on an event that is not on record). */
+static int svc_event(rp_service *svc, const char *op,
+		     const struct dep_row *d, const char *detail, int outcome)
 {
 	struct audit_rec rec = { .op = op };
+	sqlite3_stmt *st = NULL;
 
 	snprintf(rec.principal, sizeof(rec.principal), "%s",
 		 RP_SERVICE_PRINCIPAL);
 	snprintf(rec.request_id, sizeof(rec.request_id), "service");
-	snprintf(rec.detail, sizeof(rec.detail), "dep=%lld %.160s",
-		 (long long)dep_id, detail);
+	if (svc_prepare(svc, &st, "SELECT name FROM tenants WHERE id = ?") ==
+	    0) {
+		sqlite3_bind_int64(st, 1, d->tenant_id);
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_text(st, 0) != NULL)
+			snprintf(rec.vault, sizeof(rec.vault), "%s",
+				 (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	snprintf(rec.detail, sizeof(rec.detail), "dep=%.63s id=%lld %.100s",
+		 d->name, (long long)d->id, detail);
 	audit_set_outcome(&rec, outcome);
 	return audit_append(svc->ks, &rec);
 }
@@ -396,7 +407,7 @@ static int dep_unwrap(rp_service *svc, const struct dep_row *d,
 			    out, SVC_KEY_BYTES, &n, NULL);
 	if (r == 0 && n != SVC_KEY_BYTES)
 		r = RP_ERR_CORRUPT;
-	a = svc_event(svc, "dep.availability", d->id,
+	a = svc_event(svc, "dep.availability", d,
 		      "both customer roots unreachable: availability key used",
 		      r);
 	/* The availability key stands in only on the record. */

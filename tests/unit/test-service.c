@@ -2259,6 +2259,39 @@ static void test_expired_keys_wiped(void **state)
 	free(d);
 }
 
+/*
+ * When the availability key stands in for two unreachable customer roots,
+ * the customer sees it: the record is in the tenant's own audit, not only
+ * in the store administrators' log.
+ */
+static void test_availability_use_in_tenant_audit(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = random_bytes(1000);
+	json_t *list = NULL, *o;
+	size_t i, avail = 0;
+
+	ck_dep_assigned(f);
+	put(f, "contoso/a/doc", d, 1000);
+	rp_service_set_cache_ttl(f->svc, 0);
+	rp__service_root_fault(f->svc, 1, RP_ERR_IO);
+	rp__service_root_fault(f->svc, 2, RP_ERR_IO);
+	expect_content(f, "contoso/a/doc", 0, d, 1000);
+	rp__service_root_fault(f->svc, 1, 0);
+	rp__service_root_fault(f->svc, 2, 0);
+	assert_int_equal(rp_tenant_audit(f->svc, &f->call, "contoso", 0, 1000, &list), 0);
+	json_array_foreach(list, i, o) {
+		if (strcmp(json_string_value(json_object_get(o, "op")), "dep.availability") != 0)
+			continue;
+		assert_string_equal(json_string_value(json_object_get(o, "tenant")), "contoso");
+		assert_string_equal(json_string_value(json_object_get(o, "outcome")), "ok");
+		avail++;
+	}
+	assert_true(avail >= 1);
+	json_decref(list);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2306,6 +2339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_assign_moves_tenant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dep_names_share_no_availability_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_keys_wiped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_availability_use_in_tenant_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_leaves_no_id_for_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_anchor_removal_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_trigger_and_init_anchor, setup, teardown),
