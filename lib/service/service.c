@@ -1459,16 +1459,6 @@ RP_EXPORT int rp_tenant_member_set(rp_service *svc, const struct rp_call *call,
 		 rl != 0 ? role_name(rl) : "invalid");
 	if (rl == 0 || !rp_name_valid(principal))
 		return svc_end(&c, RP_ERR_INVALID);
-	/* The principal must exist in the key store. */
-	pthread_mutex_lock(&svc->ks->lock);
-	r = db_begin(svc->ks, false);
-	if (r == 0) {
-		r = principal_by_name(svc->ks, principal, &p);
-		db_rollback(svc->ks);
-	}
-	pthread_mutex_unlock(&svc->ks->lock);
-	if (r < 0)
-		return svc_end(&c, r);
 	pthread_mutex_lock(&svc->lock);
 	r = svc_db_begin(svc);
 	if (r == 0)
@@ -1477,6 +1467,19 @@ RP_EXPORT int rp_tenant_member_set(rp_service *svc, const struct rp_call *call,
 		r = tenant_authorize(&c, &t, ROLE_ADMIN);
 	if (r == 0 && strcmp(principal, t.owner) == 0)
 		r = RP_ERR_INVALID; /* the owner's role is fixed */
+	/* The principal must exist in the key store: looked up only for a
+	 * tenant admin, so that a refused caller cannot tell which
+	 * principals exist (the list is the administrators'). The service
+	 * lock is taken before the key store's, as everywhere. */
+	if (r == 0) {
+		pthread_mutex_lock(&svc->ks->lock);
+		r = db_begin(svc->ks, false);
+		if (r == 0) {
+			r = principal_by_name(svc->ks, principal, &p);
+			db_rollback(svc->ks);
+		}
+		pthread_mutex_unlock(&svc->ks->lock);
+	}
 	/* A member whose role changes keeps the time it joined. */
 	if (r == 0)
 		r = svc_prepare(svc, &st,

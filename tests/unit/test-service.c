@@ -346,6 +346,9 @@ static void test_roles_and_tenant_audit(void **state)
 	/* Only tenant admins manage members; roles are user or admin. */
 	assert_int_equal(rp_tenant_member_set(f->svc, &bcall, "contoso", "bob", "user"), RP_ERR_DENIED);
 	assert_int_equal(rp_tenant_member_set(f->svc, &f->acall, "contoso", "bob", "user"), RP_ERR_DENIED);
+	/* ... and those refused learn nothing of which principals exist. */
+	assert_int_equal(rp_tenant_member_set(f->svc, &bcall, "contoso", "nobody", "user"), RP_ERR_DENIED);
+	assert_int_equal(rp_tenant_member_set(f->svc, &dcall, "contoso", "nobody", "admin"), RP_ERR_DENIED);
 	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "bob", "owner"), RP_ERR_INVALID);
 	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "alice", "user"), RP_ERR_INVALID);
 	assert_int_equal(rp_tenant_member_set(f->svc, &f->call, "contoso", "nobody", "user"), RP_ERR_NOT_FOUND);
