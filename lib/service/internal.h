@@ -168,6 +168,7 @@ RP_HIDDEN int site_key(rp_service *svc, int64_t site_id,
 /* The tenant key row of (tenant, dep), created if missing (in a tx). */
 RP_HIDDEN int tenant_key_for(rp_service *svc, int64_t tenant_id,
 			     int64_t dep_id, int64_t *ret_tkey_id);
+/* Forget cached keys (wiped); with svc->lock held, as every cache use. */
 RP_HIDDEN void cache_drop(rp_service *svc, int kind, int64_t id);
 RP_HIDDEN void cache_drop_all(rp_service *svc);
 

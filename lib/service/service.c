@@ -828,8 +828,8 @@ RP_EXPORT void rp_service_set_cache_ttl(rp_service *svc, uint32_t seconds)
 		return;
 	pthread_mutex_lock(&svc->lock);
 	svc->ttl = seconds;
+	cache_drop_all(svc); /* the cache is svc->lock's, like every use */
 	pthread_mutex_unlock(&svc->lock);
-	cache_drop_all(svc);
 }
 
 RP_EXPORT uint64_t rp_service_root_ops(const rp_service *svc)
