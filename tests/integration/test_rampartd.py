@@ -529,14 +529,21 @@ def test_secrets_stay_out_of_the_log(d):
     secret = os.urandom(32)
     w = d.request("POST", "/v1/vaults/kv/keys/k/wrap", alice,
                   {"value": b64(secret)}).json()["value"]
-    d.request("POST", "/v1/vaults/kv/keys/k/unwrap", alice, {"value": w})
-    d.request("GET", "/v1/whoami", "rpt_wrong-token-value")
+    r = d.request("POST", "/v1/vaults/kv/keys/k/unwrap", alice, {"value": w})
+    assert r.status == 200 and r.json()["value"] == b64(secret), r
+    assert d.request("GET", "/v1/whoami",
+                     "rpt_wrong-token-value").status == 401
     log = d.log_text()
     for needle in (alice, d.admin, b64(secret), secret.hex(), w,
                    "rpt_wrong-token-value"):
         assert needle not in log
-    for line in log.splitlines():
-        json.loads(line)  # every line is one JSON object
+    # every line is one JSON object; the requests above were logged
+    recs = [json.loads(line) for line in log.splitlines()]
+    logged = [(r["method"], r["route"], r["status"]) for r in recs
+              if r.get("msg") == "request"]
+    assert logged[-3:] == [("POST", "/v1/vaults/{}/keys/{}/{}", 200),
+                           ("POST", "/v1/vaults/{}/keys/{}/{}", 200),
+                           ("GET", "/v1/whoami", 401)], logged
 
 
 def test_limits_slow_header_and_oversized_head(tmp_path):
