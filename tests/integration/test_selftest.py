@@ -98,14 +98,22 @@ def test_corrupted_vector_fails(rampart, tmp_path, name, field):
 
 
 def test_invalid_marked_valid_fails(rampart, tmp_path):
+    changed = []
+
     def mutate(doc):
         for group in doc["testGroups"]:
             for test in group["tests"]:
                 if test["result"] == "invalid":
                     test["result"] = "valid"
+                    changed.append(test["tcId"])
                     return
+        raise AssertionError("no invalid vector")
     d = corrupt_copy(tmp_path, "aes_kwp_test.json", mutate)
-    assert rampart("selftest", "--vectors", d).returncode == 1
+    p = rampart("selftest", "--json", "--vectors", d)
+    assert p.returncode == 1, p.stderr
+    out = json.loads(p.stdout)
+    assert out["failed"] == 1 and out["passed"] > 0, out
+    assert f"aes_kwp_test.json tcId {changed[0]}:" in p.stderr, p.stderr
 
 
 def test_truncated_vector_file_fails(rampart, tmp_path):
