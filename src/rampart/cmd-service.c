@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -322,6 +323,21 @@ static int svc_fail(const struct svc_args *a, const char *obj, int err)
 	return cli_fail(a->cx.cmd, obj, err);
 }
 
+/* What a service that does not open for want of a part lacks. */
+static const char *svc_missing(const char *data_dir)
+{
+	char db[PATH_MAX];
+	struct stat st;
+
+	if (data_dir != NULL &&
+	    snprintf(db, sizeof(db), "%s/content/content.db", data_dir) <
+		    (int)sizeof(db) &&
+	    lstat(db, &st) == 0)
+		return "its blob store (blobs/) is missing";
+	return "no content DB here (the store was made without service "
+	       "encryption)";
+}
+
 static int svc_open(struct svc_args *a)
 {
 	int r = cli_open(&a->cx);
@@ -331,10 +347,8 @@ static int svc_open(struct svc_args *a)
 	r = be_service_open(&a->cx);
 	if (r < 0) {
 		cli_error("open service", "%s: %s", a->cx.data_dir,
-			  r == RP_ERR_NOT_FOUND ?
-				  "no content DB here (the store was made "
-				  "without service encryption)" :
-				  rp_strerror(r));
+			  r == RP_ERR_NOT_FOUND ? svc_missing(a->cx.data_dir) :
+						  rp_strerror(r));
 		return cli_exit_for(r);
 	}
 	return CLI_OK;

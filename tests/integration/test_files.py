@@ -517,6 +517,8 @@ def test_without_blob_store_reads_fail(marked):
             results.append(res)
             assert res.returncode == EX_NOINPUT, describe(res, EX_NOINPUT)
             assert res.out == b"", describe(res)
+            assert "blob store (blobs/) is missing" in res.stderr, \
+                describe(res)
         assert not out.exists() and no_tmp_files(outdir) == []
         assert not fs.blobs_dir.exists()
     finally:
