@@ -80,10 +80,15 @@ struct rp_service {
 	uint64_t state_checked_us; /* CLOCK_MONOTONIC; 0: never */
 	/* Test hook: forced error for a root slot (0: none). */
 	int root_fault[4];
+	/* Test hook: forced error for a purge's step after its commit. */
+	int purge_fault;
 };
 
 /* Test hook: make root slot (1 or 2) fail with err (0 clears). */
 RP_HIDDEN void rp__service_root_fault(rp_service *svc, int slot, int err);
+/* Test hook: make the removal of a purged DEP's availability key, after
+ * the purge's commit, fail with err (0 clears). */
+RP_HIDDEN void rp__service_purge_fault(rp_service *svc, int err);
 /*
  * Benchmark hook: replace the blob store by an empty in-memory one with as
  * many accounts and the same credential keys. Files put before the switch
@@ -99,6 +104,9 @@ struct svc_call {
 	rp_service *svc;
 	struct call_frame f;
 	bool audited; /* the success record is already durable */
+	/* A step after the commit that failed (the commit stands): what
+	 * svc_end records instead of declaring the success record void. */
+	const char *after_commit;
 };
 RP_HIDDEN int svc_begin(struct svc_call *c, rp_service *svc,
 			const struct rp_call *call, const char *op,

@@ -263,11 +263,19 @@ int svc_end(struct svc_call *c, int r)
 	if (c->audited) {
 		if (r == 0)
 			return 0;
-		/* The commit failed after its record was written. */
-		snprintf(c->f.rec.detail, sizeof(c->f.rec.detail),
-			 "the preceding ok record of request %.64s is void:"
-			 " the commit failed",
-			 c->f.rec.request_id);
+		if (c->after_commit != NULL)
+			/* Committed: its record stands; what came after
+			 * did not go through. */
+			snprintf(c->f.rec.detail, sizeof(c->f.rec.detail),
+				 "the preceding ok record of request %.64s"
+				 " stands; after the commit: %.60s",
+				 c->f.rec.request_id, c->after_commit);
+		else
+			/* The commit failed after its record was written. */
+			snprintf(c->f.rec.detail, sizeof(c->f.rec.detail),
+				 "the preceding ok record of request %.64s is"
+				 " void: the commit failed",
+				 c->f.rec.request_id);
 	}
 	audit_set_outcome(&c->f.rec, r);
 	a = audit_append(c->svc->ks, &c->f.rec);
@@ -841,6 +849,12 @@ void rp__service_root_fault(rp_service *svc, int slot, int err)
 {
 	if (svc != NULL && slot >= 1 && slot <= 3)
 		svc->root_fault[slot] = err;
+}
+
+void rp__service_purge_fault(rp_service *svc, int err)
+{
+	if (svc != NULL)
+		svc->purge_fault = err;
 }
 
 /* ---- row MACs ---------------------------------------------------- */

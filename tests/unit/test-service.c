@@ -1518,6 +1518,57 @@ static void test_customer_key_scenario(void **state)
 	free(d2);
 }
 
+/*
+ * A purge whose last steps fail after its commit (here: the availability
+ * key is not removed) reports the failure, and its audit says the purge
+ * stands (it does: the DEP key is gone), not that it was void; running
+ * the purge again finishes it.
+ */
+static void test_purge_fails_after_commit(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_attrs off = { .set = RP_KEY_SET_ENABLED, .enabled = false };
+	struct rp_key_ref r1, r2;
+	json_t *j = NULL, *rec, *rep = NULL;
+	size_t i, ok = 0, stands = 0, void_ = 0;
+
+	ck_dep_assigned(f);
+	assert_int_equal(rp_key_ref_parse("ck1/root", &r1), 0);
+	assert_int_equal(rp_key_ref_parse("ck2/root", &r2), 0);
+	assert_int_equal(rp_key_set(f->ks, &f->call, &r1, &off), 0);
+	assert_int_equal(rp_key_set(f->ks, &f->call, &r2, &off), 0);
+	rp__service_purge_fault(f->svc, RP_ERR_IO);
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"), RP_ERR_IO);
+	rp__service_purge_fault(f->svc, 0);
+	assert_int_equal(rp_dep_show(f->svc, &f->call, "contoso", &j), 0);
+	json_array_foreach(j, i, rec)
+		if (strcmp(json_string_value(json_object_get(rec, "name")), "ck") == 0)
+			assert_string_equal(json_string_value(json_object_get(rec, "state")),
+					    "purged");
+	json_decref(j);
+	assert_int_equal(rp_audit_read(f->ks, &f->acall, 0, 100000, &j), 0);
+	json_array_foreach(j, i, rec) {
+		const char *op = json_string_value(json_object_get(rec, "op"));
+		const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+		const char *detail = json_string_value(json_object_get(rec, "detail"));
+
+		if (strcmp(op, "dep.purge") != 0)
+			continue;
+		ok += strcmp(outcome, "ok") == 0;
+		stands += strcmp(outcome, "ok") != 0 && strstr(detail, " stands; after the commit: "
+								       "the availability key") != NULL;
+		void_ += strstr(detail, "is void") != NULL;
+	}
+	json_decref(j);
+	assert_int_equal(ok, 1);
+	assert_int_equal(stands, 1);
+	assert_int_equal(void_, 0);
+	/* Again: resumed and finished. */
+	assert_int_equal(rp_dep_purge(f->svc, &f->call, "contoso", "ck", "contoso/ck"), 0);
+	assert_int_equal(rp_audit_verify(f->ks, &f->acall, &rep), 0);
+	json_decref(rep);
+}
+
 static void test_purge_shreds(void **state)
 {
 	struct fx *f = *state;
@@ -2326,6 +2377,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_availability_not_forced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dep_roots_of_another_customer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_customer_key_scenario, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_fails_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_shreds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_and_orphans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collect_spares_running_put, setup, teardown),
