@@ -646,8 +646,8 @@ static int root_check(rp_service *svc, const struct principal *caller,
 	 * the service for its own tenant, and probe how it is set up. */
 	r = vault_key_info(svc->ks, caller, ref.vault, ref.key, &info);
 	if (r == RP_ERR_DENIED) {
-		*why = "the caller must hold wrap and unwrap on the root key's "
-		       "vault";
+		*why = "no vault of that name grants the caller wrap and "
+		       "unwrap";
 		return r;
 	}
 	if (r == RP_ERR_NOT_FOUND) {

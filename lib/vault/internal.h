@@ -327,8 +327,9 @@ struct vault_key_info {
 /*
  * What the service needs to know of a customer's root key. When caller is
  * not NULL, it must hold wrap and unwrap on the vault itself, or the call
- * fails with RP_ERR_DENIED before the key is looked at: the service only
- * ever uses a root key for a caller who could use it directly.
+ * fails with RP_ERR_DENIED before the key is looked at (also when there is
+ * no such vault): the service only ever uses a root key for a caller who
+ * could use it directly.
  */
 RP_HIDDEN int vault_key_info(rp_store *s, const struct principal *caller,
 			     const char *vault, const char *key,

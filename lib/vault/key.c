@@ -2306,8 +2306,13 @@ int vault_key_info(rp_store *s, const struct principal *caller,
 
 	pthread_mutex_lock(&s->lock);
 	r = db_begin(s, false);
-	if (r == 0)
+	if (r == 0) {
 		r = vault_load(s, vault, &vr);
+		/* A caller who may not use the vault learns nothing of it,
+		 * not even whether it exists. */
+		if (r == RP_ERR_NOT_FOUND && caller != NULL)
+			r = RP_ERR_DENIED;
+	}
 	if (r == 0 && caller != NULL) {
 		r = vault_perms(s, caller, &vr, &perms);
 		if (r == 0 && (perms & need) != need)

@@ -1384,9 +1384,15 @@ static void test_dep_roots_of_another_customer(void **state)
 	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "ck1/root", "ck2/root", &why),
 			 RP_ERR_DENIED);
 	assert_non_null(strstr(why, "wrap and unwrap"));
-	/* A key that does not exist in her vault reads the same. */
+	/* A key that does not exist in her vault, or a vault that does not
+	 * exist, reads the same. */
 	why = NULL;
 	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "ck1/nokey", "ck2/root", &why),
+			 RP_ERR_DENIED);
+	assert_non_null(strstr(why, "wrap and unwrap"));
+	why = NULL;
+	assert_int_equal(rp_dep_create(f->svc, &dcall, "fabrikam", "ck", "nosuchvault/root", "ck2/root",
+				       &why),
 			 RP_ERR_DENIED);
 	assert_non_null(strstr(why, "wrap and unwrap"));
 	assert_int_equal(rp_dep_show(f->svc, &dcall, "fabrikam", &list), 0);
