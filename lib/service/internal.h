@@ -63,6 +63,7 @@ struct rp_service {
 	uint8_t *content_key;         /* secret memory */
 	uint8_t *row_key;             /* secret memory: row MACs */
 	struct cache_slot *cache;     /* secret memory, SVC_CACHE_SLOTS */
+	int64_t cache_swept; /* the second of its last sweep for expiry */
 	uint8_t *cred_keys;           /* secret memory: accounts * 4 keys */
 	uint32_t *cred_versions;
 	uint32_t ttl;

@@ -26,10 +26,15 @@
 /*
  * Wipe every expired key: a key is kept for its TTL only, not until its
  * slot happens to be asked for or taken again (a DEP revoked or purged
- * is never asked for again). Every use of the cache sweeps.
+ * is never asked for again). The first use of the cache in each second
+ * sweeps: expiry is in whole seconds, so later sweeps in that second would
+ * find nothing more to wipe.
  */
 static void cache_sweep(rp_service *svc, int64_t now)
 {
+	if (now == svc->cache_swept)
+		return;
+	svc->cache_swept = now;
 	for (size_t i = 0; i < SVC_CACHE_SLOTS; i++) {
 		struct cache_slot *c = &svc->cache[i];
 
