@@ -7,9 +7,9 @@
  * Calls that change state append their record inside their own write
  * transaction (audit_append_locked). Key operations, which change nothing,
  * append through group commit (audit_append): callers queue their records
- * and a committer thread writes everything queued in one transaction (one
- * fsync) and wakes them. A caller returns only once its record is durable,
- * or with the error.
+ * and a committer thread writes everything queued in one transaction on
+ * the audit connection, flushes the WAL once for it, and wakes them. A
+ * caller returns only once its record is durable, or with the error.
  *
  * Why a thread of its own rather than a leader among the callers: a caller
  * has just spent its time slice on an RSA operation, so with more callers
@@ -17,6 +17,17 @@
  * wait for the cores the other callers hold; the committer mostly sleeps,
  * so it runs as soon as it is woken. If the thread cannot be started the
  * callers fall back to electing a leader among themselves.
+ *
+ * A caller whose operation itself ran long (an RSA private-key operation)
+ * skips the queue (audit_append_now): it writes its own record and flushes
+ * it on a descriptor of its own, side by side with the committer's
+ * flushes. Such records are rare enough that batching them saves little,
+ * and the committer's wake-up and its batch's flush no longer lie between
+ * the operation and its result.
+ *
+ * The audit connection commits with synchronous=NORMAL and the flush is
+ * this file's (flush_upto), outside the write lock: one batch can be
+ * flushed while the next is written.
  */
 #include <sched.h>
 #include <semaphore.h>
@@ -483,6 +494,79 @@ static struct audit_waiter *queue_take(rp_store *s)
 	return batch;
 }
 
+/* A free flush descriptor (its index, marked busy), or -1. aq_lock held. */
+static int audit_fd_take(rp_store *s)
+{
+	for (int i = 0; i < RP_WAL_FDS; i++)
+		if (s->wal_fd[i] >= 0 && !(s->wal_busy & (1u << i))) {
+			s->wal_busy |= 1u << i;
+			return i;
+		}
+	return -1;
+}
+
+/*
+ * Make the batches written up to generation gen durable: 0, or why not.
+ * Called and returns with aq_lock held; drops it while flushing. A flush
+ * that started after a batch was written covers it, so a batch such a
+ * flush covered is not flushed again. Flushes may run at the same time
+ * (a caller's own and the committer's), each on a descriptor of its own:
+ * a write-back error is reported once per open file, so two flushes on
+ * one descriptor could see one report the error and the other success
+ * for the same lost pages.
+ */
+static int flush_upto(rp_store *s, uint64_t gen)
+{
+	while (s->aq_broken == 0 && s->aq_synced < gen) {
+		int slot = audit_fd_take(s), r;
+		uint64_t target;
+
+		if (slot < 0) {
+			pthread_cond_wait(&s->aq_flushed, &s->aq_lock);
+			continue;
+		}
+		target = s->aq_written;
+		pthread_mutex_unlock(&s->aq_lock);
+		r = audit_wal_sync(s, slot);
+		pthread_mutex_lock(&s->aq_lock);
+		s->wal_busy &= ~(1u << slot);
+		/* After a failed flush nothing written before it is known
+		 * to be on disk, and a later flush may not say so again:
+		 * every append fails from then on (fail closed) until the
+		 * store is opened anew. */
+		if (r < 0)
+			s->aq_broken = r;
+		else if (s->aq_synced < target)
+			s->aq_synced = target;
+		pthread_cond_broadcast(&s->aq_flushed);
+	}
+	return s->aq_synced >= gen ? 0 :
+	       s->aq_broken < 0	   ? s->aq_broken :
+					     RP_ERR_IO;
+}
+
+/*
+ * A batch was just written (write_batch): give it the next generation,
+ * flush it, and settle each record's result. aq_lock held (dropped
+ * while flushing).
+ */
+static void batch_settle(rp_store *s, struct audit_waiter *batch)
+{
+	uint64_t gen = ++s->aq_written;
+	struct audit_waiter *w;
+	bool any_ok = false;
+	int r;
+
+	for (w = batch; w != NULL; w = w->next)
+		any_ok |= w->result == 0;
+	if (!any_ok)
+		return;
+	r = flush_upto(s, gen);
+	for (w = batch; w != NULL; w = w->next)
+		if (w->result == 0)
+			w->result = r;
+}
+
 static void *committer(void *arg)
 {
 	rp_store *s = arg;
@@ -502,6 +586,9 @@ static void *committer(void *arg)
 		s->aq_leader = true;
 		pthread_mutex_unlock(&s->aq_lock);
 		write_batch(s, batch);
+		pthread_mutex_lock(&s->aq_lock);
+		batch_settle(s, batch);
+		pthread_mutex_unlock(&s->aq_lock);
 		batch_done(batch);
 		pthread_mutex_lock(&s->aq_lock);
 		s->aq_leader = false;
@@ -595,6 +682,12 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 	if (sem_init(&me.posted, 0, 0) != 0)
 		return RP_ERR_IO;
 	pthread_mutex_lock(&s->aq_lock);
+	if (s->aq_broken < 0) {
+		me.result = s->aq_broken;
+		pthread_mutex_unlock(&s->aq_lock);
+		sem_destroy(&me.posted);
+		return me.result;
+	}
 	committer_start(s);
 	*s->aq_tail = &me;
 	s->aq_tail = &me.next;
@@ -620,6 +713,7 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 			pthread_mutex_unlock(&s->aq_lock);
 			write_batch(s, batch);
 			pthread_mutex_lock(&s->aq_lock);
+			batch_settle(s, batch);
 			batch_done(batch);
 			s->aq_leader = false;
 			/* Whoever waits for a leader may become the next. */
@@ -631,6 +725,37 @@ int audit_append(rp_store *s, const struct audit_rec *rec)
 	pthread_mutex_unlock(&s->aq_lock);
 out:
 	sem_destroy(&me.posted);
+	__atomic_add_fetch(&s->st_audit_records, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->st_audit_wait_us, vault_mono_us() - t0,
+			   __ATOMIC_RELAXED);
+	return me.result;
+}
+
+/*
+ * The caller writes and flushes its own record, at once and in its own
+ * time slice. For a caller that has just spent its slice on a private-key
+ * operation: with more such callers than cores, a record queued for the
+ * committer waits until the scheduler gives the committer a core, and the
+ * committer's batch waits for its flush; here the record goes in at once
+ * (alock orders it with the committer's batches) and flushes run side by
+ * side on their own descriptors, while the other callers keep the cores
+ * busy. Short operations go through the queue (audit_append), where
+ * batching saves transactions and flushes.
+ */
+int audit_append_now(rp_store *s, const struct audit_rec *rec)
+{
+	struct audit_waiter me = { .rec = rec };
+	uint64_t t0 = vault_mono_us();
+
+	pthread_mutex_lock(&s->aq_lock);
+	me.result = s->aq_broken;
+	pthread_mutex_unlock(&s->aq_lock);
+	if (me.result < 0)
+		return me.result;
+	write_batch(s, &me);
+	pthread_mutex_lock(&s->aq_lock);
+	batch_settle(s, &me);
+	pthread_mutex_unlock(&s->aq_lock);
 	__atomic_add_fetch(&s->st_audit_records, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->st_audit_wait_us, vault_mono_us() - t0,
 			   __ATOMIC_RELAXED);

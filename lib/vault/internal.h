@@ -37,6 +37,10 @@ enum subkey {
 struct audit_waiter;
 struct op_cache;
 
+/* Descriptors of the WAL the group commit flushes through: at most this
+ * many flushes at once. */
+#define RP_WAL_FDS 4
+
 struct rp_store {
 	sqlite3 *db;
 	pthread_mutex_t lock; /* serialises all use of db */
@@ -44,9 +48,17 @@ struct rp_store {
 	uint8_t *keys; /* SUBKEY_COUNT * RP_SUBKEY_BYTES, secret memory */
 	rp_pkey *audit_key; /* signs checkpoints */
 
-	/* Group commit of audit records (audit.c), on its own connection. */
+	/* Group commit of audit records (audit.c), on its own connection
+	 * (synchronous=NORMAL; batches flushed through wal_fd). */
 	sqlite3 *adb;
 	pthread_mutex_t alock; /* serialises all use of adb */
+	int wal_fd[RP_WAL_FDS]; /* the store's WAL file, read-only; -1: none */
+	/* Under aq_lock: */
+	unsigned wal_busy;     /* wal_fd[i] in a flush: bit i */
+	pthread_cond_t aq_flushed; /* a flush ended, its descriptor free */
+	uint64_t aq_written;   /* batches written (their generation) */
+	uint64_t aq_synced;    /* all batches up to this one are durable */
+	int aq_broken;         /* a flush failed: every append fails */
 	pthread_mutex_t aq_lock;
 	pthread_cond_t aq_cond;
 	struct audit_waiter *aq_head, **aq_tail;
@@ -235,6 +247,13 @@ RP_HIDDEN int audit_read_filtered(rp_store *s, uint64_t after, size_t max,
 RP_HIDDEN void audit_stop(rp_store *s);
 /* How many callers may wait for their record by yielding at once. */
 RP_HIDDEN int audit_yield_max(void);
+/* Flush the store's WAL file through wal_fd[slot] (store.c): what was
+ * committed before the call is durable when it returns 0. */
+RP_HIDDEN int audit_wal_sync(rp_store *s, int slot);
+/* audit_append for a caller that has just used its time slice (a
+ * private-key operation): its record is written and flushed at once by
+ * the caller itself rather than queued for the committer. */
+RP_HIDDEN int audit_append_now(rp_store *s, const struct audit_rec *rec);
 RP_HIDDEN void audit_set_outcome(struct audit_rec *rec, int err);
 /* Create the audit signing key at store creation (inside the init tx). */
 RP_HIDDEN int audit_init_keys(rp_store *s);

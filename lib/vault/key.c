@@ -1979,6 +1979,13 @@ static void op_cache_put(rp_store *s, const struct key_row *k,
 	pthread_mutex_unlock(&s->oc_lock);
 }
 
+/*
+ * A key operation that ran at least this long (an RSA private-key
+ * operation of 2048 bits or more; AES, HMAC, EC and public-key ones take
+ * tens of microseconds) has its caller write its own audit record.
+ */
+#define KEY_OP_LONG_US 400
+
 RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 			const struct rp_key_ref *ref, rp_alg alg,
 			const uint8_t *in, size_t in_len, const uint8_t *sig,
@@ -1992,6 +1999,7 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 	uint8_t *out = NULL;
 	size_t n = 0;
 	rp_alg use = RP_ALG_DEFAULT;
+	bool long_op = false;
 	int r, a;
 
 	if (s == NULL || ref == NULL || (in == NULL && in_len > 0))
@@ -2050,15 +2058,22 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 	r = frame_end(&kc.f, 0); /* ends the read snapshot, releases the lock */
 	if (r == 0)
 		__atomic_add_fetch(&s->st_key_ops, 1, __ATOMIC_RELAXED);
-	if (r == 0)
+	if (r == 0) {
+		uint64_t t0 = vault_mono_us();
+
 		r = op_run(use, op, &sec, pk, in, in_len, sig, sig_len, &out,
 			   &n);
+		long_op = vault_mono_us() - t0 >= KEY_OP_LONG_US;
+	}
 	secret_free(&sec);
 	rp_pkey_free(pk);
 	version_row_clear(&v);
-	/* The record is durable before any result leaves. */
+	/* The record is durable before any result leaves. A caller that
+	 * has just used up its time slice writes it itself (see
+	 * audit_append_now). */
 	audit_set_outcome(&kc.f.rec, r);
-	a = audit_append(s, &kc.f.rec);
+	a = long_op ? audit_append_now(s, &kc.f.rec) :
+		      audit_append(s, &kc.f.rec);
 	if (a < 0) {
 		rp_key_op_free(op, out, n);
 		return a;

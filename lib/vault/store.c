@@ -709,7 +709,10 @@ static rp_store *store_new(void)
 	pthread_mutex_init(&s->alock, NULL);
 	pthread_cond_init(&s->aq_cond, NULL);
 	pthread_cond_init(&s->aq_work, NULL);
+	pthread_cond_init(&s->aq_flushed, NULL);
 	s->aq_yield_max = audit_yield_max();
+	for (int i = 0; i < RP_WAL_FDS; i++)
+		s->wal_fd[i] = -1;
 	pthread_mutex_init(&s->oc_lock, NULL);
 	s->aq_tail = &s->aq_head;
 	return s;
@@ -720,6 +723,9 @@ RP_EXPORT void rp_store_close(rp_store *s)
 	if (s == NULL)
 		return;
 	audit_stop(s);
+	for (int i = 0; i < RP_WAL_FDS; i++)
+		if (s->wal_fd[i] >= 0)
+			close(s->wal_fd[i]);
 	if (s->adb != NULL) {
 		conn_forget(s, s->adb);
 		sqlite3_close_v2(s->adb);
@@ -731,6 +737,7 @@ RP_EXPORT void rp_store_close(rp_store *s)
 	rp_pkey_free(s->audit_key);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->aq_lock);
+	pthread_cond_destroy(&s->aq_flushed);
 	pthread_mutex_destroy(&s->alock);
 	pthread_cond_destroy(&s->aq_cond);
 	pthread_cond_destroy(&s->aq_work);
@@ -1331,13 +1338,55 @@ static int open_db(rp_store *s, const char *data_dir)
 	return db_open_file(s, db_path, false);
 }
 
-/* The second connection, for group-committed audit records. */
+/*
+ * The second connection, for group-committed audit records, and the WAL
+ * file they are flushed through.
+ *
+ * The audit connection commits with synchronous=NORMAL: a commit is
+ * written to the WAL but not flushed, and a checkpoint still flushes the
+ * WAL before it copies pages and the database after. The group commit
+ * then flushes the WAL itself (audit_wal_sync) once the write lock is
+ * let go, so one batch can be flushed while the next is written. fdatasync
+ * on a descriptor of its own flushes the file's data whoever wrote it;
+ * there are several, so that flushes running at the same time each learn
+ * of a write-back error (audit.c, flush_upto). They stay the WAL's: SQLite
+ * removes a WAL only when the last connection to the database closes
+ * (this store holds two until rp_store_close), and a truncating
+ * checkpoint keeps the same file.
+ */
 static int open_audit_db(rp_store *s, const char *data_dir)
 {
-	char db_path[PATH_MAX_LEN];
+	char db_path[PATH_MAX_LEN], wal_path[PATH_MAX_LEN + 8];
+	struct stat st;
 	int r = path_join(db_path, data_dir, STORE_DIR, STORE_DB);
 
-	return r < 0 ? r : sqlite_open_durable(&s->adb, db_path, false);
+	if (r < 0)
+		return r;
+	if ((r = sqlite_open_durable(&s->adb, db_path, false)) < 0)
+		return r;
+	if ((r = db_err(sqlite3_exec(s->adb, "PRAGMA synchronous=NORMAL",
+				     NULL, NULL, NULL))) < 0)
+		return r;
+	/* A read makes the connection open the WAL (creating it if the
+	 * last one was removed on close), so the file is there below. */
+	if ((r = db_err(sqlite3_exec(s->adb, "SELECT 1 FROM meta LIMIT 1",
+				     NULL, NULL, NULL))) < 0)
+		return r;
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", db_path);
+	for (int i = 0; i < RP_WAL_FDS; i++) {
+		s->wal_fd[i] = open(wal_path, O_RDONLY | O_CLOEXEC |
+						      O_NOFOLLOW | O_NONBLOCK);
+		if (s->wal_fd[i] < 0)
+			return errno == ENOENT ? RP_ERR_CORRUPT : RP_ERR_IO;
+		if (fstat(s->wal_fd[i], &st) != 0 || !S_ISREG(st.st_mode))
+			return RP_ERR_CORRUPT;
+	}
+	return 0;
+}
+
+int audit_wal_sync(rp_store *s, int slot)
+{
+	return fdatasync(s->wal_fd[slot]) == 0 ? 0 : RP_ERR_IO;
 }
 
 RP_EXPORT int rp_store_unseal_method(const char *data_dir,

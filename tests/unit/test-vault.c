@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,23 @@ int __wrap_fsync(int fd)
 		n_synced++;
 	}
 	return __real_fsync(fd);
+}
+
+/* ... and every fdatasync through __wrap_fdatasync, which counts them
+ * and fails them with EIO while datasync_fail is set. */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+static int datasync_fail;
+static unsigned long datasync_calls;
+
+int __wrap_fdatasync(int fd)
+{
+	__atomic_add_fetch(&datasync_calls, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&datasync_fail, __ATOMIC_RELAXED)) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
 }
 
 static bool dir_synced(const char *path)
@@ -1856,6 +1875,205 @@ static void test_audit_follow_recorded_once(void **state)
 	rp_secmem_free(tu);
 }
 
+/* ---- group commit -------------------------------------------------- */
+
+static int unwrap_once(struct fx *f, const struct rp_key_ref *r,
+		       const uint8_t *w, size_t wn)
+{
+	uint8_t *pt = NULL;
+	size_t n = 0;
+	int e = rp_key_op(f->s, &f->call, RP_PERM_UNWRAP, r, RP_ALG_DEFAULT, w,
+			  wn, NULL, 0, &pt, &n, NULL);
+
+	if (e == 0)
+		rp_key_op_free(RP_PERM_UNWRAP, pt, n);
+	return e;
+}
+
+static void wrap_one(struct fx *f, const struct rp_key_ref *r, uint8_t **w,
+		     size_t *wn)
+{
+	static const uint8_t dek[32] = { 1, 2, 3 };
+
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_WRAP, r,
+				   RP_ALG_DEFAULT, dek, sizeof(dek), NULL, 0,
+				   w, wn, NULL),
+			 0);
+}
+
+static long audit_rows(const char *db, const char *op, const char *outcome)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	long n = -1;
+
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h,
+					    "SELECT count(*) FROM audit WHERE op = ?"
+					    " AND outcome LIKE ?",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
+/*
+ * A key operation returns only once its record is flushed: the WAL is
+ * fdatasync'ed for it. When a flush fails, the call fails, and so does
+ * every later one through the same handle, since a later flush may not
+ * report the lost data again; a store opened anew works and verifies.
+ */
+static void test_audit_flush_failure_fails_closed(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = { .vault = "gc", .key = "k" };
+	uint8_t *w = NULL;
+	size_t wn = 0;
+	unsigned long before;
+
+	make_vault(f, "gc", false);
+	create_key(f, "gc", "k", RP_KTY_AES_256);
+	wrap_one(f, &r, &w, &wn);
+	before = datasync_calls;
+	assert_int_equal(unwrap_once(f, &r, w, wn), 0);
+	assert_true(datasync_calls > before);
+
+	datasync_fail = 1;
+	assert_int_equal(unwrap_once(f, &r, w, wn), RP_ERR_IO);
+	datasync_fail = 0;
+	assert_int_equal(unwrap_once(f, &r, w, wn), RP_ERR_IO);
+	before = datasync_calls;
+	assert_int_equal(unwrap_once(f, &r, w, wn), RP_ERR_IO);
+	assert_int_equal(datasync_calls, before); /* refused before writing */
+
+	reopen(f);
+	assert_int_equal(unwrap_once(f, &r, w, wn), 0);
+	assert_int_equal(audit_ok(f, NULL), 0);
+
+	/* The same for a caller that writes and flushes its own record
+	 * (after a long private-key operation). */
+	struct audit_rec rec = { .op = "test.now" };
+	snprintf(rec.principal, sizeof(rec.principal), "tester");
+	snprintf(rec.request_id, sizeof(rec.request_id), "now-1");
+	audit_set_outcome(&rec, 0);
+	before = datasync_calls;
+	assert_int_equal(audit_append_now(f->s, &rec), 0);
+	assert_true(datasync_calls > before);
+	datasync_fail = 1;
+	assert_int_equal(audit_append_now(f->s, &rec), RP_ERR_IO);
+	datasync_fail = 0;
+	assert_int_equal(audit_append_now(f->s, &rec), RP_ERR_IO);
+	assert_int_equal(unwrap_once(f, &r, w, wn), RP_ERR_IO);
+	reopen(f);
+	assert_int_equal(audit_append_now(f->s, &rec), 0);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	free(w);
+}
+
+#define GC_THREADS 8
+#define GC_CALLS 60
+
+struct gc_arg {
+	struct fx *f;
+	const struct rp_key_ref *r;
+	const uint8_t *w;
+	size_t wn;
+	bool now; /* writes its own records (audit_append_now) */
+	int failures;
+};
+
+static void *gc_worker(void *p)
+{
+	struct gc_arg *a = p;
+
+	struct audit_rec rec = { .op = "test.now" };
+
+	snprintf(rec.principal, sizeof(rec.principal), "tester");
+	snprintf(rec.request_id, sizeof(rec.request_id), "now");
+	audit_set_outcome(&rec, 0);
+	for (int i = 0; i < GC_CALLS; i++)
+		a->failures += (a->now ? audit_append_now(a->f->s, &rec) :
+					 unwrap_once(a->f, a->r, a->w, a->wn)) != 0;
+	return NULL;
+}
+
+/* Many callers at once, half through the committer's queue and half
+ * writing their own records: each gets its answer, every call is on
+ * record exactly once, the chain verifies, and the WAL is flushed at most
+ * once per call (batches share a flush). */
+static void test_audit_group_commit_threads(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = { .vault = "gc", .key = "k" };
+	struct gc_arg a[GC_THREADS];
+	pthread_t t[GC_THREADS];
+	uint8_t *w = NULL;
+	size_t wn = 0;
+	unsigned long before;
+	long ok;
+
+	make_vault(f, "gc", false);
+	create_key(f, "gc", "k", RP_KTY_AES_256);
+	wrap_one(f, &r, &w, &wn);
+	before = datasync_calls;
+	for (int i = 0; i < GC_THREADS; i++) {
+		a[i] = (struct gc_arg){
+			.f = f, .r = &r, .w = w, .wn = wn, .now = i % 2 == 1
+		};
+		assert_int_equal(pthread_create(&t[i], NULL, gc_worker, &a[i]), 0);
+	}
+	for (int i = 0; i < GC_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(a[i].failures, 0);
+	}
+	assert_true(datasync_calls > before);
+	assert_true(datasync_calls - before <= GC_THREADS * GC_CALLS);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_store_close(f->s);
+	f->s = NULL;
+	ok = audit_rows(f->db, "key.unwrap", "ok");
+	assert_int_equal(ok, GC_THREADS / 2 * GC_CALLS);
+	ok = audit_rows(f->db, "test.now", "ok");
+	assert_int_equal(ok, GC_THREADS / 2 * GC_CALLS);
+	reopen(f);
+	free(w);
+}
+
+/* The descriptor the group commit flushes is the live WAL's, also after
+ * a purge has truncated the WAL (its checkpoint keeps the same file). */
+static void test_audit_wal_fd_is_live(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = { .vault = "gc", .key = "k" };
+	char wal[160];
+	struct stat a, b;
+	uint8_t *w = NULL;
+	size_t wn = 0;
+
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	make_vault(f, "gc", false);
+	create_key(f, "gc", "k", RP_KTY_AES_256);
+	create_key(f, "gc", "gone", RP_KTY_AES_256);
+	wrap_one(f, &r, &w, &wn);
+	assert_int_equal(unwrap_once(f, &r, w, wn), 0);
+	struct rp_key_ref g = { .vault = "gc", .key = "gone" };
+	assert_int_equal(rp_key_delete(f->s, &f->call, &g), 0);
+	assert_int_equal(rp_key_purge(f->s, &f->call, &g), 0);
+	assert_int_equal(unwrap_once(f, &r, w, wn), 0);
+	assert_int_equal(stat(wal, &b), 0);
+	for (int i = 0; i < RP_WAL_FDS; i++) {
+		assert_int_equal(fstat(f->s->wal_fd[i], &a), 0);
+		assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+	}
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1865,6 +2083,12 @@ int main(void)
 		cmocka_unit_test(test_passphrase_store),
 		cmocka_unit_test(test_passphrase_params_bounded),
 		cmocka_unit_test(test_init_syncs_directories),
+		cmocka_unit_test_setup_teardown(test_audit_flush_failure_fails_closed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_group_commit_threads,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_wal_fd_is_live, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_init_drops_stale_wal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
