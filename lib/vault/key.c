@@ -1980,11 +1980,19 @@ static void op_cache_put(rp_store *s, const struct key_row *k,
 }
 
 /*
- * A key operation that ran at least this long (an RSA private-key
- * operation of 2048 bits or more; AES, HMAC, EC and public-key ones take
- * tens of microseconds) has its caller write its own audit record.
+ * RSA private-key operations (decrypt, unwrap, sign: 0.5-5 ms of CPU, a
+ * whole time slice) have their caller write its own audit record; AES,
+ * HMAC, EC and public-key operations take tens of microseconds and go
+ * through the committer's queue (see audit_append_now).
  */
-#define KEY_OP_LONG_US 400
+static bool op_long(rp_kty kty, uint32_t op)
+{
+	bool rsa = kty == RP_KTY_RSA_2048 || kty == RP_KTY_RSA_3072 ||
+		   kty == RP_KTY_RSA_4096;
+
+	return rsa && (op == RP_PERM_DECRYPT || op == RP_PERM_UNWRAP ||
+		       op == RP_PERM_SIGN);
+}
 
 RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 			const struct rp_key_ref *ref, rp_alg alg,
@@ -1999,7 +2007,6 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 	uint8_t *out = NULL;
 	size_t n = 0;
 	rp_alg use = RP_ALG_DEFAULT;
-	bool long_op = false;
 	int r, a;
 
 	if (s == NULL || ref == NULL || (in == NULL && in_len > 0))
@@ -2058,22 +2065,18 @@ RP_EXPORT int rp_key_op(rp_store *s, const struct rp_call *call, uint32_t op,
 	r = frame_end(&kc.f, 0); /* ends the read snapshot, releases the lock */
 	if (r == 0)
 		__atomic_add_fetch(&s->st_key_ops, 1, __ATOMIC_RELAXED);
-	if (r == 0) {
-		uint64_t t0 = vault_mono_us();
-
+	if (r == 0)
 		r = op_run(use, op, &sec, pk, in, in_len, sig, sig_len, &out,
 			   &n);
-		long_op = vault_mono_us() - t0 >= KEY_OP_LONG_US;
-	}
 	secret_free(&sec);
 	rp_pkey_free(pk);
 	version_row_clear(&v);
 	/* The record is durable before any result leaves. A caller that
-	 * has just used up its time slice writes it itself (see
-	 * audit_append_now). */
+	 * has just used up its time slice on an RSA private-key operation
+	 * writes it itself (see audit_append_now). */
 	audit_set_outcome(&kc.f.rec, r);
-	a = long_op ? audit_append_now(s, &kc.f.rec) :
-		      audit_append(s, &kc.f.rec);
+	a = op_long(kc.k.kty, op) ? audit_append_now(s, &kc.f.rec) :
+				    audit_append(s, &kc.f.rec);
 	if (a < 0) {
 		rp_key_op_free(op, out, n);
 		return a;

@@ -1976,6 +1976,37 @@ static void test_audit_flush_failure_fails_closed(void **state)
 	free(w);
 }
 
+/* An RSA private-key operation's caller writes its own record; short
+ * operations (here an RSA public-key one) go through the committer. */
+static void test_audit_rsa_private_ops_write_their_own(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = { .vault = "gc", .key = "rsa" };
+	static const uint8_t msg[] = "to be signed";
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+
+	make_vault(f, "gc", false);
+	create_key(f, "gc", "rsa", RP_KTY_RSA_2048);
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_SIGN, &r,
+				   RP_ALG_DEFAULT, msg, sizeof(msg), NULL, 0,
+				   &sig, &sig_len, NULL),
+			 0);
+	assert_false(f->s->aq_thread_on); /* no committer was needed */
+	assert_int_equal(rp_key_op(f->s, &f->call, RP_PERM_VERIFY, &r,
+				   RP_ALG_DEFAULT, msg, sizeof(msg), sig,
+				   sig_len, NULL, NULL, NULL),
+			 0);
+	assert_true(f->s->aq_thread_on);
+	rp_key_op_free(RP_PERM_SIGN, sig, sig_len);
+	assert_int_equal(audit_ok(f, NULL), 0);
+	rp_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(audit_rows(f->db, "key.sign", "ok"), 1);
+	assert_int_equal(audit_rows(f->db, "key.verify", "ok"), 1);
+	reopen(f);
+}
+
 #define GC_THREADS 8
 #define GC_CALLS 60
 
@@ -2087,6 +2118,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_group_commit_threads,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_audit_rsa_private_ops_write_their_own, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_audit_wal_fd_is_live, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_init_drops_stale_wal, setup,
