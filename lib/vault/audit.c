@@ -410,9 +410,31 @@ out:
 	return r;
 }
 
+/* Whether a flush of the WAL has failed on this handle (see flush_upto):
+ * 0, or the error every append returns from then on. */
+static int audit_broken(rp_store *s)
+{
+	int r;
+
+	pthread_mutex_lock(&s->aq_lock);
+	r = s->aq_broken;
+	pthread_mutex_unlock(&s->aq_lock);
+	return r;
+}
+
+/*
+ * The main connection's appends fail closed too once a flush has failed:
+ * the WAL may hold pages whose write-back failed (marked clean, never
+ * written again), and a transaction committed behind them is lost with
+ * them at a power loss, although its own fsync reports success (the
+ * connection's descriptor reports the error once, to one commit).
+ * s->lock is held; aq_lock is never held while taking s->lock.
+ */
 int audit_append_locked(rp_store *s, const struct audit_rec *rec)
 {
-	return append_many(s, s->db, &rec, 1, false);
+	int r = audit_broken(s);
+
+	return r < 0 ? r : append_many(s, s->db, &rec, 1, false);
 }
 
 int audit_append_first(rp_store *s, const struct audit_rec *rec)
@@ -747,10 +769,7 @@ int audit_append_now(rp_store *s, const struct audit_rec *rec)
 	struct audit_waiter me = { .rec = rec };
 	uint64_t t0 = vault_mono_us();
 
-	pthread_mutex_lock(&s->aq_lock);
-	me.result = s->aq_broken;
-	pthread_mutex_unlock(&s->aq_lock);
-	if (me.result < 0)
+	if ((me.result = audit_broken(s)) < 0)
 		return me.result;
 	write_batch(s, &me);
 	pthread_mutex_lock(&s->aq_lock);

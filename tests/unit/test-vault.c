@@ -55,9 +55,24 @@ int __wrap_fdatasync(int fd);
 static int datasync_fail;
 static unsigned long datasync_calls;
 
+/* While datasync_block is set, each fdatasync waits (counted in
+ * datasync_blocked) until it is cleared: flushes held in flight. */
+static pthread_mutex_t datasync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t datasync_cv = PTHREAD_COND_INITIALIZER;
+static int datasync_block, datasync_blocked;
+
 int __wrap_fdatasync(int fd)
 {
 	__atomic_add_fetch(&datasync_calls, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&datasync_mu);
+	if (datasync_block) {
+		datasync_blocked++;
+		pthread_cond_broadcast(&datasync_cv);
+		while (datasync_block)
+			pthread_cond_wait(&datasync_cv, &datasync_mu);
+		datasync_blocked--;
+	}
+	pthread_mutex_unlock(&datasync_mu);
 	if (__atomic_load_n(&datasync_fail, __ATOMIC_RELAXED)) {
 		errno = EIO;
 		return -1;
@@ -2007,6 +2022,122 @@ static void test_audit_rsa_private_ops_write_their_own(void **state)
 	reopen(f);
 }
 
+/*
+ * After a flush failed, the WAL may hold a hole (pages whose write-back
+ * failed are marked clean and never written again): whatever is committed
+ * after it, through any connection, is lost with it at the next power
+ * loss, whatever a later fsync says. So the handle fails closed for the
+ * main connection's appends too: state changes and the records of refused
+ * calls, not only the group-committed records.
+ */
+static void test_audit_flush_failure_fails_state_changes(void **state)
+{
+	struct fx *f = *state;
+	struct rp_key_ref r = { .vault = "gc", .key = "k" };
+	struct audit_rec rec = { .op = "test.now" };
+	json_t *j = NULL;
+
+	make_vault(f, "gc", false);
+	create_key(f, "gc", "k", RP_KTY_AES_256);
+	snprintf(rec.principal, sizeof(rec.principal), "tester");
+	audit_set_outcome(&rec, 0);
+	datasync_fail = 1;
+	assert_int_equal(audit_append_now(f->s, &rec), RP_ERR_IO);
+	datasync_fail = 0;
+	assert_int_equal(rp_key_create(f->s, &f->call, "gc", "k2",
+				       RP_KTY_AES_256, NULL, &j),
+			 RP_ERR_IO);
+	json_decref(j);
+	j = NULL;
+	/* A refused call: its refusal cannot be recorded either. */
+	struct rp_key_ref none = { .vault = "gc", .key = "none" };
+	assert_int_equal(rp_key_delete(f->s, &f->call, &none), RP_ERR_IO);
+	(void)r;
+	reopen(f);
+	assert_int_equal(rp_key_create(f->s, &f->call, "gc", "k2",
+				       RP_KTY_AES_256, NULL, &j),
+			 0);
+	json_decref(j);
+	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
+struct now_arg {
+	rp_store *s;
+	int result;
+};
+
+static void *now_worker(void *p)
+{
+	struct now_arg *a = p;
+	struct audit_rec rec = { .op = "test.now" };
+
+	snprintf(rec.principal, sizeof(rec.principal), "tester");
+	audit_set_outcome(&rec, 0);
+	a->result = audit_append_now(a->s, &rec);
+	return NULL;
+}
+
+static uint64_t written(rp_store *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->aq_lock);
+	n = s->aq_written;
+	pthread_mutex_unlock(&s->aq_lock);
+	return n;
+}
+
+/*
+ * A flush covers only what was written before it started. Every flush
+ * descriptor is held in a flush that started before the last caller wrote
+ * its record; when they end, that caller still flushes for itself (one
+ * more fdatasync), rather than taking their success for its own.
+ */
+static void test_audit_flush_started_before_write_does_not_cover(void **state)
+{
+	struct fx *f = *state;
+	struct now_arg a[RP_WAL_FDS + 1];
+	pthread_t t[RP_WAL_FDS + 1];
+	unsigned long before;
+	uint64_t base = written(f->s);
+
+	pthread_mutex_lock(&datasync_mu);
+	datasync_block = 1;
+	pthread_mutex_unlock(&datasync_mu);
+	for (int i = 0; i < RP_WAL_FDS; i++) {
+		a[i] = (struct now_arg){ .s = f->s, .result = 1 };
+		assert_int_equal(pthread_create(&t[i], NULL, now_worker, &a[i]),
+				 0);
+	}
+	pthread_mutex_lock(&datasync_mu);
+	while (datasync_blocked < RP_WAL_FDS)
+		pthread_cond_wait(&datasync_cv, &datasync_mu);
+	pthread_mutex_unlock(&datasync_mu);
+	assert_int_equal(written(f->s), base + RP_WAL_FDS);
+
+	/* The last caller writes its record and waits for a descriptor
+	 * (it holds aq_lock from its generation to the wait). */
+	a[RP_WAL_FDS] = (struct now_arg){ .s = f->s, .result = 1 };
+	assert_int_equal(pthread_create(&t[RP_WAL_FDS], NULL, now_worker,
+					&a[RP_WAL_FDS]),
+			 0);
+	while (written(f->s) < base + RP_WAL_FDS + 1)
+		usleep(1000);
+	before = __atomic_load_n(&datasync_calls, __ATOMIC_RELAXED);
+
+	pthread_mutex_lock(&datasync_mu);
+	datasync_block = 0;
+	pthread_cond_broadcast(&datasync_cv);
+	pthread_mutex_unlock(&datasync_mu);
+	for (int i = 0; i <= RP_WAL_FDS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(a[i].result, 0);
+	}
+	assert_int_equal(__atomic_load_n(&datasync_calls, __ATOMIC_RELAXED),
+			 before + 1);
+	assert_int_equal(audit_ok(f, NULL), 0);
+}
+
 #define GC_THREADS 8
 #define GC_CALLS 60
 
@@ -2123,6 +2254,12 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_audit_wal_fd_is_live, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_audit_flush_failure_fails_state_changes, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_audit_flush_started_before_write_does_not_cover,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_drops_stale_wal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_access_policy, setup, teardown),
