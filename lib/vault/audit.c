@@ -562,9 +562,11 @@ static int flush_upto(rp_store *s, uint64_t gen)
 			s->aq_synced = target;
 		pthread_cond_broadcast(&s->aq_flushed);
 	}
-	return s->aq_synced >= gen ? 0 :
-	       s->aq_broken < 0	   ? s->aq_broken :
-					     RP_ERR_IO;
+	/* Broken first: once any flush failed, nothing is reported durable
+	 * any more, even a batch a flush that succeeded did cover. */
+	return s->aq_broken < 0	   ? s->aq_broken :
+	       s->aq_synced >= gen ? 0 :
+				     RP_ERR_IO;
 }
 
 /*

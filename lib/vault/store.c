@@ -1381,7 +1381,10 @@ static int open_audit_db(rp_store *s, const char *data_dir)
 		if (fstat(s->wal_fd[i], &st) != 0 || !S_ISREG(st.st_mode))
 			return RP_ERR_CORRUPT;
 	}
-	return 0;
+	/* The WAL's name is durable too: SQLite syncs the directory of a
+	 * new WAL only on its connection's first flush of its own, which
+	 * a process running key operations alone never makes. */
+	return fsync_parent(db_path);
 }
 
 int audit_wal_sync(rp_store *s, int slot)
